@@ -1,0 +1,63 @@
+//! The service's error body: `{"code": 400, "code_description": "Bad Request", "error": "..."}`.
+
+use serde::{Deserialize, Serialize};
+
+/// The JSON error object of the batch interface. REST errors carry it as the response body, and
+/// a `.notice` output holds it for an input file that could not be processed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The HTTP status code the error corresponds to (400 for a bad file, 500 for an engine fault).
+    pub code: u16,
+    /// The standard reason phrase of `code`, e.g. `Bad Request`.
+    pub code_description: String,
+    /// What went wrong, written for the user who has to fix it.
+    pub error: String,
+}
+
+impl ErrorBody {
+    /// An error body for `code` with its standard reason phrase.
+    pub fn new(code: u16, error: impl Into<String>) -> Self {
+        Self {
+            code,
+            code_description: reason_phrase(code).to_string(),
+            error: error.into(),
+        }
+    }
+
+    /// The body serialized as pretty JSON, as written to a `.notice` file.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("an ErrorBody always serializes")
+    }
+}
+
+/// The reason phrase of the status codes the service uses.
+pub fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_with_the_interface_field_names() {
+        let body = ErrorBody::new(400, "unsupported audio format");
+        let v: serde_json::Value = serde_json::from_str(&body.to_json_pretty()).unwrap();
+        assert_eq!(v["code"], 400);
+        assert_eq!(v["code_description"], "Bad Request");
+        assert_eq!(v["error"], "unsupported audio format");
+        assert_eq!(v.as_object().unwrap().len(), 3);
+    }
+}

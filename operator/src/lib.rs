@@ -1,0 +1,1 @@
+//! The SpeechBatch Kubernetes operator. Empty until the Kubernetes issue: see README.md.
