@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""Convert a Whisper model from CTranslate2's `model.bin` to two ONNX graphs.
+
+    convert_whisper.py MODEL_BIN CONFIG_JSON OUT_DIR
+
+No registry package ships Whisper as ONNX (see DESIGN.md §4), so set-up builds the graphs from the
+CTranslate2 weights with numpy and onnx alone (no torch):
+
+* `encoder.onnx`: mel [B, n_mels, 3000] -> cross_k, cross_v [L, B, H, 1500, Dh]. The encoder also
+  applies every decoder layer's cross-attention key/value projections, so the decoder never
+  recomputes them per token.
+* `decoder.onnx`: tokens [B, T], past_k/past_v [L, B, H, P, Dh] (P may be 0), cross_k/cross_v ->
+  logits [B, V] of the last position, present_k/present_v [L, B, H, P+T, Dh] (the self-attention
+  KV cache) and align [B, A, T, 1500]: the cross-attention weights of the model's alignment heads,
+  which the engine turns into word timestamps by dynamic time warping.
+
+Weights are stored as float32; set-up may quantize the MatMuls afterwards.
+"""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 20  # Gelu and LayerNormalization are standard ops from here on.
+
+# CTranslate2's DataType enum, as written by its model_spec serializer.
+CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+
+
+def read_ct2(path):
+    """Read a CTranslate2 binary model (format version 6): returns {name: ndarray}."""
+    data = open(path, "rb").read()
+    off = 0
+
+    def unpack(fmt):
+        nonlocal off
+        (value,) = struct.unpack_from(fmt, data, off)
+        off += struct.calcsize(fmt)
+        return value
+
+    def string():
+        nonlocal off
+        n = unpack("<H")
+        s = data[off : off + n - 1].decode()
+        off += n
+        return s
+
+    version = unpack("<I")
+    if version != 6:
+        raise SystemExit(f"unsupported CTranslate2 model version {version}")
+    string()  # spec name
+    unpack("<I")  # spec revision
+    variables = {}
+    for _ in range(unpack("<I")):
+        name = string()
+        shape = [unpack("<I") for _ in range(unpack("<B"))]
+        dtype = CT2_DTYPES[unpack("<B")]
+        nbytes = unpack("<I")
+        count = nbytes // np.dtype(dtype).itemsize
+        variables[name] = np.frombuffer(data, dtype=dtype, count=count, offset=off).reshape(shape)
+        off += nbytes
+    for _ in range(unpack("<I")):
+        alias, target = string(), string()
+        variables[alias] = variables[target]
+    return variables
+
+
+class Graph:
+    """A small builder over onnx.helper that names nodes and keeps initializers."""
+
+    def __init__(self, weights):
+        self.w = weights
+        self.nodes, self.inits, self.n = [], [], 0
+
+    def tmp(self, hint):
+        self.n += 1
+        return f"{hint}_{self.n}"
+
+    def op(self, op_type, inputs, hint=None, n_out=1, **attrs):
+        outs = [self.tmp(hint or op_type) for _ in range(n_out)]
+        self.nodes.append(helper.make_node(op_type, inputs, outs, **attrs))
+        return outs[0] if n_out == 1 else outs
+
+    def const(self, value, hint="c", dtype=np.float32):
+        name = self.tmp(hint)
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def param(self, key, transpose=False, rows=None):
+        value = self.w[key].astype(np.float32)
+        if rows is not None:
+            value = value[rows[0] : rows[1]]
+        if transpose:
+            value = np.ascontiguousarray(value.T)
+        return self.const(value, key.replace("/", "_"))
+
+    def linear(self, x, prefix, rows=None, bias=True):
+        y = self.op("MatMul", [x, self.param(prefix + "/weight", transpose=True, rows=rows)])
+        if bias:
+            y = self.op("Add", [y, self.param(prefix + "/bias", rows=rows)])
+        return y
+
+    def layer_norm(self, x, prefix):
+        return self.op(
+            "LayerNormalization",
+            [x, self.param(prefix + "/gamma"), self.param(prefix + "/beta")],
+            axis=-1,
+            epsilon=1e-5,
+        )
+
+    def ffn(self, x, prefix):
+        h = self.layer_norm(x, prefix + "/layer_norm")
+        h = self.op("Gelu", [self.linear(h, prefix + "/linear_0")])
+        return self.op("Add", [x, self.linear(h, prefix + "/linear_1")])
+
+    def heads(self, x, n_heads, d_head):
+        """[B, T, D] -> [B, H, T, Dh]"""
+        shape = self.const([0, -1, n_heads, d_head], "heads_shape", np.int64)
+        return self.op("Transpose", [self.op("Reshape", [x, shape])], perm=[0, 2, 1, 3])
+
+    def merge_heads(self, x, d_model):
+        """[B, H, T, Dh] -> [B, T, D]"""
+        shape = self.const([0, -1, d_model], "merge_shape", np.int64)
+        return self.op("Reshape", [self.op("Transpose", [x], perm=[0, 2, 1, 3]), shape])
+
+    def attend(self, q, k, v, d_head, mask=None):
+        """softmax(q kᵀ / sqrt(Dh) + mask) v; returns (context, weights)."""
+        kt = self.op("Transpose", [k], perm=[0, 1, 3, 2])
+        scores = self.op("MatMul", [q, kt])
+        scores = self.op("Mul", [scores, self.const(1.0 / np.sqrt(d_head), "scale")])
+        if mask is not None:
+            scores = self.op("Add", [scores, mask])
+        weights = self.op("Softmax", [scores], axis=-1)
+        return self.op("MatMul", [weights, v]), weights
+
+    def save(self, inputs, outputs, path):
+        graph = helper.make_graph(self.nodes, os.path.basename(path), inputs, outputs, self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        model.ir_version = 10
+        onnx.checker.check_model(model)
+        tmp = path + ".tmp"
+        onnx.save(model, tmp)
+        os.replace(tmp, path)
+
+
+def dims(w):
+    d_model = w["encoder/layer_norm/gamma"].shape[0]
+    n_heads = int(w["encoder/num_heads"])
+    n_enc = sum(1 for k in w if k.startswith("encoder/layer_") and k.endswith("ffn/linear_0/weight"))
+    n_dec = sum(1 for k in w if k.startswith("decoder/layer_") and k.endswith("ffn/linear_0/weight"))
+    return d_model, n_heads, d_model // n_heads, n_enc, n_dec
+
+
+def stack_layers(g, tensors):
+    """Stack per-layer [B, H, T, Dh] tensors into [L, B, H, T, Dh]."""
+    axis0 = g.const([0], "axis0", np.int64)
+    return g.op("Concat", [g.op("Unsqueeze", [t, axis0]) for t in tensors], axis=0)
+
+
+def build_encoder(w, path):
+    d_model, n_heads, d_head, n_enc, n_dec = dims(w)
+    n_mels = w["encoder/conv1/weight"].shape[1]
+    g = Graph(w)
+    x = g.op("Conv", ["mel", g.param("encoder/conv1/weight"), g.param("encoder/conv1/bias")], pads=[1, 1])
+    x = g.op("Gelu", [x])
+    x = g.op(
+        "Conv",
+        [x, g.param("encoder/conv2/weight"), g.param("encoder/conv2/bias")],
+        pads=[1, 1],
+        strides=[2],
+    )
+    x = g.op("Gelu", [x])
+    x = g.op("Transpose", [x], perm=[0, 2, 1])
+    x = g.op("Add", [x, g.param("encoder/position_encodings/encodings")])
+    for i in range(n_enc):
+        p = f"encoder/layer_{i}"
+        h = g.layer_norm(x, p + "/self_attention/layer_norm")
+        q = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(0, d_model)), n_heads, d_head)
+        k = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(d_model, 2 * d_model), bias=False), n_heads, d_head)
+        v = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(2 * d_model, 3 * d_model)), n_heads, d_head)
+        ctx, _ = g.attend(q, k, v, d_head)
+        x = g.op("Add", [x, g.linear(g.merge_heads(ctx, d_model), p + "/self_attention/linear_1")])
+        x = g.ffn(x, p + "/ffn")
+    x = g.layer_norm(x, "encoder/layer_norm")
+    ks, vs = [], []
+    for i in range(n_dec):
+        p = f"decoder/layer_{i}/attention/linear_1"
+        ks.append(g.heads(g.linear(x, p, rows=(0, d_model), bias=False), n_heads, d_head))
+        vs.append(g.heads(g.linear(x, p, rows=(d_model, 2 * d_model)), n_heads, d_head))
+    g.nodes.append(helper.make_node("Identity", [stack_layers(g, ks)], ["cross_k"]))
+    g.nodes.append(helper.make_node("Identity", [stack_layers(g, vs)], ["cross_v"]))
+    kv_shape = [n_dec, "batch", n_heads, 1500, d_head]
+    g.save(
+        [helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", n_mels, 3000])],
+        [
+            helper.make_tensor_value_info("cross_k", TensorProto.FLOAT, kv_shape),
+            helper.make_tensor_value_info("cross_v", TensorProto.FLOAT, kv_shape),
+        ],
+        path,
+    )
+
+
+def build_decoder(w, alignment_heads, path):
+    d_model, n_heads, d_head, _, n_dec = dims(w)
+    g = Graph(w)
+    i64 = np.int64
+    zero, one = g.const(0, "zero", i64), g.const(1, "one", i64)
+    # Past length P and new length T, as scalars.
+    past_len = g.op("Squeeze", [g.op("Slice", [g.op("Shape", ["past_k"]), g.const([3], "s", i64), g.const([4], "e", i64)])])
+    new_len = g.op("Squeeze", [g.op("Slice", [g.op("Shape", ["tokens"]), g.const([1], "s", i64), g.const([2], "e", i64)])])
+    total_len = g.op("Add", [past_len, new_len])
+    positions = g.op("Range", [past_len, total_len, one])
+    # One copy of the embedding matrix, stored transposed for the output projection: token
+    # embeddings are gathered from its columns ([D, B, T] -> [B, T, D]).
+    vocab_t = g.const(np.ascontiguousarray(w["decoder/embeddings/weight"].astype(np.float32).T), "unembed")
+    x = g.op("Transpose", [g.op("Gather", [vocab_t, "tokens"], axis=1)], perm=[1, 2, 0])
+    x = g.op("Add", [x, g.op("Gather", [g.param("decoder/position_encodings/encodings"), positions], axis=0)])
+    # Causal mask [T, P+T]: new token i (at absolute position P+i) sees key j iff j <= P+i.
+    rows = g.op("Unsqueeze", [positions, g.const([1], "ax", i64)])
+    cols = g.op("Unsqueeze", [g.op("Range", [zero, total_len, one]), g.const([0], "ax", i64)])
+    mask = g.op("Where", [g.op("Greater", [cols, rows]), g.const(-1e9, "neg"), g.const(0.0, "zero_f")])
+    by_layer = {}
+    for layer, head in alignment_heads:
+        by_layer.setdefault(layer, []).append(head)
+    presents_k, presents_v, align = [], [], []
+    for i in range(n_dec):
+        p = f"decoder/layer_{i}"
+        layer_index = g.const(i, "layer", i64)
+        h = g.layer_norm(x, p + "/self_attention/layer_norm")
+        q = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(0, d_model)), n_heads, d_head)
+        k = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(d_model, 2 * d_model), bias=False), n_heads, d_head)
+        v = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(2 * d_model, 3 * d_model)), n_heads, d_head)
+        k = g.op("Concat", [g.op("Gather", ["past_k", layer_index], axis=0), k], axis=2)
+        v = g.op("Concat", [g.op("Gather", ["past_v", layer_index], axis=0), v], axis=2)
+        presents_k.append(k)
+        presents_v.append(v)
+        ctx, _ = g.attend(q, k, v, d_head, mask)
+        x = g.op("Add", [x, g.linear(g.merge_heads(ctx, d_model), p + "/self_attention/linear_1")])
+        h = g.layer_norm(x, p + "/attention/layer_norm")
+        q = g.heads(g.linear(h, p + "/attention/linear_0"), n_heads, d_head)
+        ck = g.op("Gather", ["cross_k", layer_index], axis=0)
+        cv = g.op("Gather", ["cross_v", layer_index], axis=0)
+        ctx, weights = g.attend(q, ck, cv, d_head)
+        if i in by_layer:
+            align.append(g.op("Gather", [weights, g.const(by_layer[i], "heads", i64)], axis=1))
+        x = g.op("Add", [x, g.linear(g.merge_heads(ctx, d_model), p + "/attention/linear_2")])
+        x = g.ffn(x, p + "/ffn")
+    # Only the last position's logits are needed for greedy decoding.
+    last = g.op("Gather", [x, g.op("Sub", [new_len, one])], axis=1)
+    last = g.layer_norm(last, "decoder/layer_norm")
+    g.nodes.append(helper.make_node("MatMul", [last, vocab_t], ["logits"]))
+    g.nodes.append(helper.make_node("Identity", [stack_layers(g, presents_k)], ["present_k"]))
+    g.nodes.append(helper.make_node("Identity", [stack_layers(g, presents_v)], ["present_v"]))
+    g.nodes.append(helper.make_node("Concat", align, ["align"], axis=1))
+    vocab = w["decoder/embeddings/weight"].shape[0]
+    kv = lambda t: [n_dec, "batch", n_heads, t, d_head]  # noqa: E731
+    g.save(
+        [
+            helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", "new"]),
+            helper.make_tensor_value_info("past_k", TensorProto.FLOAT, kv("past")),
+            helper.make_tensor_value_info("past_v", TensorProto.FLOAT, kv("past")),
+            helper.make_tensor_value_info("cross_k", TensorProto.FLOAT, kv(1500)),
+            helper.make_tensor_value_info("cross_v", TensorProto.FLOAT, kv(1500)),
+        ],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", vocab]),
+            helper.make_tensor_value_info("present_k", TensorProto.FLOAT, kv("total")),
+            helper.make_tensor_value_info("present_v", TensorProto.FLOAT, kv("total")),
+            helper.make_tensor_value_info("align", TensorProto.FLOAT, ["batch", len(alignment_heads), "new", 1500]),
+        ],
+        path,
+    )
+
+
+def main():
+    model_bin, config_json, out_dir = sys.argv[1:4]
+    os.makedirs(out_dir, exist_ok=True)
+    w = read_ct2(model_bin)
+    config = json.load(open(config_json))
+    heads = [tuple(h) for h in config["alignment_heads"]]
+    build_encoder(w, os.path.join(out_dir, "encoder.onnx"))
+    build_decoder(w, heads, os.path.join(out_dir, "decoder.onnx"))
+    d_model, n_heads, d_head, n_enc, n_dec = dims(w)
+    meta = {
+        "n_mels": int(w["encoder/conv1/weight"].shape[1]),
+        "d_model": int(d_model),
+        "n_heads": int(n_heads),
+        "d_head": int(d_head),
+        "encoder_layers": n_enc,
+        "decoder_layers": n_dec,
+        "vocab_size": int(w["decoder/embeddings/weight"].shape[0]),
+        "max_text_positions": int(w["decoder/position_encodings/encodings"].shape[0]),
+        "alignment_heads": [list(h) for h in heads],
+        "suppress_ids": config["suppress_ids"],
+        "suppress_ids_begin": config["suppress_ids_begin"],
+        "multilingual": bool(config.get("lang_ids")) and int(w["decoder/embeddings/weight"].shape[0]) >= 51865,
+    }
+    with open(os.path.join(out_dir, "whisper.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
