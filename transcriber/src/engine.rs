@@ -1,0 +1,333 @@
+//! The engine: audio bytes in, the interface's recognition results out.
+//!
+//! bytes → streaming decode to 16 kHz mono → silero segments → speech packed into 30-second
+//! windows → Whisper (greedy, KV cache) → words timed by cross-attention → results split at pauses.
+//! Only one window of audio is held at a time, so memory does not grow with the recording.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use speechbatch_audio::{AudioError, AudioStream, DecodeOptions};
+
+use crate::mel::{MelFrontEnd, N_SAMPLES, SAMPLE_RATE};
+use crate::model_name::{ModelName, Weights};
+use crate::output::{round, Alternative, RecognitionResults, SpeechResult, WordConfidence, WordTime};
+use crate::vad::{Segment, VadModel, VadParams, VadStream};
+use crate::whisper::{align, greedy, WhisperModel, Tokenizer};
+use crate::{EngineError, RecognizeError};
+
+/// A pause at least this long between words starts a new result, as the service splits
+/// utterances at pauses.
+pub const RESULT_PAUSE_S: f64 = 0.6;
+
+/// Options of one recognition.
+#[derive(Debug, Clone, Copy)]
+pub struct RecognizeOptions {
+    /// Which model serves the request.
+    pub model: ModelName,
+    /// Whether to return `word_confidence`.
+    pub word_confidence: bool,
+}
+
+impl Default for RecognizeOptions {
+    fn default() -> Self {
+        Self { model: ModelName::Broadband, word_confidence: false }
+    }
+}
+
+/// One recognised word with absolute times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    /// The word as the recogniser wrote it.
+    pub text: String,
+    /// Start in seconds from the start of the audio.
+    pub start: f64,
+    /// End in seconds.
+    pub end: f64,
+    /// Probability, 0 to 1.
+    pub confidence: f32,
+}
+
+/// Words of one window, with the window's speech segments (for snapping times to speech).
+struct WindowWords {
+    words: Vec<Word>,
+}
+
+struct LoadedWhisper {
+    model: WhisperModel,
+    tokenizer: Tokenizer,
+}
+
+/// The loaded models. One engine serves every file of a process.
+pub struct Engine {
+    whisper: HashMap<Weights, Arc<LoadedWhisper>>,
+    vad: VadModel,
+    mel: MelFrontEnd,
+}
+
+impl Engine {
+    /// Loads the weights of `models` from `models_dir` (as set up by `setup/models.sh`) with
+    /// `threads` intra-op threads each, and warms them up.
+    pub fn load(models_dir: &Path, models: &[ModelName], threads: usize) -> Result<Self, EngineError> {
+        let mut whisper = HashMap::new();
+        for m in models {
+            let w = m.weights();
+            if whisper.contains_key(&w) {
+                continue;
+            }
+            let dir = models_dir.join(w.dir_name());
+            let loaded = LoadedWhisper {
+                model: WhisperModel::load(&dir, threads)?,
+                tokenizer: Tokenizer::load(&dir.join("tokenizer.json"))?,
+            };
+            whisper.insert(w, Arc::new(loaded));
+        }
+        let n_mels = whisper.values().next().map_or(80, |w| w.model.meta().n_mels);
+        let engine = Self {
+            whisper,
+            vad: VadModel::load(&models_dir.join("silero_vad.onnx"))?,
+            mel: MelFrontEnd::new(n_mels),
+        };
+        engine.warm_up()?;
+        Ok(engine)
+    }
+
+    /// Runs each model once so that the first real file does not pay for graph set-up.
+    fn warm_up(&self) -> Result<(), EngineError> {
+        for w in self.whisper.values() {
+            let enc = w.model.encode(self.mel.log_mel_30s(&[]))?;
+            let mut cache = w.model.empty_cache()?;
+            w.model.decode_step(&enc, &greedy::prompt(&w.model, &w.tokenizer), &mut cache)?;
+        }
+        VadStream::new(&self.vad, VadParams::default()).push(&[0.0; crate::vad::WINDOW])?;
+        Ok(())
+    }
+
+    /// Recognises one file. `name` is the object or file name, used only to recognise raw
+    /// G.729 (which has no header) and in messages.
+    pub fn recognize(
+        &self,
+        bytes: Vec<u8>,
+        name: Option<&str>,
+        opts: &RecognizeOptions,
+    ) -> Result<RecognitionResults, RecognizeError> {
+        let whisper = self
+            .whisper
+            .get(&opts.model.weights())
+            .ok_or_else(|| EngineError::Model(format!("model {} is not loaded", opts.model)))?;
+        let decode_opts = DecodeOptions { name_hint: name, allow_g729: opts.model.is_narrowband() };
+        let mut stream = AudioStream::open(bytes, &decode_opts)?;
+        let mut vad = VadStream::new(&self.vad, VadParams::default());
+        let mut windows = WindowPacker::default();
+        let mut words: Vec<WindowWords> = Vec::new();
+        let mut total = 0usize;
+        while let Some(chunk) = stream.next_chunk()? {
+            windows.append(&chunk);
+            total += chunk.len();
+            for seg in vad.push(&chunk)? {
+                if let Some(w) = windows.add_segment(seg) {
+                    words.push(self.transcribe_window(whisper, &w)?);
+                }
+            }
+            if let Some(w) = windows.flush_if_stale(total) {
+                words.push(self.transcribe_window(whisper, &w)?);
+            }
+            windows.trim(vad.earliest_needed());
+        }
+        for seg in vad.finish(total)? {
+            if let Some(w) = windows.add_segment(seg) {
+                words.push(self.transcribe_window(whisper, &w)?);
+            }
+        }
+        if let Some(w) = windows.flush() {
+            words.push(self.transcribe_window(whisper, &w)?);
+        }
+        Ok(build_results(words, opts))
+    }
+
+    fn transcribe_window(&self, whisper: &LoadedWhisper, window: &Window) -> Result<WindowWords, EngineError> {
+        let mel = self.mel.log_mel_30s(&window.audio);
+        let encoded = whisper.model.encode(mel)?;
+        // One encoder position per 2 mel frames (320 samples).
+        let frames = window.audio.len().div_ceil(320);
+        let decoded = greedy::decode(&whisper.model, &whisper.tokenizer, &encoded, frames)?;
+        let offset = window.start as f64 / SAMPLE_RATE as f64;
+        let speech: Vec<(f64, f64)> = window
+            .speech
+            .iter()
+            .map(|s| (s.start as f64 / SAMPLE_RATE as f64, s.end as f64 / SAMPLE_RATE as f64))
+            .collect();
+        let words = align::word_timings(&decoded, &whisper.tokenizer)
+            .into_iter()
+            .map(|w| {
+                let (start, end) = snap_to_speech(offset + w.start, offset + w.end, &speech);
+                Word { text: w.text, start, end, confidence: w.probability }
+            })
+            .collect();
+        Ok(WindowWords { words })
+    }
+}
+
+/// Moves a word's start out of a pause to the next speech, and its end back to the last speech:
+/// attention-based times blur across pauses that the VAD sees sharply.
+fn snap_to_speech(start: f64, end: f64, speech: &[(f64, f64)]) -> (f64, f64) {
+    let (first, last) = match (speech.first(), speech.last()) {
+        (Some(f), Some(l)) => (f.0, l.1),
+        _ => return (start, end.max(start)),
+    };
+    let mut s = start.clamp(first, last);
+    let mut e = end.clamp(first, last);
+    if let Some(next) = speech.iter().find(|seg| seg.1 > s) {
+        if s < next.0 {
+            s = next.0;
+        }
+    }
+    if let Some(prev) = speech.iter().rev().find(|seg| seg.0 < e) {
+        if e > prev.1 {
+            e = prev.1;
+        }
+    }
+    (s, e.max(s))
+}
+
+/// The words grouped into results at pauses and window boundaries.
+fn build_results(windows: Vec<WindowWords>, opts: &RecognizeOptions) -> RecognitionResults {
+    let mut results = Vec::new();
+    for window in windows {
+        let mut group: Vec<Word> = Vec::new();
+        for w in window.words {
+            if let Some(prev) = group.last() {
+                if w.start - prev.end >= RESULT_PAUSE_S {
+                    results.push(result_of(std::mem::take(&mut group), opts));
+                }
+            }
+            group.push(w);
+        }
+        if !group.is_empty() {
+            results.push(result_of(group, opts));
+        }
+    }
+    RecognitionResults { result_index: 0, results }
+}
+
+fn result_of(words: Vec<Word>, opts: &RecognizeOptions) -> SpeechResult {
+    let mut transcript = String::new();
+    for w in &words {
+        transcript.push_str(&w.text);
+        transcript.push(' ');
+    }
+    let confidence = words.iter().map(|w| w.confidence as f64).sum::<f64>() / words.len().max(1) as f64;
+    let word_confidence = opts.word_confidence.then(|| {
+        words
+            .iter()
+            .map(|w| WordConfidence { word: w.text.clone(), confidence: w.confidence as f64 })
+            .collect()
+    });
+    let timestamps = words
+        .into_iter()
+        .map(|w| WordTime { word: w.text, start: w.start, end: w.end })
+        .collect();
+    SpeechResult {
+        final_: true,
+        alternatives: vec![Alternative { transcript, confidence: round(confidence, 3), timestamps, word_confidence }],
+    }
+}
+
+/// A stretch of audio of at most 30 s holding one or more speech segments.
+struct Window {
+    /// Absolute index of the first sample.
+    start: usize,
+    audio: Vec<f32>,
+    /// The speech segments inside it, absolute.
+    speech: Vec<Segment>,
+}
+
+/// Packs consecutive speech segments into windows of at most 30 s, keeping only the audio that
+/// a window may still need.
+#[derive(Default)]
+struct WindowPacker {
+    buffer: Vec<f32>,
+    /// Absolute index of `buffer[0]`.
+    buffer_start: usize,
+    pending: Vec<Segment>,
+}
+
+impl WindowPacker {
+    fn append(&mut self, samples: &[f32]) {
+        self.buffer.extend_from_slice(samples);
+    }
+
+    /// Adds a segment; returns a finished window when the segment does not fit the pending one.
+    fn add_segment(&mut self, seg: Segment) -> Option<Window> {
+        let done = match self.pending.first() {
+            Some(first) if seg.end - first.start > N_SAMPLES => self.flush(),
+            _ => None,
+        };
+        self.pending.push(seg);
+        done
+    }
+
+    /// Flushes the pending window once it can no longer grow (30 s have passed since it began),
+    /// so that a long silence after speech is never buffered.
+    fn flush_if_stale(&mut self, now: usize) -> Option<Window> {
+        match self.pending.first() {
+            Some(first) if now.saturating_sub(first.start) > N_SAMPLES => self.flush(),
+            _ => None,
+        }
+    }
+
+    fn flush(&mut self) -> Option<Window> {
+        let (first, last) = (*self.pending.first()?, *self.pending.last()?);
+        let from = first.start.saturating_sub(self.buffer_start);
+        let to = (last.end - self.buffer_start).min(self.buffer.len());
+        let audio = self.buffer[from.min(to)..to].to_vec();
+        let speech = std::mem::take(&mut self.pending);
+        Some(Window { start: first.start, audio, speech })
+    }
+
+    /// Drops audio before `earliest` that no pending window needs.
+    fn trim(&mut self, earliest: usize) {
+        let keep_from = self.pending.first().map_or(earliest, |s| s.start.min(earliest));
+        if keep_from > self.buffer_start {
+            let n = (keep_from - self.buffer_start).min(self.buffer.len());
+            self.buffer.drain(..n);
+            self.buffer_start += n;
+        }
+    }
+}
+
+impl From<AudioError> for RecognizeError {
+    fn from(e: AudioError) -> Self {
+        RecognizeError::Audio(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_times_leave_pauses_for_the_speech_around_them() {
+        let speech = [(1.0, 2.0), (3.0, 4.0)];
+        assert_eq!(snap_to_speech(2.5, 3.5, &speech), (3.0, 3.5));
+        assert_eq!(snap_to_speech(1.5, 2.7, &speech), (1.5, 2.0));
+        assert_eq!(snap_to_speech(0.2, 1.5, &speech), (1.0, 1.5));
+        assert_eq!(snap_to_speech(4.5, 4.9, &speech), (4.0, 4.0));
+    }
+
+    #[test]
+    fn segments_pack_into_windows_of_at_most_thirty_seconds() {
+        let mut p = WindowPacker::default();
+        p.append(&vec![0.1; 40 * SAMPLE_RATE]);
+        let s = |a: f64, b: f64| Segment { start: (a * SAMPLE_RATE as f64) as usize, end: (b * SAMPLE_RATE as f64) as usize };
+        assert!(p.add_segment(s(1.0, 10.0)).is_none());
+        assert!(p.add_segment(s(12.0, 25.0)).is_none());
+        let w = p.add_segment(s(26.0, 35.0)).expect("the third segment overflows 30 s");
+        assert_eq!(w.start, SAMPLE_RATE);
+        assert_eq!(w.audio.len(), 24 * SAMPLE_RATE);
+        assert_eq!(w.speech.len(), 2);
+        let last = p.flush().unwrap();
+        assert_eq!(last.audio.len(), 9 * SAMPLE_RATE);
+    }
+}

@@ -1,0 +1,52 @@
+//! The SpeechBatch speech engine: any accepted audio file in, the batch interface's recognition
+//! JSON out, with Whisper running on ONNX Runtime.
+//!
+//! [`Engine`] holds the loaded models; [`Engine::recognize`] processes one file. The command line
+//! (`transcriber recognize`) and, later, the batch workers call it.
+
+pub mod engine;
+pub mod mel;
+pub mod model_name;
+pub mod output;
+pub mod runtime;
+pub mod vad;
+pub mod whisper;
+
+pub use engine::{Engine, RecognizeOptions};
+pub use model_name::{ModelName, UnknownModel};
+pub use output::RecognitionResults;
+
+use crds::ErrorBody;
+use speechbatch_audio::AudioError;
+
+/// A failure of the engine itself (missing model files, ONNX Runtime errors): not the input's fault.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// A model could not be loaded.
+    #[error("model unavailable: {0}")]
+    Model(String),
+    /// Inference failed.
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+/// Why one file could not be recognised.
+#[derive(Debug, thiserror::Error)]
+pub enum RecognizeError {
+    /// The audio was rejected (format, size, channels, damage).
+    #[error(transparent)]
+    Audio(AudioError),
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl RecognizeError {
+    /// The error body written to the file's `.notice`.
+    pub fn to_error_body(&self) -> ErrorBody {
+        match self {
+            RecognizeError::Audio(e) => ErrorBody::new(e.http_status(), e.to_string()),
+            RecognizeError::Engine(e) => ErrorBody::new(500, e.to_string()),
+        }
+    }
+}

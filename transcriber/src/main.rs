@@ -1,0 +1,99 @@
+//! `transcriber`: the speech engine's command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use transcriber::{Engine, ModelName, RecognizeOptions};
+
+#[derive(Parser)]
+#[command(version, about = "SpeechBatch speech engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transcribe audio files: writes FILE.json (or FILE.notice for a file that cannot be
+    /// processed) next to each input or into --out.
+    Recognize {
+        /// Model name of the batch interface.
+        #[arg(long, env = "SPEECHBATCH_MODEL", default_value = "en-US_BroadbandModel")]
+        model: String,
+        /// Include word_confidence in the results.
+        #[arg(long)]
+        word_confidence: bool,
+        /// Directory for the outputs (default: beside each input).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Folder of the converted models (default: set-up's cache).
+        #[arg(long, env = "SPEECHBATCH_MODELS")]
+        models: Option<PathBuf>,
+        /// ONNX Runtime intra-op threads.
+        #[arg(long, env = "SPEECHBATCH_THREADS", default_value_t = default_threads())]
+        threads: usize,
+        /// Audio files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("transcriber: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let Command::Recognize { model, word_confidence, out, models, threads, files } = cli.command;
+    let model: ModelName = model.parse()?;
+    let models = models.unwrap_or_else(transcriber::runtime::models_dir);
+    let engine = Engine::load(&models, &[model], threads).context("loading the models")?;
+    let opts = RecognizeOptions { model, word_confidence };
+    if let Some(dir) = &out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut failed = 0;
+    for file in &files {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let target = |ext: &str| -> PathBuf {
+            let dir = out.clone().unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).to_path_buf());
+            dir.join(format!("{name}.{ext}"))
+        };
+        let started = std::time::Instant::now();
+        let outcome = match std::fs::read(file) {
+            Ok(bytes) => engine.recognize(bytes, Some(&name), &opts).map_err(|e| e.to_error_body()),
+            Err(e) => Err(crds::ErrorBody::new(400, format!("cannot read {}: {e}", file.display()))),
+        };
+        match outcome {
+            Ok(results) => {
+                let path = target("json");
+                std::fs::write(&path, serde_json::to_vec_pretty(&results)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("{}: ok in {:.2}s -> {}", file.display(), started.elapsed().as_secs_f64(), path.display());
+            }
+            Err(e) => {
+                failed += 1;
+                let path = target("notice");
+                std::fs::write(&path, e.to_json_pretty())
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("{}: {} -> {}", file.display(), e.error, path.display());
+            }
+        }
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

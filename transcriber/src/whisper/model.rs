@@ -1,0 +1,163 @@
+//! The Whisper encoder and decoder graphs on ONNX Runtime, behind a small synchronous interface.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use ort::session::Session;
+use ort::value::{DynValue, Tensor};
+use serde::Deserialize;
+
+use crate::runtime;
+use crate::EngineError;
+
+/// Shape facts of a converted model (`whisper.json`, written by `setup/convert_whisper.py`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelMeta {
+    /// Mel bands of the input.
+    pub n_mels: usize,
+    /// Attention heads per layer.
+    pub n_heads: usize,
+    /// Width of one head.
+    pub d_head: usize,
+    /// Decoder layers (the KV cache's first dimension).
+    pub decoder_layers: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Longest token sequence the decoder's position table covers.
+    pub max_text_positions: usize,
+    /// (layer, head) pairs whose cross-attention follows the audio: used for word timing.
+    pub alignment_heads: Vec<[usize; 2]>,
+    /// Tokens never to emit (Whisper's non-speech symbols).
+    pub suppress_ids: Vec<u32>,
+    /// Tokens not to emit first (a blank, end of text).
+    pub suppress_ids_begin: Vec<u32>,
+    /// Whether the prompt needs language and task tokens.
+    pub multilingual: bool,
+}
+
+/// The encoder's output for one 30-second window: each decoder layer's cross-attention keys and
+/// values, kept as ONNX Runtime values so the decoder reads them without copies.
+pub struct EncodedAudio {
+    cross_k: DynValue,
+    cross_v: DynValue,
+}
+
+/// The decoder's self-attention cache.
+pub struct KvCache {
+    k: DynValue,
+    v: DynValue,
+}
+
+/// What one decoder call returns.
+pub struct StepOutput {
+    /// Logits of the next token.
+    pub logits: Vec<f32>,
+    /// Cross-attention weights of the alignment heads for each new position:
+    /// `[new_tokens][alignment_heads][1500]`, flattened.
+    pub align: Vec<f32>,
+    /// Number of new positions in `align`.
+    pub new_tokens: usize,
+}
+
+/// One loaded Whisper model. Sessions need exclusive access while they run, so each sits behind a
+/// mutex: callers on several threads take turns, and each call already uses every intra-op thread.
+pub struct WhisperModel {
+    meta: ModelMeta,
+    encoder: Mutex<Session>,
+    decoder: Mutex<Session>,
+}
+
+fn ort_err(context: &str) -> impl Fn(ort::Error) -> EngineError + '_ {
+    move |e| EngineError::Inference(format!("{context}: {e}"))
+}
+
+impl WhisperModel {
+    /// Loads `encoder.onnx`, `decoder.onnx` and `whisper.json` from `dir`.
+    pub fn load(dir: &Path, threads: usize) -> Result<Self, EngineError> {
+        let meta_path = dir.join("whisper.json");
+        let meta: ModelMeta = serde_json::from_str(
+            &std::fs::read_to_string(&meta_path).map_err(|e| {
+                EngineError::Model(format!(
+                    "cannot read {} (run setup/models.sh): {e}",
+                    meta_path.display()
+                ))
+            })?,
+        )
+        .map_err(|e| EngineError::Model(format!("{}: {e}", meta_path.display())))?;
+        Ok(Self {
+            encoder: Mutex::new(runtime::session(&dir.join("encoder.onnx"), threads)?),
+            decoder: Mutex::new(runtime::session(&dir.join("decoder.onnx"), threads)?),
+            meta,
+        })
+    }
+
+    /// The model's shape facts.
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    /// Runs the encoder over one `[n_mels, 3000]` log-mel window.
+    pub fn encode(&self, mel: Vec<f32>) -> Result<EncodedAudio, EngineError> {
+        let input = Tensor::from_array(([1usize, self.meta.n_mels, 3000], mel))
+            .map_err(ort_err("encoder input"))?;
+        let mut session = self.encoder.lock().expect("encoder lock");
+        let mut out = session
+            .run(ort::inputs!["mel" => input])
+            .map_err(ort_err("encoder"))?;
+        let take = |out: &mut ort::session::SessionOutputs, name: &str| {
+            out.remove(name)
+                .ok_or_else(|| EngineError::Inference(format!("encoder has no output {name}")))
+        };
+        Ok(EncodedAudio {
+            cross_k: take(&mut out, "cross_k")?,
+            cross_v: take(&mut out, "cross_v")?,
+        })
+    }
+
+    /// An empty self-attention cache for one sequence.
+    pub fn empty_cache(&self) -> Result<KvCache, EngineError> {
+        let shape = [self.meta.decoder_layers, 1, self.meta.n_heads, 0, self.meta.d_head];
+        let empty = || -> Result<DynValue, EngineError> {
+            Ok(Tensor::from_array((shape, Vec::<f32>::new()))
+                .map_err(ort_err("empty cache"))?
+                .into_dyn())
+        };
+        Ok(KvCache { k: empty()?, v: empty()? })
+    }
+
+    /// Feeds `tokens` after what `cache` holds; updates the cache.
+    pub fn decode_step(
+        &self,
+        audio: &EncodedAudio,
+        tokens: &[u32],
+        cache: &mut KvCache,
+    ) -> Result<StepOutput, EngineError> {
+        let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
+        let tokens_value =
+            Tensor::from_array(([1usize, ids.len()], ids)).map_err(ort_err("decoder input"))?;
+        let mut session = self.decoder.lock().expect("decoder lock");
+        let mut out = session
+            .run(ort::inputs![
+                "tokens" => tokens_value,
+                "past_k" => &cache.k,
+                "past_v" => &cache.v,
+                "cross_k" => &audio.cross_k,
+                "cross_v" => &audio.cross_v,
+            ])
+            .map_err(ort_err("decoder"))?;
+        let logits = out["logits"]
+            .try_extract_tensor::<f32>()
+            .map_err(ort_err("logits"))?
+            .1
+            .to_vec();
+        let align = out["align"]
+            .try_extract_tensor::<f32>()
+            .map_err(ort_err("align"))?
+            .1
+            .to_vec();
+        let missing = || EngineError::Inference("decoder output missing".into());
+        cache.k = out.remove("present_k").ok_or_else(missing)?;
+        cache.v = out.remove("present_v").ok_or_else(missing)?;
+        Ok(StepOutput { logits, align, new_tokens: tokens.len() })
+    }
+}

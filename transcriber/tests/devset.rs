@@ -1,0 +1,121 @@
+//! The engine on the shared development set: real speech, every format, every bad file.
+
+mod common;
+
+use common::{devset, engine, manifest, scratch, score};
+use serde_json::Value;
+use transcriber::{ModelName, RecognizeOptions};
+
+fn recognize(path: &std::path::Path, model: ModelName, word_confidence: bool) -> Result<Value, crds::ErrorBody> {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    engine()
+        .recognize(bytes, Some(name), &RecognizeOptions { model, word_confidence })
+        .map(|r| serde_json::to_value(r).unwrap())
+        .map_err(|e| e.to_error_body())
+}
+
+/// Checks the interface's result shape and the timing invariants; returns all words.
+fn check_shape(v: &Value, duration: f64, word_confidence: bool) -> Vec<(String, f64, f64)> {
+    assert_eq!(v["result_index"], 0);
+    let mut words = Vec::new();
+    let mut last_end = 0.0;
+    for r in v["results"].as_array().expect("results[]") {
+        assert_eq!(r["final"], true);
+        let alt = &r["alternatives"][0];
+        let transcript = alt["transcript"].as_str().unwrap();
+        assert!(transcript.ends_with(' '), "transcript ends with a space: {transcript:?}");
+        let conf = alt["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&conf));
+        let stamps = alt["timestamps"].as_array().unwrap();
+        let tokens: Vec<&str> = transcript.split_whitespace().collect();
+        assert_eq!(stamps.len(), tokens.len(), "one timestamp per transcript word");
+        for (s, t) in stamps.iter().zip(&tokens) {
+            let (w, start, end) = (s[0].as_str().unwrap(), s[1].as_f64().unwrap(), s[2].as_f64().unwrap());
+            assert_eq!(w, *t);
+            assert!(start <= end, "{w}: {start} > {end}");
+            assert!(start >= last_end - 1e-9, "{w} starts at {start} before the previous word ended at {last_end}");
+            assert!(end <= duration + 0.05, "{w} ends at {end}, after the audio ({duration})");
+            last_end = end;
+            words.push((w.to_string(), start, end));
+        }
+        match alt.get("word_confidence") {
+            Some(wc) => {
+                assert!(word_confidence, "word_confidence only when asked");
+                let wc = wc.as_array().unwrap();
+                assert_eq!(wc.len(), stamps.len());
+                for (c, s) in wc.iter().zip(stamps) {
+                    assert_eq!(c[0], s[0]);
+                    assert!((0.0..=1.0).contains(&c[1].as_f64().unwrap()));
+                }
+            }
+            None => assert!(!word_confidence, "word_confidence when asked"),
+        }
+    }
+    words
+}
+
+#[test]
+fn real_and_synthetic_speech_transcribes_under_a_wer_bound() {
+    let dir = devset().join("asr");
+    let hyps = scratch("asr_hyps");
+    for row in manifest(&dir.join("manifest.tsv")) {
+        let path = dir.join(&row["file"]);
+        let v = recognize(&path, ModelName::Broadband, true).expect("clip transcribes");
+        let duration: f64 = row["duration_s"].parse().unwrap();
+        let words = check_shape(&v, duration, true);
+        assert!(!words.is_empty(), "{} has words", row["file"]);
+        std::fs::write(hyps.join(format!("{}.json", row["file"])), v.to_string()).unwrap();
+    }
+    let last = score("asr", &dir.join("manifest.tsv"), &hyps);
+    let wer: f64 = last.split_whitespace().nth(1).unwrap().parse().unwrap();
+    // tiny.en scores about 5% here (BENCHMARKS.md); 10% catches a broken front end or decoder.
+    assert!(wer <= 0.10, "{last}");
+}
+
+#[test]
+fn every_accepted_format_transcribes_and_scores() {
+    let dir = devset().join("formats");
+    let hyps = scratch("format_hyps");
+    for row in manifest(&dir.join("manifest.tsv")) {
+        let path = dir.join(&row["file"]);
+        // G.729 is telephone audio, accepted by the narrowband models only.
+        let model = if row["mime"] == "audio/g729" { ModelName::Narrowband } else { ModelName::Broadband };
+        let v = recognize(&path, model, false).unwrap_or_else(|e| panic!("{}: {}", row["file"], e.error));
+        check_shape(&v, 10.0, false);
+        std::fs::write(hyps.join(format!("{}.json", row["file"])), v.to_string()).unwrap();
+    }
+    let last = score("formats", &dir.join("manifest.tsv"), &hyps);
+    assert_eq!(last, "formats OK 12/12");
+}
+
+#[test]
+fn g729_is_refused_by_the_broadband_model() {
+    let err = recognize(&devset().join("formats/fmt12.g729"), ModelName::Broadband, false).unwrap_err();
+    assert_eq!(err.code, 400);
+    assert!(err.error.contains("narrowband"), "{}", err.error);
+}
+
+#[test]
+fn every_bad_file_gets_a_notice_and_no_transcript() {
+    let dir = devset().join("bad");
+    let hyps = scratch("bad_hyps");
+    for row in manifest(&dir.join("manifest.tsv")) {
+        let err = recognize(&dir.join(&row["file"]), ModelName::Broadband, false)
+            .expect_err(&format!("{} must be rejected", row["file"]));
+        assert_eq!(err.code, 400, "{}: {}", row["file"], err.error);
+        assert_eq!(err.code_description, "Bad Request");
+        assert!(err.error.len() > 10, "{}: a message that says what is wrong", row["file"]);
+        std::fs::write(hyps.join(format!("{}.notice", row["file"])), err.to_json_pretty()).unwrap();
+    }
+    assert_eq!(score("bad", &dir.join("manifest.tsv"), &hyps), "bad OK 9/9");
+}
+
+#[test]
+fn narrowband_conversations_transcribe_with_the_narrowband_models() {
+    for model in [ModelName::Narrowband, ModelName::ShortFormNarrowband] {
+        let v = recognize(&devset().join("conversations/conv05_8k.wav"), model, false).unwrap();
+        let words = check_shape(&v, 41.0, false);
+        assert!(words.len() > 60, "{model}: {} words", words.len());
+    }
+}

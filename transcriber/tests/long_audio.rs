@@ -1,0 +1,71 @@
+//! Long recordings: speech separated by pauses of every length, spread over several 30-second
+//! windows, keeps absolute timestamps and puts no words in the silences.
+
+mod common;
+
+use common::{devset, engine, manifest};
+use speechbatch_audio::{decode_all, DecodeOptions};
+use transcriber::{ModelName, RecognizeOptions};
+
+/// A 16-bit mono 16 kHz WAV file of `samples`.
+fn wav_bytes(samples: &[f32]) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut b = Vec::with_capacity(44 + samples.len() * 2);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&16_000u32.to_le_bytes());
+    b.extend_from_slice(&32_000u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        b.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
+    }
+    b
+}
+
+#[test]
+fn words_keep_absolute_times_across_windows_and_long_silences() {
+    let dir = devset().join("asr");
+    // Pauses chosen to hit every packing case: within a window, across windows, and a silence
+    // longer than a whole window (which must be skipped, not transcribed).
+    let pauses = [0.4, 1.5, 6.0, 0.8, 45.0, 2.0, 12.0, 0.5, 3.0, 31.0, 1.0, 0.7, 9.0, 2.5, 0.6];
+    let mut audio: Vec<f32> = Vec::new();
+    let mut spans = Vec::new();
+    for (row, pause) in manifest(&dir.join("manifest.tsv")).iter().zip(pauses) {
+        let bytes = std::fs::read(dir.join(&row["file"])).unwrap();
+        let (_, samples) = decode_all(&bytes, &DecodeOptions { name_hint: None, allow_g729: false }).unwrap();
+        let start = audio.len() as f64 / 16_000.0;
+        audio.extend_from_slice(&samples);
+        spans.push((row["file"].clone(), start, audio.len() as f64 / 16_000.0));
+        audio.extend(std::iter::repeat_n(0.0, (pause * 16_000.0) as usize));
+    }
+    let total = audio.len() as f64 / 16_000.0;
+    assert!(total > 180.0);
+    let results = engine()
+        .recognize(wav_bytes(&audio), Some("long.wav"), &RecognizeOptions { model: ModelName::Broadband, word_confidence: false })
+        .unwrap();
+    let v = serde_json::to_value(&results).unwrap();
+    let mut per_span = vec![0usize; spans.len()];
+    let mut last_start = 0.0;
+    for r in v["results"].as_array().unwrap() {
+        for w in r["alternatives"][0]["timestamps"].as_array().unwrap() {
+            let (word, start, end) = (w[0].as_str().unwrap(), w[1].as_f64().unwrap(), w[2].as_f64().unwrap());
+            assert!(start >= last_start, "{word} at {start} goes back in time");
+            last_start = start;
+            let span = spans
+                .iter()
+                .position(|(_, a, b)| start >= a - 0.1 && end <= b + 0.1)
+                .unwrap_or_else(|| panic!("{word} [{start}, {end}] lies in a silence"));
+            per_span[span] += 1;
+        }
+    }
+    for ((file, a, b), n) in spans.iter().zip(&per_span) {
+        assert!(*n >= 5, "{file} [{a:.1}, {b:.1}] got {n} words");
+    }
+}
