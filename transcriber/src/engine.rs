@@ -21,6 +21,9 @@ use crate::{EngineError, RecognizeError};
 /// utterances at pauses.
 pub const RESULT_PAUSE_S: f64 = 0.6;
 
+/// Margin around detected speech inside which word times may fall.
+const SNAP_MARGIN_S: f64 = 0.1;
+
 /// Options of one recognition.
 #[derive(Debug, Clone, Copy)]
 pub struct RecognizeOptions {
@@ -49,9 +52,12 @@ pub struct Word {
     pub confidence: f32,
 }
 
-/// Words of one window, with the window's speech segments (for snapping times to speech).
+/// Words of one window, with where the window's pauses are.
 struct WindowWords {
     words: Vec<Word>,
+    /// Pauses of at least [`RESULT_PAUSE_S`] between the window's speech segments, (from, to) in
+    /// seconds: the places where one result ends and the next begins.
+    pauses: Vec<(f64, f64)>,
 }
 
 struct LoadedWhisper {
@@ -153,19 +159,35 @@ impl Engine {
         let frames = window.audio.len().div_ceil(320);
         let decoded = greedy::decode(&whisper.model, &whisper.tokenizer, &encoded, frames)?;
         let offset = window.start as f64 / SAMPLE_RATE as f64;
+        let seconds = |samples: usize| samples as f64 / SAMPLE_RATE as f64;
+        // Words are snapped to what the detector heard, with a small margin for soft edges.
         let speech: Vec<(f64, f64)> = window
             .speech
             .iter()
-            .map(|s| (s.start as f64 / SAMPLE_RATE as f64, s.end as f64 / SAMPLE_RATE as f64))
+            .map(|s| {
+                let from = seconds(s.speech_start) - SNAP_MARGIN_S;
+                (from.max(seconds(s.start)), (seconds(s.speech_end) + SNAP_MARGIN_S).min(seconds(s.end)))
+            })
             .collect();
-        let words = align::word_timings(&decoded, &whisper.tokenizer)
+        let mut words: Vec<Word> = align::word_timings(&decoded, &whisper.tokenizer)
             .into_iter()
             .map(|w| {
                 let (start, end) = snap_to_speech(offset + w.start, offset + w.end, &speech);
                 Word { text: w.text, start, end, confidence: w.probability }
             })
             .collect();
-        Ok(WindowWords { words })
+        let heard: Vec<(f64, f64)> =
+            window.speech.iter().map(|s| (seconds(s.speech_start), seconds(s.speech_end))).collect();
+        fit_speech_edges(&mut words, &heard);
+        // The pause is judged on what the detector heard, without the segments' padding.
+        let pauses = window
+            .speech
+            .windows(2)
+            .zip(speech.windows(2))
+            .filter(|(p, _)| seconds(p[1].speech_start.saturating_sub(p[0].speech_end)) >= RESULT_PAUSE_S)
+            .map(|(_, snapped)| (snapped[0].1, snapped[1].0))
+            .collect();
+        Ok(WindowWords { words, pauses })
     }
 }
 
@@ -191,6 +213,25 @@ fn snap_to_speech(start: f64, end: f64, speech: &[(f64, f64)]) -> (f64, f64) {
     (s, e.max(s))
 }
 
+/// Where speech starts after a pause and ends before one, the detector's edges (32 ms windows)
+/// are sharper than attention-based word times: the first word of each stretch of speech starts
+/// at its onset, and the last ends at its offset.
+fn fit_speech_edges(words: &mut [Word], heard: &[(f64, f64)]) {
+    for &(onset, offset) in heard {
+        let inside = |w: &Word| w.start < offset && w.end > onset - SNAP_MARGIN_S;
+        if let Some(first) = words.iter_mut().find(|w| inside(w)) {
+            if onset < first.end {
+                first.start = onset;
+            }
+        }
+        if let Some(last) = words.iter_mut().rev().find(|w| inside(w)) {
+            if offset > last.start {
+                last.end = offset;
+            }
+        }
+    }
+}
+
 /// The words grouped into results at pauses and window boundaries.
 fn build_results(windows: Vec<WindowWords>, opts: &RecognizeOptions) -> RecognitionResults {
     let mut results = Vec::new();
@@ -198,7 +239,11 @@ fn build_results(windows: Vec<WindowWords>, opts: &RecognizeOptions) -> Recognit
         let mut group: Vec<Word> = Vec::new();
         for w in window.words {
             if let Some(prev) = group.last() {
-                if w.start - prev.end >= RESULT_PAUSE_S {
+                let pause_between = window
+                    .pauses
+                    .iter()
+                    .any(|&(from, to)| prev.start < from && w.start >= to - 1e-6);
+                if pause_between {
                     results.push(result_of(std::mem::take(&mut group), opts));
                 }
             }
@@ -317,10 +362,22 @@ mod tests {
     }
 
     #[test]
+    fn words_at_the_edges_of_speech_take_the_detectors_edges() {
+        let w = |t: &str, start: f64, end: f64| Word { text: t.into(), start, end, confidence: 1.0 };
+        let mut words = vec![w("a", 1.1, 1.5), w("b", 1.5, 1.8), w("c", 3.05, 3.4), w("d", 3.4, 3.6)];
+        fit_speech_edges(&mut words, &[(1.0, 2.0), (3.0, 4.0)]);
+        let times: Vec<(f64, f64)> = words.iter().map(|w| (w.start, w.end)).collect();
+        assert_eq!(times, vec![(1.0, 1.5), (1.5, 2.0), (3.0, 3.4), (3.4, 4.0)]);
+    }
+
+    #[test]
     fn segments_pack_into_windows_of_at_most_thirty_seconds() {
         let mut p = WindowPacker::default();
         p.append(&vec![0.1; 40 * SAMPLE_RATE]);
-        let s = |a: f64, b: f64| Segment { start: (a * SAMPLE_RATE as f64) as usize, end: (b * SAMPLE_RATE as f64) as usize };
+        let s = |a: f64, b: f64| {
+            let (start, end) = ((a * SAMPLE_RATE as f64) as usize, (b * SAMPLE_RATE as f64) as usize);
+            Segment { start, end, speech_start: start, speech_end: end }
+        };
         assert!(p.add_segment(s(1.0, 10.0)).is_none());
         assert!(p.add_segment(s(12.0, 25.0)).is_none());
         let w = p.add_segment(s(26.0, 35.0)).expect("the third segment overflows 30 s");

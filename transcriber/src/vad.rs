@@ -63,10 +63,20 @@ impl VadModel {
 /// A speech segment in samples from the start of the audio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
-    /// First sample.
+    /// First sample, padding included.
     pub start: usize,
-    /// One past the last sample.
+    /// One past the last sample, padding included.
     pub end: usize,
+    /// Where the detector heard speech begin (no padding).
+    pub speech_start: usize,
+    /// Where the detector heard speech end (no padding).
+    pub speech_end: usize,
+}
+
+impl Segment {
+    fn unpadded(start: usize, end: usize) -> Self {
+        Self { start, end, speech_start: start, speech_end: end }
+    }
 }
 
 /// Streaming speech detector over one audio stream.
@@ -139,12 +149,13 @@ impl<'m> VadStream<'m> {
             self.step(p);
         }
         if self.triggered && total_samples.saturating_sub(self.speech_start) > self.params.min_speech {
-            self.closed.push(Segment { start: self.speech_start, end: total_samples });
+            self.closed.push(Segment::unpadded(self.speech_start, total_samples));
         }
         self.triggered = false;
         let mut out = self.emit(true);
         for s in &mut out {
             s.end = s.end.min(total_samples);
+            s.speech_end = s.speech_end.min(total_samples);
         }
         Ok(out)
     }
@@ -188,14 +199,14 @@ impl<'m> VadStream<'m> {
         }
         if self.triggered && here - self.speech_start > max_speech {
             if self.prev_end != 0 {
-                self.closed.push(Segment { start: self.speech_start, end: self.prev_end });
+                self.closed.push(Segment::unpadded(self.speech_start, self.prev_end));
                 if self.next_start < self.prev_end {
                     self.triggered = false;
                 } else {
                     self.speech_start = self.next_start;
                 }
             } else {
-                self.closed.push(Segment { start: self.speech_start, end: here });
+                self.closed.push(Segment::unpadded(self.speech_start, here));
                 self.triggered = false;
             }
             self.prev_end = 0;
@@ -214,7 +225,7 @@ impl<'m> VadStream<'m> {
                 return;
             }
             if self.temp_end - self.speech_start > params.min_speech {
-                self.closed.push(Segment { start: self.speech_start, end: self.temp_end });
+                self.closed.push(Segment::unpadded(self.speech_start, self.temp_end));
             }
             self.prev_end = 0;
             self.next_start = 0;
