@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use speechbatch_audio::{AudioError, AudioStream, DecodeOptions};
+use speechbatch_textfmt::{FormatOptions, Word};
 
 use crate::mel::{MelFrontEnd, N_SAMPLES, SAMPLE_RATE};
 use crate::model_name::{ModelName, Weights};
@@ -31,25 +32,14 @@ pub struct RecognizeOptions {
     pub model: ModelName,
     /// Whether to return `word_confidence`.
     pub word_confidence: bool,
+    /// Smart formatting, redaction and the profanity filter.
+    pub format: FormatOptions,
 }
 
 impl Default for RecognizeOptions {
     fn default() -> Self {
-        Self { model: ModelName::Broadband, word_confidence: false }
+        Self { model: ModelName::Broadband, word_confidence: false, format: FormatOptions::default() }
     }
-}
-
-/// One recognised word with absolute times.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Word {
-    /// The word as the recogniser wrote it.
-    pub text: String,
-    /// Start in seconds from the start of the audio.
-    pub start: f64,
-    /// End in seconds.
-    pub end: f64,
-    /// Probability, 0 to 1.
-    pub confidence: f32,
 }
 
 /// Words of one window, with where the window's pauses are.
@@ -68,6 +58,8 @@ struct LoadedWhisper {
 /// The loaded models. One engine serves every file of a process.
 pub struct Engine {
     whisper: HashMap<Weights, Arc<LoadedWhisper>>,
+    /// Which weights serve each loaded model name.
+    serving: HashMap<ModelName, Weights>,
     vad: VadModel,
     mel: MelFrontEnd,
 }
@@ -76,9 +68,21 @@ impl Engine {
     /// Loads the weights of `models` from `models_dir` (as set up by `setup/models.sh`) with
     /// `threads` intra-op threads each, and warms them up.
     pub fn load(models_dir: &Path, models: &[ModelName], threads: usize) -> Result<Self, EngineError> {
+        let served: Vec<(ModelName, Weights)> = models.iter().map(|m| (*m, m.weights())).collect();
+        Self::load_weights(models_dir, &served, threads)
+    }
+
+    /// Like [`Engine::load`], with the weights that serve each name chosen by the caller (for
+    /// benchmarks comparing weights under the same name).
+    pub fn load_weights(
+        models_dir: &Path,
+        served: &[(ModelName, Weights)],
+        threads: usize,
+    ) -> Result<Self, EngineError> {
         let mut whisper = HashMap::new();
-        for m in models {
-            let w = m.weights();
+        let mut serving = HashMap::new();
+        for &(m, w) in served {
+            serving.insert(m, w);
             if whisper.contains_key(&w) {
                 continue;
             }
@@ -92,6 +96,7 @@ impl Engine {
         let n_mels = whisper.values().next().map_or(80, |w| w.model.meta().n_mels);
         let engine = Self {
             whisper,
+            serving,
             vad: VadModel::load(&models_dir.join("silero_vad.onnx"))?,
             mel: MelFrontEnd::new(n_mels),
         };
@@ -120,7 +125,7 @@ impl Engine {
     ) -> Result<RecognitionResults, RecognizeError> {
         let whisper = self
             .whisper
-            .get(&opts.model.weights())
+            .get(self.serving.get(&opts.model).unwrap_or(&opts.model.weights()))
             .ok_or_else(|| EngineError::Model(format!("model {} is not loaded", opts.model)))?;
         let decode_opts = DecodeOptions { name_hint: name, allow_g729: opts.model.is_narrowband() };
         let mut stream = AudioStream::open(bytes, &decode_opts)?;
@@ -244,25 +249,29 @@ fn build_results(windows: Vec<WindowWords>, opts: &RecognizeOptions) -> Recognit
                     .iter()
                     .any(|&(from, to)| prev.start < from && w.start >= to - 1e-6);
                 if pause_between {
-                    results.push(result_of(std::mem::take(&mut group), opts));
+                    results.extend(result_of(std::mem::take(&mut group), opts));
                 }
             }
             group.push(w);
         }
         if !group.is_empty() {
-            results.push(result_of(group, opts));
+            results.extend(result_of(group, opts));
         }
     }
     RecognitionResults { result_index: 0, results }
 }
 
-fn result_of(words: Vec<Word>, opts: &RecognizeOptions) -> SpeechResult {
-    let mut transcript = String::new();
-    for w in &words {
-        transcript.push_str(&w.text);
-        transcript.push(' ');
-    }
+/// One result from the recogniser's words of one utterance, in the house style with the
+/// formatting options applied; `None` if nothing is left.
+fn result_of(words: Vec<Word>, opts: &RecognizeOptions) -> Option<SpeechResult> {
+    // The alternative's confidence is that of the recogniser's own words, before formatting
+    // merges or splits them.
     let confidence = words.iter().map(|w| w.confidence as f64).sum::<f64>() / words.len().max(1) as f64;
+    let words = speechbatch_textfmt::format_words(&words, &opts.format);
+    if words.is_empty() {
+        return None;
+    }
+    let transcript = speechbatch_textfmt::transcript(&words);
     let word_confidence = opts.word_confidence.then(|| {
         words
             .iter()
@@ -273,10 +282,10 @@ fn result_of(words: Vec<Word>, opts: &RecognizeOptions) -> SpeechResult {
         .into_iter()
         .map(|w| WordTime { word: w.text, start: w.start, end: w.end })
         .collect();
-    SpeechResult {
+    Some(SpeechResult {
         final_: true,
         alternatives: vec![Alternative { transcript, confidence: round(confidence, 3), timestamps, word_confidence }],
-    }
+    })
 }
 
 /// A stretch of audio of at most 30 s holding one or more speech segments.

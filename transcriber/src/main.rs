@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use speechbatch_textfmt::FormatOptions;
+use transcriber::model_name::Weights;
 use transcriber::{Engine, ModelName, RecognizeOptions};
 
 #[derive(Parser)]
@@ -22,9 +24,22 @@ enum Command {
         /// Model name of the batch interface.
         #[arg(long, env = "SPEECHBATCH_MODEL", default_value = "en-US_BroadbandModel")]
         model: String,
+        /// Run the model name on other Whisper weights (`tiny.en` or `base`), for benchmarks.
+        #[arg(long, value_parser = parse_weights)]
+        weights: Option<Weights>,
         /// Include word_confidence in the results.
         #[arg(long)]
         word_confidence: bool,
+        /// Smart formatting: dates, times, numbers, currency, phone numbers as digits and symbols.
+        #[arg(long)]
+        smart_formatting: bool,
+        /// Numeric redaction: every digit of a number of three or more digits becomes X (turns
+        /// smart formatting on).
+        #[arg(long)]
+        redaction: bool,
+        /// Profanity filter: replace profanity with asterisks (on by default, as in the service).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        profanity_filter: bool,
         /// Directory for the outputs (default: beside each input).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -38,6 +53,14 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+fn parse_weights(s: &str) -> Result<Weights, String> {
+    match s {
+        "tiny.en" => Ok(Weights::TinyEn),
+        "base" => Ok(Weights::Base),
+        _ => Err(format!("unknown weights {s}: use tiny.en or base")),
+    }
 }
 
 fn default_threads() -> usize {
@@ -59,11 +82,24 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Command::Recognize { model, word_confidence, out, models, threads, files } = cli.command;
+    let Command::Recognize {
+        model,
+        weights,
+        word_confidence,
+        smart_formatting,
+        redaction,
+        profanity_filter,
+        out,
+        models,
+        threads,
+        files,
+    } = cli.command;
     let model: ModelName = model.parse()?;
     let models = models.unwrap_or_else(transcriber::runtime::models_dir);
-    let engine = Engine::load(&models, &[model], threads).context("loading the models")?;
-    let opts = RecognizeOptions { model, word_confidence };
+    let weights = weights.unwrap_or_else(|| model.weights());
+    let engine = Engine::load_weights(&models, &[(model, weights)], threads).context("loading the models")?;
+    let format = FormatOptions { smart_formatting, redaction, profanity_filter };
+    let opts = RecognizeOptions { model, word_confidence, format };
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

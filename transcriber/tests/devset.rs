@@ -10,7 +10,7 @@ fn recognize(path: &std::path::Path, model: ModelName, word_confidence: bool) ->
     let name = path.file_name().unwrap().to_str().unwrap();
     let bytes = std::fs::read(path).unwrap();
     engine()
-        .recognize(bytes, Some(name), &RecognizeOptions { model, word_confidence })
+        .recognize(bytes, Some(name), &RecognizeOptions { model, word_confidence, ..Default::default() })
         .map(|r| serde_json::to_value(r).unwrap())
         .map_err(|e| e.to_error_body())
 }

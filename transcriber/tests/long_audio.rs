@@ -48,7 +48,7 @@ fn words_keep_absolute_times_across_windows_and_long_silences() {
     let total = audio.len() as f64 / 16_000.0;
     assert!(total > 180.0);
     let results = engine()
-        .recognize(wav_bytes(&audio), Some("long.wav"), &RecognizeOptions { model: ModelName::Broadband, word_confidence: false })
+        .recognize(wav_bytes(&audio), Some("long.wav"), &RecognizeOptions::default())
         .unwrap();
     let v = serde_json::to_value(&results).unwrap();
     let mut per_span = vec![0usize; spans.len()];
