@@ -154,7 +154,9 @@ impl Engine {
         if let Some(w) = windows.flush() {
             words.push(self.transcribe_window(whisper, &w)?);
         }
-        Ok(build_results(words, opts))
+        let mut results = build_results(words, opts);
+        results.audio_seconds = total as f64 / SAMPLE_RATE as f64;
+        Ok(results)
     }
 
     fn transcribe_window(&self, whisper: &LoadedWhisper, window: &Window) -> Result<WindowWords, EngineError> {
@@ -258,7 +260,7 @@ fn build_results(windows: Vec<WindowWords>, opts: &RecognizeOptions) -> Recognit
             results.extend(result_of(group, opts));
         }
     }
-    RecognitionResults { result_index: 0, results }
+    RecognitionResults { result_index: 0, results, audio_seconds: 0.0 }
 }
 
 /// One result from the recogniser's words of one utterance, in the house style with the

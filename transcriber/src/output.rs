@@ -10,6 +10,9 @@ pub struct RecognitionResults {
     pub result_index: u32,
     /// The recognised utterances, split at pauses.
     pub results: Vec<SpeechResult>,
+    /// Length of the audio in seconds (not part of the JSON; for logs and throughput).
+    #[serde(skip)]
+    pub audio_seconds: f64,
 }
 
 /// One utterance.

