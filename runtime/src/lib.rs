@@ -61,7 +61,10 @@ pub fn environment() -> Result<&'static Environment, String> {
 pub fn session(path: &Path, threads: usize) -> Result<Session, String> {
     let env = environment()?;
     if !path.exists() {
-        return Err(format!("model file {} is missing (run scripts/setup)", path.display()));
+        return Err(format!(
+            "model file {} is missing (run scripts/setup)",
+            path.display()
+        ));
     }
     let err = |e: ort::Error| format!("{}: {e}", path.display());
     Session::builder(env)

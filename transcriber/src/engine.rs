@@ -13,9 +13,11 @@ use speechbatch_textfmt::{FormatOptions, Word};
 
 use crate::mel::{MelFrontEnd, N_SAMPLES, SAMPLE_RATE};
 use crate::model_name::{ModelName, Weights};
-use crate::output::{round, Alternative, RecognitionResults, SpeechResult, WordConfidence, WordTime};
+use crate::output::{
+    round, Alternative, RecognitionResults, SpeechResult, WordConfidence, WordTime,
+};
 use crate::vad::{Segment, VadModel, VadParams, VadStream};
-use crate::whisper::{align, greedy, WhisperModel, Tokenizer};
+use crate::whisper::{align, greedy, Tokenizer, WhisperModel};
 use crate::{EngineError, RecognizeError};
 
 /// A pause at least this long between words starts a new result, as the service splits
@@ -38,7 +40,11 @@ pub struct RecognizeOptions {
 
 impl Default for RecognizeOptions {
     fn default() -> Self {
-        Self { model: ModelName::Broadband, word_confidence: false, format: FormatOptions::default() }
+        Self {
+            model: ModelName::Broadband,
+            word_confidence: false,
+            format: FormatOptions::default(),
+        }
     }
 }
 
@@ -67,7 +73,11 @@ pub struct Engine {
 impl Engine {
     /// Loads the weights of `models` from `models_dir` (as set up by `setup/models.sh`) with
     /// `threads` intra-op threads each, and warms them up.
-    pub fn load(models_dir: &Path, models: &[ModelName], threads: usize) -> Result<Self, EngineError> {
+    pub fn load(
+        models_dir: &Path,
+        models: &[ModelName],
+        threads: usize,
+    ) -> Result<Self, EngineError> {
         let served: Vec<(ModelName, Weights)> = models.iter().map(|m| (*m, m.weights())).collect();
         Self::load_weights(models_dir, &served, threads)
     }
@@ -93,7 +103,10 @@ impl Engine {
             };
             whisper.insert(w, Arc::new(loaded));
         }
-        let n_mels = whisper.values().next().map_or(80, |w| w.model.meta().n_mels);
+        let n_mels = whisper
+            .values()
+            .next()
+            .map_or(80, |w| w.model.meta().n_mels);
         let engine = Self {
             whisper,
             serving,
@@ -109,7 +122,8 @@ impl Engine {
         for w in self.whisper.values() {
             let enc = w.model.encode(self.mel.log_mel_30s(&[]))?;
             let mut cache = w.model.empty_cache()?;
-            w.model.decode_step(&enc, &greedy::prompt(&w.model, &w.tokenizer), &mut cache)?;
+            w.model
+                .decode_step(&enc, &greedy::prompt(&w.model, &w.tokenizer), &mut cache)?;
         }
         VadStream::new(&self.vad, VadParams::default()).push(&[0.0; crate::vad::WINDOW])?;
         Ok(())
@@ -125,9 +139,16 @@ impl Engine {
     ) -> Result<RecognitionResults, RecognizeError> {
         let whisper = self
             .whisper
-            .get(self.serving.get(&opts.model).unwrap_or(&opts.model.weights()))
+            .get(
+                self.serving
+                    .get(&opts.model)
+                    .unwrap_or(&opts.model.weights()),
+            )
             .ok_or_else(|| EngineError::Model(format!("model {} is not loaded", opts.model)))?;
-        let decode_opts = DecodeOptions { name_hint: name, allow_g729: opts.model.is_narrowband() };
+        let decode_opts = DecodeOptions {
+            name_hint: name,
+            allow_g729: opts.model.is_narrowband(),
+        };
         let mut stream = AudioStream::open(bytes, &decode_opts)?;
         let mut vad = VadStream::new(&self.vad, VadParams::default());
         let mut windows = WindowPacker::default();
@@ -159,12 +180,27 @@ impl Engine {
         Ok(results)
     }
 
-    fn transcribe_window(&self, whisper: &LoadedWhisper, window: &Window) -> Result<WindowWords, EngineError> {
+    fn transcribe_window(
+        &self,
+        whisper: &LoadedWhisper,
+        window: &Window,
+    ) -> Result<WindowWords, EngineError> {
+        let t0 = std::time::Instant::now();
         let mel = self.mel.log_mel_30s(&window.audio);
+        let t1 = std::time::Instant::now();
         let encoded = whisper.model.encode(mel)?;
+        let t2 = std::time::Instant::now();
         // One encoder position per 2 mel frames (320 samples).
         let frames = window.audio.len().div_ceil(320);
         let decoded = greedy::decode(&whisper.model, &whisper.tokenizer, &encoded, frames)?;
+        tracing::debug!(
+            audio_s = window.audio.len() as f64 / SAMPLE_RATE as f64,
+            mel_ms = (t1 - t0).as_millis() as u64,
+            encode_ms = (t2 - t1).as_millis() as u64,
+            decode_ms = t2.elapsed().as_millis() as u64,
+            tokens = decoded.tokens.len(),
+            "window"
+        );
         let offset = window.start as f64 / SAMPLE_RATE as f64;
         let seconds = |samples: usize| samples as f64 / SAMPLE_RATE as f64;
         // Words are snapped to what the detector heard, with a small margin for soft edges.
@@ -173,25 +209,38 @@ impl Engine {
             .iter()
             .map(|s| {
                 let from = seconds(s.speech_start) - SNAP_MARGIN_S;
-                (from.max(seconds(s.start)), (seconds(s.speech_end) + SNAP_MARGIN_S).min(seconds(s.end)))
+                (
+                    from.max(seconds(s.start)),
+                    (seconds(s.speech_end) + SNAP_MARGIN_S).min(seconds(s.end)),
+                )
             })
             .collect();
         let mut words: Vec<Word> = align::word_timings(&decoded, &whisper.tokenizer)
             .into_iter()
             .map(|w| {
                 let (start, end) = snap_to_speech(offset + w.start, offset + w.end, &speech);
-                Word { text: w.text, start, end, confidence: w.probability }
+                Word {
+                    text: w.text,
+                    start,
+                    end,
+                    confidence: w.probability,
+                }
             })
             .collect();
-        let heard: Vec<(f64, f64)> =
-            window.speech.iter().map(|s| (seconds(s.speech_start), seconds(s.speech_end))).collect();
+        let heard: Vec<(f64, f64)> = window
+            .speech
+            .iter()
+            .map(|s| (seconds(s.speech_start), seconds(s.speech_end)))
+            .collect();
         fit_speech_edges(&mut words, &heard);
         // The pause is judged on what the detector heard, without the segments' padding.
         let pauses = window
             .speech
             .windows(2)
             .zip(speech.windows(2))
-            .filter(|(p, _)| seconds(p[1].speech_start.saturating_sub(p[0].speech_end)) >= RESULT_PAUSE_S)
+            .filter(|(p, _)| {
+                seconds(p[1].speech_start.saturating_sub(p[0].speech_end)) >= RESULT_PAUSE_S
+            })
             .map(|(_, snapped)| (snapped[0].1, snapped[1].0))
             .collect();
         Ok(WindowWords { words, pauses })
@@ -260,7 +309,11 @@ fn build_results(windows: Vec<WindowWords>, opts: &RecognizeOptions) -> Recognit
             results.extend(result_of(group, opts));
         }
     }
-    RecognitionResults { result_index: 0, results, audio_seconds: 0.0 }
+    RecognitionResults {
+        result_index: 0,
+        results,
+        audio_seconds: 0.0,
+    }
 }
 
 /// One result from the recogniser's words of one utterance, in the house style with the
@@ -268,7 +321,8 @@ fn build_results(windows: Vec<WindowWords>, opts: &RecognizeOptions) -> Recognit
 fn result_of(words: Vec<Word>, opts: &RecognizeOptions) -> Option<SpeechResult> {
     // The alternative's confidence is that of the recogniser's own words, before formatting
     // merges or splits them.
-    let confidence = words.iter().map(|w| w.confidence as f64).sum::<f64>() / words.len().max(1) as f64;
+    let confidence =
+        words.iter().map(|w| w.confidence as f64).sum::<f64>() / words.len().max(1) as f64;
     let words = speechbatch_textfmt::format_words(&words, &opts.format);
     if words.is_empty() {
         return None;
@@ -277,16 +331,28 @@ fn result_of(words: Vec<Word>, opts: &RecognizeOptions) -> Option<SpeechResult> 
     let word_confidence = opts.word_confidence.then(|| {
         words
             .iter()
-            .map(|w| WordConfidence { word: w.text.clone(), confidence: w.confidence as f64 })
+            .map(|w| WordConfidence {
+                word: w.text.clone(),
+                confidence: w.confidence as f64,
+            })
             .collect()
     });
     let timestamps = words
         .into_iter()
-        .map(|w| WordTime { word: w.text, start: w.start, end: w.end })
+        .map(|w| WordTime {
+            word: w.text,
+            start: w.start,
+            end: w.end,
+        })
         .collect();
     Some(SpeechResult {
         final_: true,
-        alternatives: vec![Alternative { transcript, confidence: round(confidence, 3), timestamps, word_confidence }],
+        alternatives: vec![Alternative {
+            transcript,
+            confidence: round(confidence, 3),
+            timestamps,
+            word_confidence,
+        }],
     })
 }
 
@@ -339,12 +405,19 @@ impl WindowPacker {
         let to = (last.end - self.buffer_start).min(self.buffer.len());
         let audio = self.buffer[from.min(to)..to].to_vec();
         let speech = std::mem::take(&mut self.pending);
-        Some(Window { start: first.start, audio, speech })
+        Some(Window {
+            start: first.start,
+            audio,
+            speech,
+        })
     }
 
     /// Drops audio before `earliest` that no pending window needs.
     fn trim(&mut self, earliest: usize) {
-        let keep_from = self.pending.first().map_or(earliest, |s| s.start.min(earliest));
+        let keep_from = self
+            .pending
+            .first()
+            .map_or(earliest, |s| s.start.min(earliest));
         if keep_from > self.buffer_start {
             let n = (keep_from - self.buffer_start).min(self.buffer.len());
             self.buffer.drain(..n);
@@ -374,8 +447,18 @@ mod tests {
 
     #[test]
     fn words_at_the_edges_of_speech_take_the_detectors_edges() {
-        let w = |t: &str, start: f64, end: f64| Word { text: t.into(), start, end, confidence: 1.0 };
-        let mut words = vec![w("a", 1.1, 1.5), w("b", 1.5, 1.8), w("c", 3.05, 3.4), w("d", 3.4, 3.6)];
+        let w = |t: &str, start: f64, end: f64| Word {
+            text: t.into(),
+            start,
+            end,
+            confidence: 1.0,
+        };
+        let mut words = vec![
+            w("a", 1.1, 1.5),
+            w("b", 1.5, 1.8),
+            w("c", 3.05, 3.4),
+            w("d", 3.4, 3.6),
+        ];
         fit_speech_edges(&mut words, &[(1.0, 2.0), (3.0, 4.0)]);
         let times: Vec<(f64, f64)> = words.iter().map(|w| (w.start, w.end)).collect();
         assert_eq!(times, vec![(1.0, 1.5), (1.5, 2.0), (3.0, 3.4), (3.4, 4.0)]);
@@ -386,12 +469,22 @@ mod tests {
         let mut p = WindowPacker::default();
         p.append(&vec![0.1; 40 * SAMPLE_RATE]);
         let s = |a: f64, b: f64| {
-            let (start, end) = ((a * SAMPLE_RATE as f64) as usize, (b * SAMPLE_RATE as f64) as usize);
-            Segment { start, end, speech_start: start, speech_end: end }
+            let (start, end) = (
+                (a * SAMPLE_RATE as f64) as usize,
+                (b * SAMPLE_RATE as f64) as usize,
+            );
+            Segment {
+                start,
+                end,
+                speech_start: start,
+                speech_end: end,
+            }
         };
         assert!(p.add_segment(s(1.0, 10.0)).is_none());
         assert!(p.add_segment(s(12.0, 25.0)).is_none());
-        let w = p.add_segment(s(26.0, 35.0)).expect("the third segment overflows 30 s");
+        let w = p
+            .add_segment(s(26.0, 35.0))
+            .expect("the third segment overflows 30 s");
         assert_eq!(w.start, SAMPLE_RATE);
         assert_eq!(w.audio.len(), 24 * SAMPLE_RATE);
         assert_eq!(w.speech.len(), 2);

@@ -22,7 +22,11 @@ enum Command {
     /// processed) next to each input or into --out.
     Recognize {
         /// Model name of the batch interface.
-        #[arg(long, env = "SPEECHBATCH_MODEL", default_value = "en-US_BroadbandModel")]
+        #[arg(
+            long,
+            env = "SPEECHBATCH_MODEL",
+            default_value = "en-US_BroadbandModel"
+        )]
         model: String,
         /// Run the model name on other Whisper weights (`tiny.en` or `base`), for benchmarks.
         #[arg(long, value_parser = parse_weights)]
@@ -97,24 +101,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let model: ModelName = model.parse()?;
     let models = models.unwrap_or_else(transcriber::runtime::models_dir);
     let weights = weights.unwrap_or_else(|| model.weights());
-    let engine = Engine::load_weights(&models, &[(model, weights)], threads).context("loading the models")?;
-    let format = FormatOptions { smart_formatting, redaction, profanity_filter };
-    let opts = RecognizeOptions { model, word_confidence, format };
+    let engine = Engine::load_weights(&models, &[(model, weights)], threads)
+        .context("loading the models")?;
+    let format = FormatOptions {
+        smart_formatting,
+        redaction,
+        profanity_filter,
+    };
+    let opts = RecognizeOptions {
+        model,
+        word_confidence,
+        format,
+    };
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut failed = 0;
     let (mut audio_s, mut wall_s) = (0.0, 0.0);
     for file in &files {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let target = |ext: &str| -> PathBuf {
-            let dir = out.clone().unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).to_path_buf());
+            let dir = out
+                .clone()
+                .unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")).to_path_buf());
             dir.join(format!("{name}.{ext}"))
         };
         let started = std::time::Instant::now();
         let outcome = match std::fs::read(file) {
-            Ok(bytes) => engine.recognize(bytes, Some(&name), &opts).map_err(|e| e.to_error_body()),
-            Err(e) => Err(crds::ErrorBody::new(400, format!("cannot read {}: {e}", file.display()))),
+            Ok(bytes) => engine
+                .recognize(bytes, Some(&name), &opts)
+                .map_err(|e| e.to_error_body()),
+            Err(e) => Err(crds::ErrorBody::new(
+                400,
+                format!("cannot read {}: {e}", file.display()),
+            )),
         };
         match outcome {
             Ok(results) => {
@@ -123,7 +146,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let path = target("json");
                 std::fs::write(&path, serde_json::to_vec_pretty(&results)?)
                     .with_context(|| format!("writing {}", path.display()))?;
-                eprintln!("{}: ok in {:.2}s -> {}", file.display(), started.elapsed().as_secs_f64(), path.display());
+                eprintln!(
+                    "{}: ok in {:.2}s -> {}",
+                    file.display(),
+                    started.elapsed().as_secs_f64(),
+                    path.display()
+                );
             }
             Err(e) => {
                 failed += 1;
@@ -140,5 +168,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         files.len(),
         audio_s / wall_s.max(1e-9)
     );
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -169,7 +169,9 @@ mod tests {
     fn a_tone_lights_up_the_band_of_its_frequency() {
         let fe = MelFrontEnd::new(80);
         let tone: Vec<f32> = (0..SAMPLE_RATE)
-            .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / SAMPLE_RATE as f32).sin() * 0.5)
+            .map(|i| {
+                (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / SAMPLE_RATE as f32).sin() * 0.5
+            })
             .collect();
         let mel = fe.log_mel_30s(&tone);
         let frame = 50;
@@ -181,7 +183,11 @@ mod tests {
             let peak = (0..f.len()).max_by(|&a, &b| f[a].total_cmp(&f[b])).unwrap();
             peak as f64 * SAMPLE_RATE as f64 / N_FFT as f64
         };
-        assert!((centre(loudest) - 1000.0).abs() < 60.0, "band {loudest} at {} Hz", centre(loudest));
+        assert!(
+            (centre(loudest) - 1000.0).abs() < 60.0,
+            "band {loudest} at {} Hz",
+            centre(loudest)
+        );
         // Past the tone the window is silence, clamped to 8 decades below the maximum.
         let silent = mel[loudest * N_FRAMES + 2000];
         assert!((silent - (mel.iter().cloned().fold(f32::MIN, f32::max) - 2.0)).abs() < 1e-5);

@@ -51,10 +51,12 @@ impl ModelName {
         !matches!(self, Self::Broadband)
     }
 
-    /// The weights that serve this name; README.md says why.
+    /// The weights that serve this name; README.md says why (measured in BENCHMARKS.md: base
+    /// is the more accurate on both bands, tiny.en the faster for short utterances).
     pub fn weights(self) -> Weights {
         match self {
-            Self::Broadband | Self::Narrowband | Self::ShortFormNarrowband => Weights::TinyEn,
+            Self::Broadband | Self::Narrowband => Weights::Base,
+            Self::ShortFormNarrowband => Weights::TinyEn,
         }
     }
 }

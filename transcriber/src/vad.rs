@@ -56,7 +56,9 @@ pub struct VadModel {
 impl VadModel {
     /// Loads `silero_vad.onnx`. One thread: the model is tiny and calls are sequential.
     pub fn load(path: &Path) -> Result<Self, EngineError> {
-        Ok(Self { session: Mutex::new(runtime::session(path, 1)?) })
+        Ok(Self {
+            session: Mutex::new(runtime::session(path, 1)?),
+        })
     }
 }
 
@@ -75,7 +77,12 @@ pub struct Segment {
 
 impl Segment {
     fn unpadded(start: usize, end: usize) -> Self {
-        Self { start, end, speech_start: start, speech_end: end }
+        Self {
+            start,
+            end,
+            speech_start: start,
+            speech_end: end,
+        }
     }
 }
 
@@ -121,7 +128,11 @@ impl<'m> VadStream<'m> {
 
     /// Start of the earliest audio a future segment can still include (for trimming buffers).
     pub fn earliest_needed(&self) -> usize {
-        let open = if self.triggered { self.speech_start } else { self.position };
+        let open = if self.triggered {
+            self.speech_start
+        } else {
+            self.position
+        };
         let closed = self.closed.first().map_or(open, |s| s.start);
         open.min(closed).saturating_sub(self.params.pad)
     }
@@ -148,8 +159,11 @@ impl<'m> VadStream<'m> {
             let p = self.probability(&window)?;
             self.step(p);
         }
-        if self.triggered && total_samples.saturating_sub(self.speech_start) > self.params.min_speech {
-            self.closed.push(Segment::unpadded(self.speech_start, total_samples));
+        if self.triggered
+            && total_samples.saturating_sub(self.speech_start) > self.params.min_speech
+        {
+            self.closed
+                .push(Segment::unpadded(self.speech_start, total_samples));
         }
         self.triggered = false;
         let mut out = self.emit(true);
@@ -174,7 +188,8 @@ impl<'m> VadStream<'m> {
             .run(ort::inputs!["input" => x, "state" => state, "sr" => sr])
             .map_err(err)?;
         let p = out["output"].try_extract_tensor::<f32>().map_err(err)?.1[0];
-        self.state.copy_from_slice(out["stateN"].try_extract_tensor::<f32>().map_err(err)?.1);
+        self.state
+            .copy_from_slice(out["stateN"].try_extract_tensor::<f32>().map_err(err)?.1);
         Ok(p)
     }
 
@@ -199,7 +214,8 @@ impl<'m> VadStream<'m> {
         }
         if self.triggered && here - self.speech_start > max_speech {
             if self.prev_end != 0 {
-                self.closed.push(Segment::unpadded(self.speech_start, self.prev_end));
+                self.closed
+                    .push(Segment::unpadded(self.speech_start, self.prev_end));
                 if self.next_start < self.prev_end {
                     self.triggered = false;
                 } else {
@@ -225,7 +241,8 @@ impl<'m> VadStream<'m> {
                 return;
             }
             if self.temp_end - self.speech_start > params.min_speech {
-                self.closed.push(Segment::unpadded(self.speech_start, self.temp_end));
+                self.closed
+                    .push(Segment::unpadded(self.speech_start, self.temp_end));
             }
             self.prev_end = 0;
             self.next_start = 0;
@@ -243,9 +260,9 @@ impl<'m> VadStream<'m> {
         while !self.closed.is_empty() {
             let next_start = if self.closed.len() > 1 {
                 Some(self.closed[1].start)
-            } else if at_end {
-                None
-            } else if !self.triggered && self.position >= self.closed[0].end + 2 * pad + WINDOW {
+            } else if at_end
+                || (!self.triggered && self.position >= self.closed[0].end + 2 * pad + WINDOW)
+            {
                 None
             } else {
                 break;
@@ -259,7 +276,9 @@ impl<'m> VadStream<'m> {
                 seg.start.saturating_sub(pad)
             };
             seg.end = match next_start {
-                Some(n) if n.saturating_sub(seg.end) < 2 * pad => seg.end + n.saturating_sub(seg.end) / 2,
+                Some(n) if n.saturating_sub(seg.end) < 2 * pad => {
+                    seg.end + n.saturating_sub(seg.end) / 2
+                }
                 _ => seg.end + pad,
             };
             self.last_emitted_end = seg.end;

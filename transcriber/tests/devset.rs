@@ -2,15 +2,27 @@
 
 mod common;
 
-use common::{devset, engine, manifest, scratch, score};
+use common::{devset, engine, manifest, score, scratch};
 use serde_json::Value;
 use transcriber::{ModelName, RecognizeOptions};
 
-fn recognize(path: &std::path::Path, model: ModelName, word_confidence: bool) -> Result<Value, crds::ErrorBody> {
+fn recognize(
+    path: &std::path::Path,
+    model: ModelName,
+    word_confidence: bool,
+) -> Result<Value, crds::ErrorBody> {
     let name = path.file_name().unwrap().to_str().unwrap();
     let bytes = std::fs::read(path).unwrap();
     engine()
-        .recognize(bytes, Some(name), &RecognizeOptions { model, word_confidence, ..Default::default() })
+        .recognize(
+            bytes,
+            Some(name),
+            &RecognizeOptions {
+                model,
+                word_confidence,
+                ..Default::default()
+            },
+        )
         .map(|r| serde_json::to_value(r).unwrap())
         .map_err(|e| e.to_error_body())
 }
@@ -24,18 +36,35 @@ fn check_shape(v: &Value, duration: f64, word_confidence: bool) -> Vec<(String, 
         assert_eq!(r["final"], true);
         let alt = &r["alternatives"][0];
         let transcript = alt["transcript"].as_str().unwrap();
-        assert!(transcript.ends_with(' '), "transcript ends with a space: {transcript:?}");
+        assert!(
+            transcript.ends_with(' '),
+            "transcript ends with a space: {transcript:?}"
+        );
         let conf = alt["confidence"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&conf));
         let stamps = alt["timestamps"].as_array().unwrap();
         let tokens: Vec<&str> = transcript.split_whitespace().collect();
-        assert_eq!(stamps.len(), tokens.len(), "one timestamp per transcript word");
+        assert_eq!(
+            stamps.len(),
+            tokens.len(),
+            "one timestamp per transcript word"
+        );
         for (s, t) in stamps.iter().zip(&tokens) {
-            let (w, start, end) = (s[0].as_str().unwrap(), s[1].as_f64().unwrap(), s[2].as_f64().unwrap());
+            let (w, start, end) = (
+                s[0].as_str().unwrap(),
+                s[1].as_f64().unwrap(),
+                s[2].as_f64().unwrap(),
+            );
             assert_eq!(w, *t);
             assert!(start <= end, "{w}: {start} > {end}");
-            assert!(start >= last_end - 1e-9, "{w} starts at {start} before the previous word ended at {last_end}");
-            assert!(end <= duration + 0.05, "{w} ends at {end}, after the audio ({duration})");
+            assert!(
+                start >= last_end - 1e-9,
+                "{w} starts at {start} before the previous word ended at {last_end}"
+            );
+            assert!(
+                end <= duration + 0.05,
+                "{w} ends at {end}, after the audio ({duration})"
+            );
             last_end = end;
             words.push((w.to_string(), start, end));
         }
@@ -80,8 +109,13 @@ fn every_accepted_format_transcribes_and_scores() {
     for row in manifest(&dir.join("manifest.tsv")) {
         let path = dir.join(&row["file"]);
         // G.729 is telephone audio, accepted by the narrowband models only.
-        let model = if row["mime"] == "audio/g729" { ModelName::Narrowband } else { ModelName::Broadband };
-        let v = recognize(&path, model, false).unwrap_or_else(|e| panic!("{}: {}", row["file"], e.error));
+        let model = if row["mime"] == "audio/g729" {
+            ModelName::Narrowband
+        } else {
+            ModelName::Broadband
+        };
+        let v = recognize(&path, model, false)
+            .unwrap_or_else(|e| panic!("{}: {}", row["file"], e.error));
         check_shape(&v, 10.0, false);
         std::fs::write(hyps.join(format!("{}.json", row["file"])), v.to_string()).unwrap();
     }
@@ -91,7 +125,12 @@ fn every_accepted_format_transcribes_and_scores() {
 
 #[test]
 fn g729_is_refused_by_the_broadband_model() {
-    let err = recognize(&devset().join("formats/fmt12.g729"), ModelName::Broadband, false).unwrap_err();
+    let err = recognize(
+        &devset().join("formats/fmt12.g729"),
+        ModelName::Broadband,
+        false,
+    )
+    .unwrap_err();
     assert_eq!(err.code, 400);
     assert!(err.error.contains("narrowband"), "{}", err.error);
 }
@@ -105,8 +144,16 @@ fn every_bad_file_gets_a_notice_and_no_transcript() {
             .expect_err(&format!("{} must be rejected", row["file"]));
         assert_eq!(err.code, 400, "{}: {}", row["file"], err.error);
         assert_eq!(err.code_description, "Bad Request");
-        assert!(err.error.len() > 10, "{}: a message that says what is wrong", row["file"]);
-        std::fs::write(hyps.join(format!("{}.notice", row["file"])), err.to_json_pretty()).unwrap();
+        assert!(
+            err.error.len() > 10,
+            "{}: a message that says what is wrong",
+            row["file"]
+        );
+        std::fs::write(
+            hyps.join(format!("{}.notice", row["file"])),
+            err.to_json_pretty(),
+        )
+        .unwrap();
     }
     assert_eq!(score("bad", &dir.join("manifest.tsv"), &hyps), "bad OK 9/9");
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{devset, engine, manifest};
 use speechbatch_audio::{decode_all, DecodeOptions};
-use transcriber::{ModelName, RecognizeOptions};
+use transcriber::RecognizeOptions;
 
 /// A 16-bit mono 16 kHz WAV file of `samples`.
 fn wav_bytes(samples: &[f32]) -> Vec<u8> {
@@ -34,12 +34,21 @@ fn words_keep_absolute_times_across_windows_and_long_silences() {
     let dir = devset().join("asr");
     // Pauses chosen to hit every packing case: within a window, across windows, and a silence
     // longer than a whole window (which must be skipped, not transcribed).
-    let pauses = [0.4, 1.5, 6.0, 0.8, 45.0, 2.0, 12.0, 0.5, 3.0, 31.0, 1.0, 0.7, 9.0, 2.5, 0.6];
+    let pauses = [
+        0.4, 1.5, 6.0, 0.8, 45.0, 2.0, 12.0, 0.5, 3.0, 31.0, 1.0, 0.7, 9.0, 2.5, 0.6,
+    ];
     let mut audio: Vec<f32> = Vec::new();
     let mut spans = Vec::new();
     for (row, pause) in manifest(&dir.join("manifest.tsv")).iter().zip(pauses) {
         let bytes = std::fs::read(dir.join(&row["file"])).unwrap();
-        let (_, samples) = decode_all(&bytes, &DecodeOptions { name_hint: None, allow_g729: false }).unwrap();
+        let (_, samples) = decode_all(
+            &bytes,
+            &DecodeOptions {
+                name_hint: None,
+                allow_g729: false,
+            },
+        )
+        .unwrap();
         let start = audio.len() as f64 / 16_000.0;
         audio.extend_from_slice(&samples);
         spans.push((row["file"].clone(), start, audio.len() as f64 / 16_000.0));
@@ -48,14 +57,22 @@ fn words_keep_absolute_times_across_windows_and_long_silences() {
     let total = audio.len() as f64 / 16_000.0;
     assert!(total > 180.0);
     let results = engine()
-        .recognize(wav_bytes(&audio), Some("long.wav"), &RecognizeOptions::default())
+        .recognize(
+            wav_bytes(&audio),
+            Some("long.wav"),
+            &RecognizeOptions::default(),
+        )
         .unwrap();
     let v = serde_json::to_value(&results).unwrap();
     let mut per_span = vec![0usize; spans.len()];
     let mut last_start = 0.0;
     for r in v["results"].as_array().unwrap() {
         for w in r["alternatives"][0]["timestamps"].as_array().unwrap() {
-            let (word, start, end) = (w[0].as_str().unwrap(), w[1].as_f64().unwrap(), w[2].as_f64().unwrap());
+            let (word, start, end) = (
+                w[0].as_str().unwrap(),
+                w[1].as_f64().unwrap(),
+                w[2].as_f64().unwrap(),
+            );
             assert!(start >= last_start, "{word} at {start} goes back in time");
             last_start = start;
             let span = spans

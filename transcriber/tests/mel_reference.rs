@@ -9,7 +9,10 @@ use transcriber::mel::MelFrontEnd;
 fn filterbank_matches_whispers_reference() {
     let path = transcriber::runtime::models_dir().join("reference/mel_filters.npz");
     let mut npz = NpzReader::new(std::fs::File::open(&path).expect("run setup/models.sh")).unwrap();
-    let reference: Array2<f32> = npz.by_name("mel_80").or_else(|_| npz.by_name("mel_80.npy")).unwrap();
+    let reference: Array2<f32> = npz
+        .by_name("mel_80")
+        .or_else(|_| npz.by_name("mel_80.npy"))
+        .unwrap();
     let fe = MelFrontEnd::new(80);
     assert_eq!(reference.shape(), &[80, 201]);
     let mut max_err = 0f32;

@@ -77,7 +77,10 @@ fn attention_matrix(attention: &[f32], rows: usize, heads: usize, frames: usize)
         }
         for f in 0..frames {
             let mean = (0..rows).map(|r| w[r * frames + f]).sum::<f32>() / rows as f32;
-            let var = (0..rows).map(|r| (w[r * frames + f] - mean).powi(2)).sum::<f32>() / rows as f32;
+            let var = (0..rows)
+                .map(|r| (w[r * frames + f] - mean).powi(2))
+                .sum::<f32>()
+                / rows as f32;
             let std = var.sqrt().max(1e-12);
             for r in 0..rows {
                 w[r * frames + f] = (w[r * frames + f] - mean) / std;
@@ -85,7 +88,10 @@ fn attention_matrix(attention: &[f32], rows: usize, heads: usize, frames: usize)
         }
         for r in 0..rows {
             let filtered = median_filter(&w[r * frames..(r + 1) * frames], MEDIAN_FILTER_WIDTH);
-            for (m, v) in matrix[r * frames..(r + 1) * frames].iter_mut().zip(filtered) {
+            for (m, v) in matrix[r * frames..(r + 1) * frames]
+                .iter_mut()
+                .zip(filtered)
+            {
                 *m += v / heads as f32;
             }
         }
@@ -101,7 +107,13 @@ fn median_filter(x: &[f32], width: usize) -> Vec<f32> {
     }
     let at = |i: isize| -> f32 {
         let n = x.len() as isize;
-        let j = if i < 0 { -i } else if i >= n { 2 * (n - 1) - i } else { i };
+        let j = if i < 0 {
+            -i
+        } else if i >= n {
+            2 * (n - 1) - i
+        } else {
+            i
+        };
         x[j as usize]
     };
     let mut window = vec![0f32; width];
@@ -126,7 +138,11 @@ fn dtw(matrix: &[f32], rows: usize, cols: usize) -> (Vec<usize>, Vec<usize>) {
     cost[0] = 0.0;
     for j in 1..=m {
         for i in 1..=n {
-            let (c0, c1, c2) = (cost[idx(i - 1, j - 1)], cost[idx(i - 1, j)], cost[idx(i, j - 1)]);
+            let (c0, c1, c2) = (
+                cost[idx(i - 1, j - 1)],
+                cost[idx(i - 1, j)],
+                cost[idx(i, j - 1)],
+            );
             let (c, t) = if c0 < c1 && c0 < c2 {
                 (c0, 0)
             } else if c1 < c0 && c1 < c2 {
@@ -199,7 +215,11 @@ fn split_words(tokens: &[u32], tokenizer: &Tokenizer) -> Vec<(String, usize)> {
 /// Whisper's hack against words that swallow a pause: around sentence ends, clip durations to
 /// twice the median word length.
 fn clip_long_words(words: &mut [WordTiming]) {
-    let mut durations: Vec<f64> = words.iter().map(|w| w.end - w.start).filter(|d| *d > 0.0).collect();
+    let mut durations: Vec<f64> = words
+        .iter()
+        .map(|w| w.end - w.start)
+        .filter(|d| *d > 0.0)
+        .collect();
     if durations.is_empty() {
         return;
     }
@@ -244,7 +264,12 @@ fn merge_punctuation(words: Vec<WordTiming>) -> Vec<WordTiming> {
         if is_prepend {
             match carry.as_mut() {
                 Some(c) => c.text.push_str(t),
-                None => carry = Some(WordTiming { text: t.to_string(), ..w }),
+                None => {
+                    carry = Some(WordTiming {
+                        text: t.to_string(),
+                        ..w
+                    })
+                }
             }
             continue;
         }
@@ -265,14 +290,17 @@ mod tests {
 
     #[test]
     fn dtw_follows_a_diagonal_of_high_scores() {
-        // 3 tokens over 6 frames: token k attends to frames 2k and 2k+1.
-        let mut m = vec![0f32; 18];
+        // 3 tokens over 6 frames: token k attends to frames 2k and 2k+1 (scores are standardised,
+        // so the rest is below average).
+        let mut m = vec![-1f32; 18];
         for k in 0..3 {
             m[k * 6 + 2 * k] = 1.0;
             m[k * 6 + 2 * k + 1] = 1.0;
         }
         let (rows, cols) = dtw(&m, 3, 6);
-        let starts: Vec<usize> = (0..3).map(|k| cols[rows.iter().position(|&r| r == k).unwrap()]).collect();
+        let starts: Vec<usize> = (0..3)
+            .map(|k| cols[rows.iter().position(|&r| r == k).unwrap()])
+            .collect();
         assert_eq!(starts, vec![0, 2, 4]);
         assert_eq!(*cols.last().unwrap(), 5);
     }
@@ -287,8 +315,18 @@ mod tests {
 
     #[test]
     fn punctuation_joins_its_word() {
-        let w = |t: &str, s: f64| WordTiming { text: t.into(), start: s, end: s + 1.0, probability: 1.0 };
-        let merged = merge_punctuation(vec![w(" Hello", 0.0), w(",", 1.0), w(" \"world", 2.0), w(".\"", 3.0)]);
+        let w = |t: &str, s: f64| WordTiming {
+            text: t.into(),
+            start: s,
+            end: s + 1.0,
+            probability: 1.0,
+        };
+        let merged = merge_punctuation(vec![
+            w(" Hello", 0.0),
+            w(",", 1.0),
+            w(" \"world", 2.0),
+            w(".\"", 3.0),
+        ]);
         let texts: Vec<&str> = merged.iter().map(|w| w.text.as_str()).collect();
         assert_eq!(texts, vec!["Hello,", "\"world.\""]);
         assert_eq!(merged[0].end, 1.0);

@@ -83,7 +83,8 @@ pub fn decode(
         let row = (result.new_tokens - 1) * heads * AUDIO_POSITIONS;
         for h in 0..heads {
             let start = row + h * AUDIO_POSITIONS;
-            out.attention.extend_from_slice(&result.align[start..start + frames]);
+            out.attention
+                .extend_from_slice(&result.align[start..start + frames]);
         }
         let mut logits = result.logits;
         for (l, &s) in logits.iter_mut().zip(&suppressed) {

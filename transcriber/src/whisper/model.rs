@@ -75,15 +75,14 @@ impl WhisperModel {
     /// Loads `encoder.onnx`, `decoder.onnx` and `whisper.json` from `dir`.
     pub fn load(dir: &Path, threads: usize) -> Result<Self, EngineError> {
         let meta_path = dir.join("whisper.json");
-        let meta: ModelMeta = serde_json::from_str(
-            &std::fs::read_to_string(&meta_path).map_err(|e| {
+        let meta: ModelMeta =
+            serde_json::from_str(&std::fs::read_to_string(&meta_path).map_err(|e| {
                 EngineError::Model(format!(
                     "cannot read {} (run setup/models.sh): {e}",
                     meta_path.display()
                 ))
-            })?,
-        )
-        .map_err(|e| EngineError::Model(format!("{}: {e}", meta_path.display())))?;
+            })?)
+            .map_err(|e| EngineError::Model(format!("{}: {e}", meta_path.display())))?;
         Ok(Self {
             encoder: Mutex::new(runtime::session(&dir.join("encoder.onnx"), threads)?),
             decoder: Mutex::new(runtime::session(&dir.join("decoder.onnx"), threads)?),
@@ -116,13 +115,22 @@ impl WhisperModel {
 
     /// An empty self-attention cache for one sequence.
     pub fn empty_cache(&self) -> Result<KvCache, EngineError> {
-        let shape = [self.meta.decoder_layers, 1, self.meta.n_heads, 0, self.meta.d_head];
+        let shape = [
+            self.meta.decoder_layers,
+            1,
+            self.meta.n_heads,
+            0,
+            self.meta.d_head,
+        ];
         let empty = || -> Result<DynValue, EngineError> {
             Ok(Tensor::from_array((shape, Vec::<f32>::new()))
                 .map_err(ort_err("empty cache"))?
                 .into_dyn())
         };
-        Ok(KvCache { k: empty()?, v: empty()? })
+        Ok(KvCache {
+            k: empty()?,
+            v: empty()?,
+        })
     }
 
     /// Feeds `tokens` after what `cache` holds; updates the cache.
@@ -158,6 +166,10 @@ impl WhisperModel {
         let missing = || EngineError::Inference("decoder output missing".into());
         cache.k = out.remove("present_k").ok_or_else(missing)?;
         cache.v = out.remove("present_v").ok_or_else(missing)?;
-        Ok(StepOutput { logits, align, new_tokens: tokens.len() })
+        Ok(StepOutput {
+            logits,
+            align,
+            new_tokens: tokens.len(),
+        })
     }
 }

@@ -90,14 +90,18 @@ impl Tokenizer {
 
     /// Text of a token sequence (lossy where it ends inside a character).
     pub fn decode(&self, ids: &[u32]) -> String {
-        let bytes: Vec<u8> = ids.iter().flat_map(|&id| self.token_bytes(id).to_vec()).collect();
+        let bytes: Vec<u8> = ids
+            .iter()
+            .flat_map(|&id| self.token_bytes(id).to_vec())
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 
 /// GPT-2's reversible byte <-> printable character table (`bytes_to_unicode`), inverted.
 fn unicode_to_byte() -> HashMap<char, u8> {
-    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let printable =
+        |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
     let mut map = HashMap::new();
     let mut n = 0;
     for b in 0u32..256 {

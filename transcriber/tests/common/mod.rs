@@ -25,10 +25,21 @@ pub fn engine() -> &'static Engine {
 pub fn manifest(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
-    let header: Vec<String> = lines.next().unwrap().split('\t').map(String::from).collect();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split('\t')
+        .map(String::from)
+        .collect();
     lines
         .filter(|l| !l.trim().is_empty())
-        .map(|l| header.iter().cloned().zip(l.split('\t').map(String::from)).collect())
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split('\t').map(String::from))
+                .collect()
+        })
         .collect()
 }
 
@@ -39,8 +50,17 @@ pub fn score(mode: &str, manifest: &Path, hyp_dir: &Path) -> String {
         .args([mode, manifest.to_str().unwrap(), hyp_dir.to_str().unwrap()])
         .output()
         .expect("python3 runs score.py");
-    assert!(out.status.success(), "score.py failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().last().unwrap_or_default().to_string()
+    assert!(
+        out.status.success(),
+        "score.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A fresh scratch directory under the target dir.
