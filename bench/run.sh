@@ -71,6 +71,25 @@ for w in tiny.en base; do
   echo "   $(score asr "$work/long/manifest.tsv" "$work/long-peer-$w")"
 done
 
+echo "== narrowband: the devset's 8 kHz conversations with en-US_NarrowbandModel"
+python3 - "$devset/conversations" "$work/conv-manifest.tsv" <<'PY'
+import json, os, sys
+src, out = sys.argv[1:]
+with open(out, "w") as f:
+    f.write("file\tvoice\treference\tformatted\tduration_s\n")
+    for name in sorted(os.listdir(src)):
+        if name.endswith(".ref.json"):
+            ref = json.load(open(os.path.join(src, name)))
+            text = " ".join(t["text"] for t in ref["turns"])
+            f.write(f"{ref['audio']}\tmixed\t{text}\t{text}\t{ref['duration']}\n")
+PY
+grep -E '^(file|conv0[56])' "$work/conv-manifest.tsv" > "$work/conv-8k.tsv"
+for w in tiny.en base; do
+  "$engine" recognize --model en-US_NarrowbandModel --weights "$w" --threads "$threads" \
+    --out "$work/nb-$w" "$devset"/conversations/*.wav 2>/dev/null
+  echo "-- $w: $(score asr "$work/conv-8k.tsv" "$work/nb-$w")"
+done
+
 echo "== word timing on the conversations (known turn onsets and offsets)"
 "$engine" recognize --threads "$threads" --out "$work/conv" "$devset"/conversations/*.flac 2>/dev/null
 "$engine" recognize --model en-US_NarrowbandModel --threads "$threads" --out "$work/conv" "$devset"/conversations/*.wav 2>/dev/null

@@ -144,9 +144,13 @@ class Graph:
 
     def save(self, inputs, outputs, path):
         graph = helper.make_graph(self.nodes, os.path.basename(path), inputs, outputs, self.inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        opsets = [helper.make_opsetid("", OPSET)]
+        if any(n.domain == "com.microsoft" for n in self.nodes):
+            opsets.append(helper.make_opsetid("com.microsoft", 1))
+        model = helper.make_model(graph, opset_imports=opsets)
         model.ir_version = 10
-        onnx.checker.check_model(model)
+        if len(opsets) == 1:  # the checker does not know ONNX Runtime's contrib ops
+            onnx.checker.check_model(model)
         tmp = path + ".tmp"
         onnx.save(model, tmp)
         os.replace(tmp, path)
@@ -166,7 +170,9 @@ def stack_layers(g, tensors):
     return g.op("Concat", [g.op("Unsqueeze", [t, axis0]) for t in tensors], axis=0)
 
 
-def build_encoder(w, path):
+def build_encoder(w, path, fused=True):
+    """The encoder graph. `fused` expresses self-attention as ONNX Runtime's MultiHeadAttention
+    kernel (about 15% faster on CPU); the plain-op version is the reference it is checked against."""
     d_model, n_heads, d_head, n_enc, n_dec = dims(w)
     n_mels = w["encoder/conv1/weight"].shape[1]
     g = Graph(w)
@@ -184,11 +190,15 @@ def build_encoder(w, path):
     for i in range(n_enc):
         p = f"encoder/layer_{i}"
         h = g.layer_norm(x, p + "/self_attention/layer_norm")
-        q = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(0, d_model)), n_heads, d_head)
-        k = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(d_model, 2 * d_model), bias=False), n_heads, d_head)
-        v = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(2 * d_model, 3 * d_model)), n_heads, d_head)
-        ctx, _ = g.attend(q, k, v, d_head)
-        x = g.op("Add", [x, g.linear(g.merge_heads(ctx, d_model), p + "/self_attention/linear_1")])
+        q = g.linear(h, p + "/self_attention/linear_0", rows=(0, d_model))
+        k = g.linear(h, p + "/self_attention/linear_0", rows=(d_model, 2 * d_model), bias=False)
+        v = g.linear(h, p + "/self_attention/linear_0", rows=(2 * d_model, 3 * d_model))
+        if fused:
+            ctx = g.op("MultiHeadAttention", [q, k, v], domain="com.microsoft", num_heads=n_heads)
+        else:
+            heads = [g.heads(t, n_heads, d_head) for t in (q, k, v)]
+            ctx = g.merge_heads(g.attend(*heads, d_head)[0], d_model)
+        x = g.op("Add", [x, g.linear(ctx, p + "/self_attention/linear_1")])
         x = g.ffn(x, p + "/ffn")
     x = g.layer_norm(x, "encoder/layer_norm")
     ks, vs = [], []
@@ -281,6 +291,21 @@ def build_decoder(w, alignment_heads, path):
     )
 
 
+def check_fused_encoder(w, out_dir):
+    """Fail set-up unless the fused encoder computes what the plain-op graph computes."""
+    import onnxruntime as ort
+
+    reference = os.path.join(out_dir, "encoder.reference.onnx")
+    build_encoder(w, reference, fused=False)
+    mel = np.random.default_rng(0).standard_normal((1, w["encoder/conv1/weight"].shape[1], 3000), dtype=np.float32)
+    outputs = [ort.InferenceSession(p).run(None, {"mel": mel}) for p in (os.path.join(out_dir, "encoder.onnx"), reference)]
+    os.remove(reference)
+    for fused, plain in zip(*outputs):
+        diff = float(np.abs(fused - plain).max())
+        if diff > 1e-3:
+            raise SystemExit(f"fused encoder differs from the reference by {diff}")
+
+
 def quantize(path):
     """Replace the float32 graph at `path` with its int8-weight version."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -292,7 +317,7 @@ def quantize(path):
         path,
         weight_type=QuantType.QInt8,
         op_types_to_quantize=["MatMul"],
-        extra_options={"MatMulConstBOnly": True},
+        extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT},
     )
     os.remove(fp32)
 
@@ -304,6 +329,7 @@ def main():
     config = json.load(open(config_json))
     heads = [tuple(h) for h in config["alignment_heads"]]
     build_encoder(w, os.path.join(out_dir, "encoder.onnx"))
+    check_fused_encoder(w, out_dir)
     build_decoder(w, heads, os.path.join(out_dir, "decoder.onnx"))
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer's advice about pre-processing
     for name in ("encoder.onnx", "decoder.onnx"):

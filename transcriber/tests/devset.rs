@@ -98,8 +98,9 @@ fn real_and_synthetic_speech_transcribes_under_a_wer_bound() {
     }
     let last = score("asr", &dir.join("manifest.tsv"), &hyps);
     let wer: f64 = last.split_whitespace().nth(1).unwrap().parse().unwrap();
-    // tiny.en scores about 5% here (BENCHMARKS.md); 10% catches a broken front end or decoder.
-    assert!(wer <= 0.10, "{last}");
+    // The broadband model scores under 2% here (BENCHMARKS.md); 5% catches a broken front end,
+    // decoder or alignment without failing on a one-word change.
+    assert!(wer <= 0.05, "{last}");
 }
 
 #[test]
