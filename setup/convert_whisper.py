@@ -6,13 +6,15 @@
 No registry package ships Whisper as ONNX (see DESIGN.md §4), so set-up builds the graphs from the
 CTranslate2 weights with numpy and onnx alone (no torch):
 
-* `encoder.onnx`: mel [B, n_mels, 3000] -> cross_k, cross_v [L, B, H, 1500, Dh]. The encoder also
-  applies every decoder layer's cross-attention key/value projections, so the decoder never
-  recomputes them per token.
-* `decoder.onnx`: tokens [B, T], past_k/past_v [L, B, H, P, Dh] (P may be 0), cross_k/cross_v ->
-  logits [B, V] of the last position, present_k/present_v [L, B, H, P+T, Dh] (the self-attention
-  KV cache) and align [B, A, T, 1500]: the cross-attention weights of the model's alignment heads,
-  which the engine turns into word timestamps by dynamic time warping.
+* `encoder.onnx`: mel [B, n_mels, 3000] -> cross_k_<l>, cross_v_<l> [B, H, 1500, Dh] for each
+  decoder layer l. The encoder applies every decoder layer's cross-attention key/value
+  projections, so the decoder never recomputes them per token.
+* `decoder.onnx`: tokens [B, T], past_k_<l>/past_v_<l> [B, H, P, Dh] (P may be 0), cross_k_<l>/
+  cross_v_<l> -> logits [B, V] of the last position, present_k_<l>/present_v_<l> [B, H, P+T, Dh]
+  (the self-attention KV cache) and align [B, A, T, 1500]: the cross-attention weights of the
+  model's alignment heads, which the engine turns into word timestamps by dynamic time warping.
+  Keys and values are separate tensors per layer rather than one stacked tensor, because slicing
+  a layer out of a stack copies it on every decoding step.
 
 The graphs are built in float32, then every MatMul against a weight matrix is quantized to int8
 with dynamic activation quantization (ONNX Runtime's quantizer, `MatMulConstBOnly`): the
@@ -164,12 +166,6 @@ def dims(w):
     return d_model, n_heads, d_model // n_heads, n_enc, n_dec
 
 
-def stack_layers(g, tensors):
-    """Stack per-layer [B, H, T, Dh] tensors into [L, B, H, T, Dh]."""
-    axis0 = g.const([0], "axis0", np.int64)
-    return g.op("Concat", [g.op("Unsqueeze", [t, axis0]) for t in tensors], axis=0)
-
-
 def build_encoder(w, path, fused=True):
     """The encoder graph. `fused` expresses self-attention as ONNX Runtime's MultiHeadAttention
     kernel (about 15% faster on CPU); the plain-op version is the reference it is checked against."""
@@ -201,22 +197,16 @@ def build_encoder(w, path, fused=True):
         x = g.op("Add", [x, g.linear(ctx, p + "/self_attention/linear_1")])
         x = g.ffn(x, p + "/ffn")
     x = g.layer_norm(x, "encoder/layer_norm")
-    ks, vs = [], []
+    outputs = []
+    kv_shape = ["batch", n_heads, 1500, d_head]
     for i in range(n_dec):
         p = f"decoder/layer_{i}/attention/linear_1"
-        ks.append(g.heads(g.linear(x, p, rows=(0, d_model), bias=False), n_heads, d_head))
-        vs.append(g.heads(g.linear(x, p, rows=(d_model, 2 * d_model)), n_heads, d_head))
-    g.nodes.append(helper.make_node("Identity", [stack_layers(g, ks)], ["cross_k"]))
-    g.nodes.append(helper.make_node("Identity", [stack_layers(g, vs)], ["cross_v"]))
-    kv_shape = [n_dec, "batch", n_heads, 1500, d_head]
-    g.save(
-        [helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", n_mels, 3000])],
-        [
-            helper.make_tensor_value_info("cross_k", TensorProto.FLOAT, kv_shape),
-            helper.make_tensor_value_info("cross_v", TensorProto.FLOAT, kv_shape),
-        ],
-        path,
-    )
+        k = g.heads(g.linear(x, p, rows=(0, d_model), bias=False), n_heads, d_head)
+        v = g.heads(g.linear(x, p, rows=(d_model, 2 * d_model)), n_heads, d_head)
+        for name, value in ((f"cross_k_{i}", k), (f"cross_v_{i}", v)):
+            g.nodes.append(helper.make_node("Identity", [value], [name]))
+            outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, kv_shape))
+    g.save([helper.make_tensor_value_info("mel", TensorProto.FLOAT, ["batch", n_mels, 3000])], outputs, path)
 
 
 def build_decoder(w, alignment_heads, path):
@@ -225,7 +215,7 @@ def build_decoder(w, alignment_heads, path):
     i64 = np.int64
     zero, one = g.const(0, "zero", i64), g.const(1, "one", i64)
     # Past length P and new length T, as scalars.
-    past_len = g.op("Squeeze", [g.op("Slice", [g.op("Shape", ["past_k"]), g.const([3], "s", i64), g.const([4], "e", i64)])])
+    past_len = g.op("Squeeze", [g.op("Slice", [g.op("Shape", ["past_k_0"]), g.const([2], "s", i64), g.const([3], "e", i64)])])
     new_len = g.op("Squeeze", [g.op("Slice", [g.op("Shape", ["tokens"]), g.const([1], "s", i64), g.const([2], "e", i64)])])
     total_len = g.op("Add", [past_len, new_len])
     positions = g.op("Range", [past_len, total_len, one])
@@ -241,25 +231,20 @@ def build_decoder(w, alignment_heads, path):
     by_layer = {}
     for layer, head in alignment_heads:
         by_layer.setdefault(layer, []).append(head)
-    presents_k, presents_v, align = [], [], []
+    align = []
     for i in range(n_dec):
         p = f"decoder/layer_{i}"
-        layer_index = g.const(i, "layer", i64)
         h = g.layer_norm(x, p + "/self_attention/layer_norm")
         q = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(0, d_model)), n_heads, d_head)
         k = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(d_model, 2 * d_model), bias=False), n_heads, d_head)
         v = g.heads(g.linear(h, p + "/self_attention/linear_0", rows=(2 * d_model, 3 * d_model)), n_heads, d_head)
-        k = g.op("Concat", [g.op("Gather", ["past_k", layer_index], axis=0), k], axis=2)
-        v = g.op("Concat", [g.op("Gather", ["past_v", layer_index], axis=0), v], axis=2)
-        presents_k.append(k)
-        presents_v.append(v)
-        ctx, _ = g.attend(q, k, v, d_head, mask)
+        g.nodes.append(helper.make_node("Concat", [f"past_k_{i}", k], [f"present_k_{i}"], axis=2))
+        g.nodes.append(helper.make_node("Concat", [f"past_v_{i}", v], [f"present_v_{i}"], axis=2))
+        ctx, _ = g.attend(q, f"present_k_{i}", f"present_v_{i}", d_head, mask)
         x = g.op("Add", [x, g.linear(g.merge_heads(ctx, d_model), p + "/self_attention/linear_1")])
         h = g.layer_norm(x, p + "/attention/layer_norm")
         q = g.heads(g.linear(h, p + "/attention/linear_0"), n_heads, d_head)
-        ck = g.op("Gather", ["cross_k", layer_index], axis=0)
-        cv = g.op("Gather", ["cross_v", layer_index], axis=0)
-        ctx, weights = g.attend(q, ck, cv, d_head)
+        ctx, weights = g.attend(q, f"cross_k_{i}", f"cross_v_{i}", d_head)
         if i in by_layer:
             align.append(g.op("Gather", [weights, g.const(by_layer[i], "heads", i64)], axis=1))
         x = g.op("Add", [x, g.linear(g.merge_heads(ctx, d_model), p + "/attention/linear_2")])
@@ -268,27 +253,19 @@ def build_decoder(w, alignment_heads, path):
     last = g.op("Gather", [x, g.op("Sub", [new_len, one])], axis=1)
     last = g.layer_norm(last, "decoder/layer_norm")
     g.nodes.append(helper.make_node("MatMul", [last, vocab_t], ["logits"]))
-    g.nodes.append(helper.make_node("Identity", [stack_layers(g, presents_k)], ["present_k"]))
-    g.nodes.append(helper.make_node("Identity", [stack_layers(g, presents_v)], ["present_v"]))
     g.nodes.append(helper.make_node("Concat", align, ["align"], axis=1))
     vocab = w["decoder/embeddings/weight"].shape[0]
-    kv = lambda t: [n_dec, "batch", n_heads, t, d_head]  # noqa: E731
-    g.save(
-        [
-            helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", "new"]),
-            helper.make_tensor_value_info("past_k", TensorProto.FLOAT, kv("past")),
-            helper.make_tensor_value_info("past_v", TensorProto.FLOAT, kv("past")),
-            helper.make_tensor_value_info("cross_k", TensorProto.FLOAT, kv(1500)),
-            helper.make_tensor_value_info("cross_v", TensorProto.FLOAT, kv(1500)),
-        ],
-        [
-            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", vocab]),
-            helper.make_tensor_value_info("present_k", TensorProto.FLOAT, kv("total")),
-            helper.make_tensor_value_info("present_v", TensorProto.FLOAT, kv("total")),
-            helper.make_tensor_value_info("align", TensorProto.FLOAT, ["batch", len(alignment_heads), "new", 1500]),
-        ],
-        path,
-    )
+    kv = lambda name, t: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", n_heads, t, d_head])  # noqa: E731
+    inputs = [helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", "new"])]
+    outputs = [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", vocab]),
+        helper.make_tensor_value_info("align", TensorProto.FLOAT, ["batch", len(alignment_heads), "new", 1500]),
+    ]
+    for i in range(n_dec):
+        inputs += [kv(f"past_k_{i}", "past"), kv(f"past_v_{i}", "past")]
+        inputs += [kv(f"cross_k_{i}", 1500), kv(f"cross_v_{i}", 1500)]
+        outputs += [kv(f"present_k_{i}", "total"), kv(f"present_v_{i}", "total")]
+    g.save(inputs, outputs, path)
 
 
 def check_fused_encoder(w, out_dir):

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use ort::session::Session;
+use std::borrow::Cow;
+
+use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
 use serde::Deserialize;
 
@@ -38,14 +40,14 @@ pub struct ModelMeta {
 /// The encoder's output for one 30-second window: each decoder layer's cross-attention keys and
 /// values, kept as ONNX Runtime values so the decoder reads them without copies.
 pub struct EncodedAudio {
-    cross_k: DynValue,
-    cross_v: DynValue,
+    cross_k: Vec<DynValue>,
+    cross_v: Vec<DynValue>,
 }
 
-/// The decoder's self-attention cache.
+/// The decoder's self-attention cache, one key and one value tensor per layer.
 pub struct KvCache {
-    k: DynValue,
-    v: DynValue,
+    k: Vec<DynValue>,
+    v: Vec<DynValue>,
 }
 
 /// What one decoder call returns.
@@ -103,33 +105,34 @@ impl WhisperModel {
         let mut out = session
             .run(ort::inputs!["mel" => input])
             .map_err(ort_err("encoder"))?;
-        let take = |out: &mut ort::session::SessionOutputs, name: &str| {
-            out.remove(name)
+        let mut take = |name: String| {
+            out.remove(&name)
                 .ok_or_else(|| EngineError::Inference(format!("encoder has no output {name}")))
         };
+        let layers = 0..self.meta.decoder_layers;
         Ok(EncodedAudio {
-            cross_k: take(&mut out, "cross_k")?,
-            cross_v: take(&mut out, "cross_v")?,
+            cross_k: layers
+                .clone()
+                .map(|l| take(format!("cross_k_{l}")))
+                .collect::<Result<_, _>>()?,
+            cross_v: layers
+                .map(|l| take(format!("cross_v_{l}")))
+                .collect::<Result<_, _>>()?,
         })
     }
 
     /// An empty self-attention cache for one sequence.
     pub fn empty_cache(&self) -> Result<KvCache, EngineError> {
-        let shape = [
-            self.meta.decoder_layers,
-            1,
-            self.meta.n_heads,
-            0,
-            self.meta.d_head,
-        ];
-        let empty = || -> Result<DynValue, EngineError> {
+        let shape = [1, self.meta.n_heads, 0, self.meta.d_head];
+        let empty = |_| -> Result<DynValue, EngineError> {
             Ok(Tensor::from_array((shape, Vec::<f32>::new()))
                 .map_err(ort_err("empty cache"))?
                 .into_dyn())
         };
+        let layers = 0..self.meta.decoder_layers;
         Ok(KvCache {
-            k: empty()?,
-            v: empty()?,
+            k: layers.clone().map(empty).collect::<Result<_, _>>()?,
+            v: layers.map(empty).collect::<Result<_, _>>()?,
         })
     }
 
@@ -143,16 +146,17 @@ impl WhisperModel {
         let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
         let tokens_value =
             Tensor::from_array(([1usize, ids.len()], ids)).map_err(ort_err("decoder input"))?;
+        let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
+            Vec::with_capacity(1 + 4 * self.meta.decoder_layers);
+        inputs.push(("tokens".into(), tokens_value.into()));
+        for l in 0..self.meta.decoder_layers {
+            inputs.push((format!("past_k_{l}").into(), (&cache.k[l]).into()));
+            inputs.push((format!("past_v_{l}").into(), (&cache.v[l]).into()));
+            inputs.push((format!("cross_k_{l}").into(), (&audio.cross_k[l]).into()));
+            inputs.push((format!("cross_v_{l}").into(), (&audio.cross_v[l]).into()));
+        }
         let mut session = self.decoder.lock().expect("decoder lock");
-        let mut out = session
-            .run(ort::inputs![
-                "tokens" => tokens_value,
-                "past_k" => &cache.k,
-                "past_v" => &cache.v,
-                "cross_k" => &audio.cross_k,
-                "cross_v" => &audio.cross_v,
-            ])
-            .map_err(ort_err("decoder"))?;
+        let mut out = session.run(inputs).map_err(ort_err("decoder"))?;
         let logits = out["logits"]
             .try_extract_tensor::<f32>()
             .map_err(ort_err("logits"))?
@@ -163,9 +167,14 @@ impl WhisperModel {
             .map_err(ort_err("align"))?
             .1
             .to_vec();
-        let missing = || EngineError::Inference("decoder output missing".into());
-        cache.k = out.remove("present_k").ok_or_else(missing)?;
-        cache.v = out.remove("present_v").ok_or_else(missing)?;
+        for l in 0..self.meta.decoder_layers {
+            let mut take = |name: String| {
+                out.remove(&name)
+                    .ok_or_else(|| EngineError::Inference(format!("decoder has no output {name}")))
+            };
+            cache.k[l] = take(format!("present_k_{l}"))?;
+            cache.v[l] = take(format!("present_v_{l}"))?;
+        }
         Ok(StepOutput {
             logits,
             align,
