@@ -1,0 +1,121 @@
+//! A long recording without holding it: the devset's wideband conversations played one after
+//! another, span by span, with their times shifted, until the requested length is reached.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use speechbatch_diarize::{Diarizer, SpeakerTimeline};
+
+use super::{encoder, energy_spans, read_audio, references, Turn, DEVSET, SR};
+
+/// What a long run measured.
+#[derive(Debug, Clone)]
+pub struct LongRun {
+    pub audio_s: f64,
+    pub speech_s: f64,
+    pub wall: Duration,
+    pub timeline: SpeakerTimeline,
+    /// Reference turns of the whole run, speakers named by voice (a voice is one speaker
+    /// wherever it recurs).
+    pub turns: Vec<Turn>,
+    /// Peak resident memory (VmHWM) before and after the run, in KiB, where /proc is readable.
+    pub peak_rss_kib: Option<(u64, u64)>,
+}
+
+/// Peak resident set size of this process in KiB (Linux).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Diarizes `seconds` of audio made of the wideband devset conversations back to back. Only one
+/// conversation's audio (about 40 s) is decoded at a time; the diarizer only ever sees one span.
+pub fn run(seconds: f64) -> LongRun {
+    let dir = Path::new(DEVSET).join("conversations");
+    let convs: Vec<_> = references(&dir)
+        .into_iter()
+        .filter(|r| !r.audio.ends_with(".wav"))
+        .collect();
+    let before = peak_rss_kib();
+    let mut d = Diarizer::new(encoder());
+    let mut wall = Duration::ZERO;
+    let mut offset = 0.0;
+    let mut turns = Vec::new();
+    'outer: loop {
+        for r in &convs {
+            let samples = read_audio(&dir.join(&r.audio));
+            let length = samples.len() as f64 / SR as f64;
+            let t0 = Instant::now();
+            for (a, b) in energy_spans(&samples) {
+                if offset + b > seconds {
+                    break;
+                }
+                let (i, j) = (
+                    (a * SR as f64) as usize,
+                    ((b * SR as f64) as usize).min(samples.len()),
+                );
+                d.push_span(&samples[i..j], offset + i as f64 / SR as f64)
+                    .expect("push span");
+            }
+            wall += t0.elapsed();
+            for t in r.turns.iter().filter(|t| offset + t.end <= seconds) {
+                let voice = r
+                    .voices
+                    .iter()
+                    .find(|(k, _)| *k == t.speaker)
+                    .map_or(t.speaker.clone(), |v| v.1.clone());
+                turns.push(Turn {
+                    speaker: voice,
+                    start: offset + t.start,
+                    end: offset + t.end,
+                });
+            }
+            offset += length;
+            if offset >= seconds {
+                break 'outer;
+            }
+        }
+    }
+    let speech_s = d.speech_seconds();
+    let t0 = Instant::now();
+    let timeline = d.finish();
+    wall += t0.elapsed();
+    LongRun {
+        audio_s: offset.min(seconds),
+        speech_s,
+        wall,
+        timeline,
+        turns,
+        peak_rss_kib: before.zip(peak_rss_kib()),
+    }
+}
+
+/// Scores a long run with `score.py diar`: its reference turns and pseudo-words over them are
+/// written to a scratch conversation folder.
+pub fn score_run(run: &LongRun) -> super::Score {
+    let conv = super::scratch_dir("long-ref");
+    let hyp = super::scratch_dir("long-hyp");
+    let mut voices: Vec<&str> = run.turns.iter().map(|t| t.speaker.as_str()).collect();
+    voices.sort_unstable();
+    voices.dedup();
+    let reference = serde_json::json!({
+        "audio": "long.flac",
+        "speakers": voices.len(),
+        "turns": run.turns.iter().map(|t| serde_json::json!({"speaker": t.speaker, "start": t.start, "end": t.end})).collect::<Vec<_>>(),
+    });
+    std::fs::write(conv.join("long.ref.json"), reference.to_string()).expect("write reference");
+    let r = super::Reference {
+        name: "long".into(),
+        audio: "long.flac".into(),
+        speakers: voices.len(),
+        turns: run.turns.clone(),
+        voices: Vec::new(),
+    };
+    let labels = run.timeline.label_words(&super::pseudo_words(&r));
+    super::write_hypothesis(&hyp, "long.flac", &labels);
+    let score = super::score(&conv, &hyp);
+    let _ = std::fs::remove_dir_all(&conv);
+    let _ = std::fs::remove_dir_all(&hyp);
+    score
+}
