@@ -3,10 +3,14 @@
 //! and the speed on 2 threads, including a one-hour recording.
 //!
 //! ```text
-//! ORT_DYLIB_PATH=.../libonnxruntime.so.1.32.0 SPEECHBATCH_MODELS=... \
-//!   cargo run -p speechbatch-diarize --release --example diar_eval [-- --long SECONDS] [-- --dir CONV_DIR]
+//! cargo run -p speechbatch-diarize --release --example diar_eval -- [--long SECONDS] [--dir CONV_DIR] [--repeat N] [--verbose]
 //! ```
-//! `--dir` adds another folder laid out like devset/conversations (NAME.flac|wav + NAME.ref.json).
+//! ONNX Runtime and the model are found where set-up puts them (`ORT_DYLIB_PATH`,
+//! `SPEECHBATCH_MODELS`, `SPEECHBATCH_CACHE` override). `--long` sets the length of the long
+//! recording (default one hour), `--dir` adds another folder laid out like devset/conversations
+//! (NAME.flac|wav + NAME.ref.json), `--repeat` runs each evaluation N times (the first run of a
+//! process pays ONNX Runtime's warm-up), `--verbose` prints score.py's tables and, for the long
+//! recording, which voice went to which speaker.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -24,6 +28,7 @@ fn main() {
             .cloned()
     };
     let long_s: f64 = value("--long").map_or(3600.0, |v| v.parse().expect("--long SECONDS"));
+    let repeat: usize = value("--repeat").map_or(1, |v| v.parse().expect("--repeat N"));
     let mut dirs = vec![Path::new(DEVSET).join("conversations")];
     dirs.extend(value("--dir").map(PathBuf::from));
 
@@ -33,7 +38,7 @@ fn main() {
         "{:<34} {:<28} {:>7} {:>9} {:>8}",
         "conversations", "method / speech spans", "DER", "speakers", "speed"
     );
-    for dir in &dirs {
+    for dir in dirs.iter().flat_map(|d| std::iter::repeat_n(d, repeat)) {
         let label = dir
             .file_name()
             .unwrap_or_default()

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use crate::baseline;
+use crate::config::ClusterConfig;
 use crate::encoder::SpeakerEncoder;
 use crate::error::DiarizeError;
 use crate::layout::{segments, SpanRecord};
 use crate::mel::SAMPLE_RATE;
-use crate::refine::{assign, ClusterConfig, WindowView};
+use crate::refine::{assign, WindowView};
 use crate::span::BandEnergy;
 use crate::timeline::SpeakerTimeline;
 

@@ -157,3 +157,15 @@ impl SpeakerEncoder {
         Ok(data.to_vec())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoder_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<SpeakerEncoder>();
+        assert_send_sync::<std::sync::Arc<SpeakerEncoder>>();
+    }
+}

@@ -25,6 +25,7 @@
 
 mod ahc;
 pub mod baseline;
+mod config;
 mod diarizer;
 mod encoder;
 mod error;
@@ -36,11 +37,11 @@ mod span;
 mod timeline;
 mod windows;
 
+pub use config::ClusterConfig;
 pub use diarizer::Diarizer;
 pub use encoder::{SpeakerEncoder, SpeakerWindow, EMBEDDING_DIM};
 pub use error::DiarizeError;
 pub use model_path::{default_model_path, MODEL_FILE};
-pub use refine::ClusterConfig;
 pub use span::BandEnergy;
 pub use timeline::{SpeakerLabel, SpeakerTimeline, TimelineSegment};
 pub use windows::WindowConfig;

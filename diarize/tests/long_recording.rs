@@ -21,9 +21,10 @@ fn one_hour_in_bounded_memory() {
     // The timeline reaches the end of the hour.
     let last = run.timeline.segments().last().expect("segments");
     assert!(last.end > 3500.0, "timeline ends at {}", last.end);
-    // Same voices recur every few minutes: far fewer speakers than turns.
+    // Seven voices recur every few minutes; Festival's slt_hts and Flite's slt are one person's
+    // voice and embed alike (cosine 0.92), so 6 is the expected count.
     let n = run.timeline.num_speakers();
-    assert!((3..=10).contains(&n), "{n} speakers for 7 recurring voices");
+    assert!((5..=8).contains(&n), "{n} speakers for 7 recurring voices");
     if let Some((before, after)) = run.peak_rss_kib {
         // Embeddings for an hour are ~7 MiB and the linkage matrix ~8 MiB; the decoded audio of one
         // 40 s conversation is 2.5 MiB. 150 MiB of growth would mean something holds audio.

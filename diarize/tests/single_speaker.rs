@@ -55,11 +55,11 @@ fn every_asr_clip_is_one_speaker_on_the_telephone_too() {
     // and upsampled back to 16 kHz as the engine does.
     for clip in clips() {
         let wide = read_audio(&clip);
-        let narrow: Vec<f32> = common::resample_to(&wide, SR, 8000)
+        let narrow: Vec<f32> = common::audio::resample_to(&wide, SR, 8000)
             .into_iter()
-            .map(common::mu_law_round_trip)
+            .map(common::audio::mu_law_round_trip)
             .collect();
-        let samples = common::resample(&narrow, 8000);
+        let samples = common::audio::resample(&narrow, 8000);
         let spans = energy_spans(&samples);
         let (timeline, _) = diarize(&samples, &spans, Method::Clustered);
         assert_eq!(timeline.num_speakers(), 1, "{} (8 kHz)", clip.display());

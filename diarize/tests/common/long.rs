@@ -37,8 +37,9 @@ pub fn run(seconds: f64) -> LongRun {
         .into_iter()
         .filter(|r| !r.audio.ends_with(".wav"))
         .collect();
-    let before = peak_rss_kib();
+    // Load ONNX Runtime and the model first: the memory of interest is what the run adds.
     let mut d = Diarizer::new(encoder());
+    let before = peak_rss_kib();
     let mut wall = Duration::ZERO;
     let mut offset = 0.0;
     let mut turns = Vec::new();

@@ -7,11 +7,16 @@
 //! Words are pseudo-words of about 0.3 s laid across each reference turn.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod audio;
 pub mod long;
+pub mod score;
+pub mod spans;
 
-use std::fs::File;
+pub use audio::read_audio;
+pub use score::{score, scratch_dir, write_hypothesis, Score};
+pub use spans::{energy_spans, pseudo_words, reference_spans};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -52,85 +57,6 @@ pub fn encoder() -> Arc<SpeakerEncoder> {
         Arc::new(SpeakerEncoder::load(&model_path(), 2).expect("load speaker model"))
     })
     .clone()
-}
-
-/// Decodes a FLAC or WAV file to 16 kHz mono f32 (8 kHz files are upsampled as the engine does).
-pub fn read_audio(path: &Path) -> Vec<f32> {
-    use symphonia::core::audio::SampleBuffer;
-    use symphonia::core::codecs::DecoderOptions;
-    use symphonia::core::errors::Error;
-    use symphonia::core::formats::FormatOptions;
-    use symphonia::core::io::MediaSourceStream;
-    use symphonia::core::meta::MetadataOptions;
-    use symphonia::core::probe::Hint;
-
-    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(ext);
-    }
-    let probed = symphonia::default::get_probe()
-        .format(
-            &hint,
-            mss,
-            &FormatOptions::default(),
-            &MetadataOptions::default(),
-        )
-        .expect("probe audio");
-    let mut format = probed.format;
-    let track = format.default_track().expect("audio track").clone();
-    let rate = track.codec_params.sample_rate.expect("sample rate") as usize;
-    let mut decoder = symphonia::default::get_codecs()
-        .make(&track.codec_params, &DecoderOptions::default())
-        .expect("decoder");
-    let mut mono = Vec::new();
-    loop {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => panic!("{}: {e}", path.display()),
-        };
-        let decoded = decoder.decode(&packet).expect("decode");
-        let channels = decoded.spec().channels.count();
-        let mut buf = SampleBuffer::<f32>::new(decoded.capacity() as u64, *decoded.spec());
-        buf.copy_interleaved_ref(decoded);
-        mono.extend(
-            buf.samples()
-                .chunks_exact(channels)
-                .map(|f| f.iter().sum::<f32>() / channels as f32),
-        );
-    }
-    if rate == SR {
-        mono
-    } else {
-        resample(&mono, rate)
-    }
-}
-
-/// Resamples mono audio to 16 kHz with rubato's FFT resampler.
-pub fn resample(input: &[f32], rate: usize) -> Vec<f32> {
-    resample_to(input, rate, SR)
-}
-
-/// Resamples mono audio between any two rates.
-pub fn resample_to(input: &[f32], from: usize, to: usize) -> Vec<f32> {
-    use rubato::audioadapter_buffers::direct::InterleavedSlice;
-    use rubato::{Fft, FixedSync, Resampler};
-    let mut r = Fft::<f32>::new(from, to, 1024, 1, FixedSync::Both).expect("resampler");
-    let adapter = InterleavedSlice::new(input, 1, input.len()).expect("adapter");
-    r.process_all(&adapter, input.len(), None)
-        .expect("resample")
-        .take_data()
-}
-
-/// G.711 mu-law encode and decode of one sample (8-bit companding, as on a telephone line).
-pub fn mu_law_round_trip(x: f32) -> f32 {
-    const MU: f32 = 255.0;
-    let x = x.clamp(-1.0, 1.0);
-    let y = x.signum() * (1.0 + MU * x.abs()).ln() / (1.0 + MU).ln();
-    let q = (y * 127.0).round() / 127.0;
-    q.signum() * ((1.0 + MU).powf(q.abs()) - 1.0) / MU
 }
 
 /// One reference turn.
@@ -195,86 +121,6 @@ pub fn references(dir: &Path) -> Vec<Reference> {
         .collect()
 }
 
-/// VAD stand-in 1: reference turns widened by `pad` seconds, overlapping ones merged (so pauses
-/// shorter than 2 × pad join two turns, possibly of different speakers, into one span).
-pub fn reference_spans(r: &Reference, pad: f64, duration: f64) -> Vec<(f64, f64)> {
-    let mut turns: Vec<(f64, f64)> = r
-        .turns
-        .iter()
-        .map(|t| ((t.start - pad).max(0.0), (t.end + pad).min(duration)))
-        .collect();
-    turns.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut out: Vec<(f64, f64)> = Vec::new();
-    for (a, b) in turns {
-        match out.last_mut() {
-            Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
-        }
-    }
-    out
-}
-
-/// VAD stand-in 2: 10 ms frames louder than the 95th percentile minus 40 dB (and -60 dBFS) are
-/// speech; gaps under 0.3 s are bridged, spans padded by 0.1 s, blips under 0.1 s dropped.
-pub fn energy_spans(samples: &[f32]) -> Vec<(f64, f64)> {
-    const FRAME: usize = SR / 100;
-    let db: Vec<f64> = samples
-        .chunks(FRAME)
-        .map(|f| {
-            10.0 * (f.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / f.len() as f64
-                + 1e-10)
-                .log10()
-        })
-        .collect();
-    if db.is_empty() {
-        return Vec::new();
-    }
-    let mut sorted = db.clone();
-    sorted.sort_by(f64::total_cmp);
-    let threshold = (sorted[(sorted.len() - 1) * 95 / 100] - 40.0).max(-60.0);
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    let mut start = None;
-    for (i, &v) in db
-        .iter()
-        .chain(std::iter::once(&f64::NEG_INFINITY))
-        .enumerate()
-    {
-        match (v > threshold, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                match runs.last_mut() {
-                    Some(last) if (s - last.1) < 30 => last.1 = i,
-                    _ => runs.push((s, i)),
-                }
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    let duration = samples.len() as f64 / SR as f64;
-    runs.into_iter()
-        .filter(|(a, b)| b - a >= 10)
-        .map(|(a, b)| {
-            (
-                (a as f64 / 100.0 - 0.1).max(0.0),
-                (b as f64 / 100.0 + 0.1).min(duration),
-            )
-        })
-        .collect()
-}
-
-/// Recogniser stand-in: words of about 0.3 s tiling each reference turn.
-pub fn pseudo_words(r: &Reference) -> Vec<(f64, f64)> {
-    let mut words = Vec::new();
-    for t in &r.turns {
-        let n = ((t.end - t.start) / 0.3).round().max(1.0) as usize;
-        let d = (t.end - t.start) / n as f64;
-        words.extend((0..n).map(|i| (t.start + i as f64 * d, t.start + (i + 1) as f64 * d)));
-    }
-    words.sort_by(|a, b| a.0.total_cmp(&b.0));
-    words
-}
-
 /// Which speech spans the tests feed the diarizer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SpanSource {
@@ -315,61 +161,6 @@ pub fn diarize(
         Method::Baseline => d.finish_baseline(),
     };
     (timeline, t0.elapsed())
-}
-
-/// Writes `HYP_DIR/<audio>.json` as `{"speaker_labels": [...]}`.
-pub fn write_hypothesis(dir: &Path, audio: &str, labels: &[SpeakerLabel]) {
-    let doc = serde_json::json!({ "speaker_labels": labels });
-    std::fs::write(
-        dir.join(format!("{audio}.json")),
-        serde_json::to_string(&doc).unwrap(),
-    )
-    .expect("write hypothesis");
-}
-
-/// A fresh, empty scratch folder.
-pub fn scratch_dir(tag: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("speechbatch-diarize-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-/// `score.py diar`'s verdict.
-#[derive(Debug, Clone)]
-pub struct Score {
-    pub der: f64,
-    pub correct: usize,
-    pub total: usize,
-    /// score.py's full table.
-    pub report: String,
-}
-
-/// Runs the devset's scorer over a hypothesis folder.
-pub fn score(conv_dir: &Path, hyp_dir: &Path) -> Score {
-    let out = Command::new("python3")
-        .arg(Path::new(DEVSET).join("score.py"))
-        .args(["diar".as_ref(), conv_dir.as_os_str(), hyp_dir.as_os_str()])
-        .output()
-        .expect("run python3 score.py");
-    let report = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "score.py failed: {}{}",
-        report,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Last line: "DER 0.0812 speakers-correct 5/6"
-    let last = report.lines().last().unwrap_or_default();
-    let f: Vec<&str> = last.split_whitespace().collect();
-    let (c, t) = f[3].split_once('/').expect("speakers-correct n/m");
-    Score {
-        der: f[1].parse().expect("DER"),
-        correct: c.parse().unwrap(),
-        total: t.parse().unwrap(),
-        report,
-    }
 }
 
 /// One conversation's outcome.
