@@ -75,37 +75,58 @@ impl BandEnergy {
     }
 }
 
-/// Pauses (low-energy runs of at least 100 ms) inside a span, as absolute times.
-pub(crate) fn find_pauses(mel: &[f32], span_start: f64) -> Vec<(f64, f64)> {
-    let db: Vec<f64> = mel
-        .chunks_exact(N_MELS)
-        .map(|f| 10.0 * (f.iter().map(|&p| f64::from(p)).sum::<f64>() + 1e-12).log10())
-        .collect();
-    if db.is_empty() {
-        return Vec::new();
-    }
-    let mut sorted = db.clone();
-    sorted.sort_by(f64::total_cmp);
-    let loud = sorted[(sorted.len() - 1) * 9 / 10];
-    let threshold = loud - PAUSE_BELOW_DB;
-    let mut pauses = Vec::new();
-    let mut run_start: Option<usize> = None;
-    for (i, &v) in db.iter().chain(std::iter::once(&f64::INFINITY)).enumerate() {
-        match (v < threshold, run_start) {
-            (true, None) => run_start = Some(i),
-            (false, Some(s)) => {
-                if i - s >= MIN_PAUSE_FRAMES {
-                    pauses.push((
-                        span_start + s as f64 / FRAMES_PER_SECOND,
-                        span_start + i as f64 / FRAMES_PER_SECOND,
-                    ));
-                }
-                run_start = None;
-            }
-            _ => {}
+/// Frame levels of one span (dB of the mel power per 10 ms frame) and its pause threshold.
+#[derive(Debug, Clone)]
+pub(crate) struct FrameLevels {
+    db: Vec<f64>,
+    threshold: f64,
+}
+
+impl FrameLevels {
+    /// Levels of a `[frames][40]` mel spectrogram.
+    pub(crate) fn new(mel: &[f32]) -> Self {
+        let db: Vec<f64> = mel
+            .chunks_exact(N_MELS)
+            .map(|f| 10.0 * (f.iter().map(|&p| f64::from(p)).sum::<f64>() + 1e-12).log10())
+            .collect();
+        let mut sorted = db.clone();
+        sorted.sort_by(f64::total_cmp);
+        let loud = sorted
+            .get((sorted.len().max(1) - 1) * 9 / 10)
+            .copied()
+            .unwrap_or(0.0);
+        Self {
+            db,
+            threshold: loud - PAUSE_BELOW_DB,
         }
     }
-    pauses
+
+    fn quiet(&self, i: usize) -> bool {
+        self.db[i] < self.threshold
+    }
+
+    /// Pauses (low-energy runs of at least 100 ms) inside the span, as absolute times.
+    pub(crate) fn pauses(&self, span_start: f64) -> Vec<(f64, f64)> {
+        let mut pauses = Vec::new();
+        let mut run_start: Option<usize> = None;
+        for i in 0..=self.db.len() {
+            let quiet = i < self.db.len() && self.quiet(i);
+            match (quiet, run_start) {
+                (true, None) => run_start = Some(i),
+                (false, Some(s)) => {
+                    if i - s >= MIN_PAUSE_FRAMES {
+                        pauses.push((
+                            span_start + s as f64 / FRAMES_PER_SECOND,
+                            span_start + i as f64 / FRAMES_PER_SECOND,
+                        ));
+                    }
+                    run_start = None;
+                }
+                _ => {}
+            }
+        }
+        pauses
+    }
 }
 
 #[cfg(test)]
@@ -127,14 +148,24 @@ mod tests {
         let mut mel = vec![1.0f32; 30 * N_MELS];
         mel.extend(vec![0.0f32; 20 * N_MELS]);
         mel.extend(vec![1.0f32; 30 * N_MELS]);
-        let p = find_pauses(&mel, 2.0);
+        let levels = FrameLevels::new(&mel);
+        let p = levels.pauses(2.0);
         assert_eq!(p.len(), 1);
         assert!((p[0].0 - 2.3).abs() < 1e-9 && (p[0].1 - 2.5).abs() < 1e-9);
         // A 50 ms dip is not a pause.
         let mut short = vec![1.0f32; 30 * N_MELS];
         short.extend(vec![0.0f32; 5 * N_MELS]);
         short.extend(vec![1.0f32; 30 * N_MELS]);
-        assert!(find_pauses(&short, 0.0).is_empty());
+        assert!(FrameLevels::new(&short).pauses(0.0).is_empty());
+    }
+
+    #[test]
+    fn padding_at_the_start_is_a_pause() {
+        let mut mel = vec![0.0f32; 20 * N_MELS];
+        mel.extend(vec![1.0f32; 50 * N_MELS]);
+        mel.extend(vec![0.0f32; 7 * N_MELS]);
+        assert_eq!(FrameLevels::new(&mel).pauses(0.0), vec![(0.0, 0.2)]);
+        assert!(FrameLevels::new(&[]).pauses(0.0).is_empty());
     }
 
     #[test]
