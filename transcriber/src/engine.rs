@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use speechbatch_audio::{AudioError, AudioStream, DecodeOptions};
+use speechbatch_diarize::{Diarizer, SpeakerEncoder, SpeakerLabel, SpeakerTimeline};
 use speechbatch_textfmt::{FormatOptions, Word};
 
 use crate::mel::{MelFrontEnd, N_SAMPLES, SAMPLE_RATE};
@@ -67,6 +68,7 @@ pub struct Engine {
     /// Which weights serve each loaded model name.
     serving: HashMap<ModelName, Weights>,
     vad: VadModel,
+    speakers: Arc<SpeakerEncoder>,
     mel: MelFrontEnd,
 }
 
@@ -111,6 +113,10 @@ impl Engine {
             whisper,
             serving,
             vad: VadModel::load(&models_dir.join("silero_vad.onnx"))?,
+            speakers: Arc::new(
+                SpeakerEncoder::load(&models_dir.join(speechbatch_diarize::MODEL_FILE), threads)
+                    .map_err(|e| EngineError::Model(e.to_string()))?,
+            ),
             mel: MelFrontEnd::new(n_mels),
         };
         engine.warm_up()?;
@@ -152,31 +158,40 @@ impl Engine {
         let mut stream = AudioStream::open(bytes, &decode_opts)?;
         let mut vad = VadStream::new(&self.vad, VadParams::default());
         let mut windows = WindowPacker::default();
-        let mut words: Vec<WindowWords> = Vec::new();
+        let mut run = FileRun {
+            engine: self,
+            whisper,
+            diarizer: Diarizer::new(self.speakers.clone()),
+            words: Vec::new(),
+            diarize_time: std::time::Duration::ZERO,
+        };
         let mut total = 0usize;
         while let Some(chunk) = stream.next_chunk()? {
             windows.append(&chunk);
             total += chunk.len();
             for seg in vad.push(&chunk)? {
                 if let Some(w) = windows.add_segment(seg) {
-                    words.push(self.transcribe_window(whisper, &w)?);
+                    run.window(&w)?;
                 }
             }
             if let Some(w) = windows.flush_if_stale(total) {
-                words.push(self.transcribe_window(whisper, &w)?);
+                run.window(&w)?;
             }
             windows.trim(vad.earliest_needed());
         }
         for seg in vad.finish(total)? {
             if let Some(w) = windows.add_segment(seg) {
-                words.push(self.transcribe_window(whisper, &w)?);
+                run.window(&w)?;
             }
         }
         if let Some(w) = windows.flush() {
-            words.push(self.transcribe_window(whisper, &w)?);
+            run.window(&w)?;
         }
-        let mut results = build_results(words, opts);
+        let clustering = std::time::Instant::now();
+        let timeline = run.diarizer.finish();
+        let mut results = build_results(run.words, opts, &timeline);
         results.audio_seconds = total as f64 / SAMPLE_RATE as f64;
+        results.diarize_seconds = (run.diarize_time + clustering.elapsed()).as_secs_f64();
         Ok(results)
     }
 
@@ -247,6 +262,43 @@ impl Engine {
     }
 }
 
+/// The state of one file's recognition: its words so far and its speaker embeddings.
+struct FileRun<'e> {
+    engine: &'e Engine,
+    whisper: &'e LoadedWhisper,
+    diarizer: Diarizer,
+    words: Vec<WindowWords>,
+    /// Time spent on speaker embeddings, for the throughput report.
+    diarize_time: std::time::Duration,
+}
+
+impl FileRun<'_> {
+    /// Transcribes a window and embeds the speakers of its speech.
+    fn window(&mut self, window: &Window) -> Result<(), EngineError> {
+        self.words
+            .push(self.engine.transcribe_window(self.whisper, window)?);
+        let started = std::time::Instant::now();
+        for seg in &window.speech {
+            let from = seg
+                .speech_start
+                .saturating_sub(window.start)
+                .min(window.audio.len());
+            let to = seg
+                .speech_end
+                .saturating_sub(window.start)
+                .min(window.audio.len());
+            self.diarizer
+                .push_span(
+                    &window.audio[from..to],
+                    seg.speech_start as f64 / SAMPLE_RATE as f64,
+                )
+                .map_err(|e| EngineError::Inference(format!("speaker embeddings: {e}")))?;
+        }
+        self.diarize_time += started.elapsed();
+        Ok(())
+    }
+}
+
 /// Moves a word's start out of a pause to the next speech, and its end back to the last speech:
 /// attention-based times blur across pauses that the VAD sees sharply.
 fn snap_to_speech(start: f64, end: f64, speech: &[(f64, f64)]) -> (f64, f64) {
@@ -288,9 +340,21 @@ fn fit_speech_edges(words: &mut [Word], heard: &[(f64, f64)]) {
     }
 }
 
-/// The words grouped into results at pauses and window boundaries.
-fn build_results(windows: Vec<WindowWords>, opts: &RecognizeOptions) -> RecognitionResults {
-    let mut results = Vec::new();
+/// One utterance in the house style, before speaker labels.
+struct Utterance {
+    words: Vec<Word>,
+    /// The recogniser's confidence in it.
+    confidence: f64,
+}
+
+/// The words grouped into results at pauses and window boundaries, formatted, with a speaker
+/// label for every output word.
+fn build_results(
+    windows: Vec<WindowWords>,
+    opts: &RecognizeOptions,
+    speakers: &SpeakerTimeline,
+) -> RecognitionResults {
+    let mut utterances = Vec::new();
     for window in windows {
         let mut group: Vec<Word> = Vec::new();
         for w in window.words {
@@ -300,36 +364,63 @@ fn build_results(windows: Vec<WindowWords>, opts: &RecognizeOptions) -> Recognit
                     .iter()
                     .any(|&(from, to)| prev.start < from && w.start >= to - 1e-6);
                 if pause_between {
-                    results.extend(result_of(std::mem::take(&mut group), opts));
+                    utterances.extend(utterance_of(std::mem::take(&mut group), opts));
                 }
             }
             group.push(w);
         }
-        if !group.is_empty() {
-            results.extend(result_of(group, opts));
-        }
+        utterances.extend(utterance_of(group, opts));
     }
+    // Labels are given to the words the user sees, after formatting merged or split them, at
+    // the precision the output prints, so that each label's from/to equal its word's times.
+    for w in utterances.iter_mut().flat_map(|u| u.words.iter_mut()) {
+        w.start = round(w.start, 2);
+        w.end = round(w.end, 2);
+    }
+    let spans: Vec<(f64, f64)> = utterances
+        .iter()
+        .flat_map(|u| u.words.iter().map(|w| (w.start, w.end)))
+        .collect();
+    let mut labels = speakers.label_words(&spans);
+    for l in &mut labels {
+        l.confidence = round(l.confidence, 3);
+    }
+    let mut label_iter = labels.iter();
+    let results = utterances
+        .into_iter()
+        .map(|u| result_of(u, opts, &mut label_iter))
+        .collect();
     RecognitionResults {
         result_index: 0,
+        speaker_labels: labels,
         results,
         audio_seconds: 0.0,
+        diarize_seconds: 0.0,
     }
 }
 
-/// One result from the recogniser's words of one utterance, in the house style with the
-/// formatting options applied; `None` if nothing is left.
-fn result_of(words: Vec<Word>, opts: &RecognizeOptions) -> Option<SpeechResult> {
-    // The alternative's confidence is that of the recogniser's own words, before formatting
-    // merges or splits them.
-    let confidence =
-        words.iter().map(|w| w.confidence as f64).sum::<f64>() / words.len().max(1) as f64;
-    let words = speechbatch_textfmt::format_words(&words, &opts.format);
+/// The recogniser's words of one utterance in the house style with the formatting options
+/// applied; `None` if nothing is left.
+fn utterance_of(words: Vec<Word>, opts: &RecognizeOptions) -> Option<Utterance> {
     if words.is_empty() {
         return None;
     }
-    let transcript = speechbatch_textfmt::transcript(&words);
+    // The alternative's confidence is that of the recogniser's own words, before formatting
+    // merges or splits them.
+    let confidence = words.iter().map(|w| w.confidence as f64).sum::<f64>() / words.len() as f64;
+    let words = speechbatch_textfmt::format_words(&words, &opts.format);
+    (!words.is_empty()).then_some(Utterance { words, confidence })
+}
+
+/// One result of the interface, taking each word's speaker label from `labels`.
+fn result_of<'l>(
+    u: Utterance,
+    opts: &RecognizeOptions,
+    labels: &mut impl Iterator<Item = &'l SpeakerLabel>,
+) -> SpeechResult {
+    let transcript = speechbatch_textfmt::transcript(&u.words);
     let word_confidence = opts.word_confidence.then(|| {
-        words
+        u.words
             .iter()
             .map(|w| WordConfidence {
                 word: w.text.clone(),
@@ -337,23 +428,25 @@ fn result_of(words: Vec<Word>, opts: &RecognizeOptions) -> Option<SpeechResult> 
             })
             .collect()
     });
-    let timestamps = words
+    let timestamps = u
+        .words
         .into_iter()
         .map(|w| WordTime {
             word: w.text,
             start: w.start,
             end: w.end,
+            speaker: labels.next().cloned(),
         })
         .collect();
-    Some(SpeechResult {
+    SpeechResult {
         final_: true,
         alternatives: vec![Alternative {
             transcript,
-            confidence: round(confidence, 3),
+            confidence: round(u.confidence, 3),
             timestamps,
             word_confidence,
         }],
-    })
+    }
 }
 
 /// A stretch of audio of at most 30 s holding one or more speech segments.

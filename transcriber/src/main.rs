@@ -117,7 +117,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut failed = 0;
-    let (mut audio_s, mut wall_s) = (0.0, 0.0);
+    let (mut audio_s, mut wall_s, mut diarize_s) = (0.0, 0.0, 0.0);
     for file in &files {
         let name = file
             .file_name()
@@ -143,6 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(results) => {
                 wall_s += started.elapsed().as_secs_f64();
                 audio_s += results.audio_seconds;
+                diarize_s += results.diarize_seconds;
                 let path = target("json");
                 std::fs::write(&path, serde_json::to_vec_pretty(&results)?)
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -164,9 +165,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     // One line that benchmarks read: model loading excluded, as in bench/faster_whisper_baseline.py.
     eprintln!(
-        "files {} audio_s {audio_s:.1} wall_s {wall_s:.2} speed {:.1}",
+        "files {} audio_s {audio_s:.1} wall_s {wall_s:.2} speed {:.1} diarization {:.1}% of wall",
         files.len(),
-        audio_s / wall_s.max(1e-9)
+        audio_s / wall_s.max(1e-9),
+        100.0 * diarize_s / wall_s.max(1e-9)
     );
     Ok(if failed == 0 {
         ExitCode::SUCCESS

@@ -2,17 +2,24 @@
 
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
+pub use speechbatch_diarize::SpeakerLabel;
 
 /// A whole `<file>.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecognitionResults {
     /// Always 0 for a batch file: the results are complete.
     pub result_index: u32,
+    /// The speaker of every word, in order: the same objects as the fourth element of each
+    /// `timestamps` entry.
+    pub speaker_labels: Vec<SpeakerLabel>,
     /// The recognised utterances, split at pauses.
     pub results: Vec<SpeechResult>,
     /// Length of the audio in seconds (not part of the JSON; for logs and throughput).
     #[serde(skip)]
     pub audio_seconds: f64,
+    /// Seconds spent on diarization (not part of the JSON; for the throughput report).
+    #[serde(skip)]
+    pub diarize_seconds: f64,
 }
 
 /// One utterance.
@@ -39,7 +46,7 @@ pub struct Alternative {
     pub word_confidence: Option<Vec<WordConfidence>>,
 }
 
-/// `[word, start, end]`.
+/// `[word, start, end, speaker label]`: batch output embeds a copy of the word's speaker label.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WordTime {
     /// The word.
@@ -48,14 +55,19 @@ pub struct WordTime {
     pub start: f64,
     /// End in seconds.
     pub end: f64,
+    /// The word's entry of `speaker_labels`.
+    pub speaker: Option<SpeakerLabel>,
 }
 
 impl Serialize for WordTime {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(3))?;
+        let mut seq = s.serialize_seq(Some(3 + usize::from(self.speaker.is_some())))?;
         seq.serialize_element(&self.word)?;
         seq.serialize_element(&round(self.start, 2))?;
         seq.serialize_element(&round(self.end, 2))?;
+        if let Some(label) = &self.speaker {
+            seq.serialize_element(label)?;
+        }
         seq.end()
     }
 }

@@ -27,9 +27,14 @@ fn recognize(
         .map_err(|e| e.to_error_body())
 }
 
-/// Checks the interface's result shape and the timing invariants; returns all words.
+/// Checks the interface's result shape, the timing invariants and the speaker labels; returns
+/// all words.
 fn check_shape(v: &Value, duration: f64, word_confidence: bool) -> Vec<(String, f64, f64)> {
     assert_eq!(v["result_index"], 0);
+    let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["result_index", "results", "speaker_labels"]);
+    let labels = v["speaker_labels"].as_array().expect("speaker_labels[]");
     let mut words = Vec::new();
     let mut last_end = 0.0;
     for r in v["results"].as_array().expect("results[]") {
@@ -80,8 +85,49 @@ fn check_shape(v: &Value, duration: f64, word_confidence: bool) -> Vec<(String, 
             }
             None => assert!(!word_confidence, "word_confidence when asked"),
         }
+        // Each timestamp carries a copy of its word's speaker label.
+        for s in stamps {
+            let label =
+                &labels[words.len() - stamps.len() + stamps.iter().position(|x| x == s).unwrap()];
+            assert_eq!(
+                &s[3], label,
+                "the timestamp's label is the word's speaker_labels entry"
+            );
+        }
+    }
+    assert_eq!(labels.len(), words.len(), "one speaker label per word");
+    let mut next_new_speaker = 0;
+    for (i, (l, (_, start, end))) in labels.iter().zip(&words).enumerate() {
+        assert_eq!(l["from"].as_f64().unwrap(), *start);
+        assert_eq!(l["to"].as_f64().unwrap(), *end);
+        assert_eq!(
+            l["final"],
+            i + 1 == labels.len(),
+            "final only on the last label"
+        );
+        let speaker = l["speaker"].as_u64().unwrap();
+        assert!(
+            speaker <= next_new_speaker,
+            "speakers numbered in order of first appearance"
+        );
+        if speaker == next_new_speaker {
+            next_new_speaker += 1;
+        }
+        assert!((0.0..=1.0).contains(&l["confidence"].as_f64().unwrap()));
     }
     words
+}
+
+fn speakers(v: &Value) -> usize {
+    let mut ids: Vec<u64> = v["speaker_labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["speaker"].as_u64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.len()
 }
 
 #[test]
@@ -94,6 +140,7 @@ fn real_and_synthetic_speech_transcribes_under_a_wer_bound() {
         let duration: f64 = row["duration_s"].parse().unwrap();
         let words = check_shape(&v, duration, true);
         assert!(!words.is_empty(), "{} has words", row["file"]);
+        assert_eq!(speakers(&v), 1, "{} has a single speaker", row["file"]);
         std::fs::write(hyps.join(format!("{}.json", row["file"])), v.to_string()).unwrap();
     }
     let last = score("asr", &dir.join("manifest.tsv"), &hyps);
@@ -166,4 +213,33 @@ fn narrowband_conversations_transcribe_with_the_narrowband_models() {
         let words = check_shape(&v, 41.0, false);
         assert!(words.len() > 60, "{model}: {} words", words.len());
     }
+}
+
+#[test]
+fn conversations_get_the_right_number_of_speakers_and_a_low_diarization_error() {
+    let dir = devset().join("conversations");
+    let hyps = scratch("diar_hyps");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.ends_with(".ref.json") {
+            continue;
+        }
+        // The 8 kHz telephone conversations go to the narrowband model, as a user would send them.
+        let model = if name.ends_with(".wav") {
+            ModelName::Narrowband
+        } else {
+            ModelName::Broadband
+        };
+        let v = recognize(&path, model, false).unwrap();
+        check_shape(&v, 50.0, false);
+        std::fs::write(hyps.join(format!("{name}.json")), v.to_string()).unwrap();
+    }
+    let last = score("diar", &dir, &hyps);
+    // e.g. "DER 0.0282 speakers-correct 6/6"
+    let fields: Vec<&str> = last.split_whitespace().collect();
+    let der: f64 = fields[1].parse().unwrap();
+    assert!(der <= 0.10, "{last}");
+    let correct: usize = fields[3].split('/').next().unwrap().parse().unwrap();
+    assert!(correct >= 5, "{last}");
 }
