@@ -16,13 +16,13 @@ pub struct ClusterConfig {
     pub prior_within: f64,
     /// Weight of that prior, in window pairs.
     pub prior_pairs: f64,
-    /// Windows shorter than this (short spans) are too noisy to found clusters; they are only
-    /// assigned to the nearest cluster afterwards.
+    /// Windows shorter than this (short spans) are too noisy to define speakers; they are only
+    /// assigned to the nearest speaker at the end.
     pub min_linkage_window_s: f64,
     /// Windows with a pause at least this long inside them (more than `pause_edge_s` from either
     /// end) may straddle a change of speaker and embed as a blend of two voices, which can found a
-    /// spurious cluster; they are left out of the linkage too, unless that would leave under 30%
-    /// of the windows.
+    /// spurious cluster; they do not define speakers either (linkage, centroids, merging), unless
+    /// that would leave under 30% of the windows, and are assigned at the end.
     pub seed_pause_s: f64,
     /// See `seed_pause_s`.
     pub pause_edge_s: f64,

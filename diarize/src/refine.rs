@@ -1,6 +1,7 @@
-//! From window embeddings to a speaker and a confidence per window: linkage clustering, then a
-//! refinement pass (re-assign windows to cluster centroids, fold tiny look-alike clusters into
-//! their neighbours, undo isolated low-margin flips inside a span).
+//! From window embeddings to a speaker and a confidence per window: linkage clustering of the
+//! windows that cleanly carry one voice, then a refinement pass (re-assign them to cluster
+//! centroids, merge look-alike and tiny clusters), then every window to its nearest speaker, and
+//! isolated low-margin flips inside a span undone.
 
 use crate::ahc::{cluster, normalised_linkage, LinkageParams};
 use crate::config::ClusterConfig;
@@ -192,48 +193,49 @@ pub(crate) fn assign(
         prior_within: cfg.prior_within,
         prior_pairs: cfg.prior_pairs,
     };
-    // 1. Linkage clustering over the windows long enough to carry a voice.
-    let mut seeds: Vec<usize> = (0..n)
+    // 1. The windows that define speakers: long enough to carry a voice and, unless too few are,
+    //    without a pause inside (such windows may blend two voices, or embed the silence).
+    let mut clean: Vec<usize> = (0..n)
         .filter(|&i| windows[i].length >= cfg.min_linkage_window_s - 1e-6)
         .collect();
-    let unbroken: Vec<usize> = seeds
+    let unbroken: Vec<usize> = clean
         .iter()
         .copied()
         .filter(|&i| windows[i].inner_pause < cfg.seed_pause_s)
         .collect();
-    if unbroken.len() >= 2 && unbroken.len() * 10 >= seeds.len() * 3 {
-        seeds = unbroken;
+    if unbroken.len() >= 2 && unbroken.len() * 10 >= clean.len() * 3 {
+        clean = unbroken;
     }
-    if seeds.len() < 2 {
-        seeds = (0..n).collect();
+    if clean.len() < 2 {
+        clean = (0..n).collect();
     }
-    if seeds.len() > cfg.max_linkage_windows {
-        let stride = seeds.len().div_ceil(cfg.max_linkage_windows);
-        seeds = seeds.into_iter().step_by(stride).collect();
-    }
-    let rows: Vec<&[f32]> = seeds.iter().map(|&i| windows[i].embedding).collect();
+    let clean_views: Vec<WindowView<'_>> = clean.iter().map(|&i| windows[i]).collect();
+
+    // 2. Linkage clustering over them (an evenly strided subset in long recordings).
+    let stride = clean.len().div_ceil(cfg.max_linkage_windows).max(1);
+    let seed_views: Vec<WindowView<'_>> = clean_views.iter().copied().step_by(stride).collect();
+    let rows: Vec<&[f32]> = seed_views.iter().map(|w| w.embedding).collect();
     let seed_labels = cluster(&rows, &link);
-    let seed_views: Vec<WindowView<'_>> = seeds.iter().map(|&i| windows[i]).collect();
     let k = seed_labels.iter().max().map_or(1, |m| m + 1);
     let mut centroids: Vec<Vec<f32>> = sums(&seed_views, &seed_labels, k)
         .iter()
         .map(ClusterSum::direction)
         .collect();
 
-    // 2. Refinement: every window to its nearest centroid, look-alike and tiny clusters merged,
-    //    centroids recomputed, until the labels settle.
-    let mut labels: Vec<usize> = windows
+    // 3. Refinement of the defining windows: each to its nearest centroid, look-alike and tiny
+    //    clusters merged, centroids recomputed, until the labels settle.
+    let mut labels: Vec<usize> = clean_views
         .iter()
         .map(|w| nearest(w.embedding, &centroids).0)
         .collect();
     for _ in 0..8 {
-        merge_clusters(windows, &mut labels, cfg, &link);
+        merge_clusters(&clean_views, &mut labels, cfg, &link);
         let k = compact(&mut labels);
-        centroids = sums(windows, &labels, k)
+        centroids = sums(&clean_views, &labels, k)
             .iter()
             .map(ClusterSum::direction)
             .collect();
-        let next: Vec<usize> = windows
+        let next: Vec<usize> = clean_views
             .iter()
             .map(|w| nearest(w.embedding, &centroids).0)
             .collect();
@@ -243,12 +245,17 @@ pub(crate) fn assign(
         labels = next;
     }
     let k = compact(&mut labels);
-    centroids = sums(windows, &labels, k)
+    centroids = sums(&clean_views, &labels, k)
         .iter()
         .map(ClusterSum::direction)
         .collect();
+    // Every window, defining or not, goes to its nearest speaker.
+    let mut labels: Vec<usize> = windows
+        .iter()
+        .map(|w| nearest(w.embedding, &centroids).0)
+        .collect();
 
-    // 3. Confidence from the margin between the chosen and the runner-up centroid.
+    // 4. Confidence from the margin between the chosen and the runner-up centroid.
     let sims: Vec<Vec<f64>> = windows
         .iter()
         .map(|w| nearest(w.embedding, &centroids).1)
@@ -268,7 +275,7 @@ pub(crate) fn assign(
         sims[i][own] - other
     };
 
-    // 4. Smoothing: an isolated window inside a span that barely prefers its own speaker joins
+    // 5. Smoothing: an isolated window inside a span that barely prefers its own speaker joins
     //    its neighbours (speaker turns shorter than a hop are not resolvable anyway).
     for i in 1..n.saturating_sub(1) {
         let (prev, next) = (labels[i - 1], labels[i + 1]);
