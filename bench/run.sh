@@ -90,6 +90,44 @@ for w in tiny.en base; do
   echo "-- $w: $(score asr "$work/conv-8k.tsv" "$work/nb-$w")"
 done
 
+echo "== speaker labels on the conversations (score.py diar), engine end to end"
+for mode in clustering baseline; do
+  flag=""; [ "$mode" = baseline ] && flag="--baseline-diarization"
+  a=$("$engine" recognize $flag --threads "$threads" --out "$work/diar-$mode" "$devset"/conversations/*.flac 2>&1 | tail -1)
+  b=$("$engine" recognize $flag --model en-US_NarrowbandModel --threads "$threads" --out "$work/diar-$mode" "$devset"/conversations/*.wav 2>&1 | tail -1)
+  echo "-- $mode: $(score diar "$devset/conversations" "$work/diar-$mode")"
+  echo "   broadband: $a"
+  echo "   narrowband: $b"
+done
+"$engine" recognize --threads "$threads" --out "$work/diar-asr" "$devset"/asr/*.flac 2>/dev/null
+echo "-- single-speaker clips of devset/asr given one speaker: $(python3 -c '
+import glob, json, sys
+files = glob.glob(sys.argv[1] + "/*.json")
+one = sum(len({l["speaker"] for l in json.load(open(f))["speaker_labels"]}) == 1 for f in files)
+print(f"{one}/{len(files)}")' "$work/diar-asr")"
+
+echo "== transcript style (devset/asr, broadband)"
+echo "-- default style vs the spoken-form references: $(score asr "$devset/asr/manifest.tsv" "$work/diar-asr")"
+"$engine" recognize --smart-formatting --threads "$threads" --out "$work/smart" "$devset"/asr/*.flac 2>/dev/null
+python3 - "$devset/asr/manifest.tsv" "$work/formatted.tsv" <<'PY'
+import sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
+with open(sys.argv[2], "w") as f:
+    for r in rows:
+        f.write("\t".join([r[0], r[1], r[3], r[3], r[4]]) + "\n")  # the formatted column as reference
+PY
+echo "-- smart formatting vs the formatted column:   $(score asr "$work/formatted.tsv" "$work/smart")"
+python3 - "$devset/asr/manifest.tsv" "$work/smart" <<'PY'
+import json, sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])][1:]
+same = 0
+for r in rows:
+    v = json.load(open(f"{sys.argv[2]}/{r[0]}.json"))
+    text = " ".join(x["alternatives"][0]["transcript"].strip() for x in v["results"])
+    same += text.lower() == r[3].lower()
+print(f"-- smart-formatted transcripts identical to the formatted column (ignoring case): {same}/{len(rows)}")
+PY
+
 echo "== word timing on the conversations (known turn onsets and offsets)"
 "$engine" recognize --threads "$threads" --out "$work/conv" "$devset"/conversations/*.flac 2>/dev/null
 "$engine" recognize --model en-US_NarrowbandModel --threads "$threads" --out "$work/conv" "$devset"/conversations/*.wav 2>/dev/null

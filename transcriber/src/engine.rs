@@ -69,6 +69,8 @@ pub struct Engine {
     serving: HashMap<ModelName, Weights>,
     vad: VadModel,
     speakers: Arc<SpeakerEncoder>,
+    /// Label speakers with the naive baseline instead of clustering (benchmarks only).
+    baseline_diarization: bool,
     mel: MelFrontEnd,
 }
 
@@ -117,10 +119,19 @@ impl Engine {
                 SpeakerEncoder::load(&models_dir.join(speechbatch_diarize::MODEL_FILE), threads)
                     .map_err(|e| EngineError::Model(e.to_string()))?,
             ),
+            baseline_diarization: false,
             mel: MelFrontEnd::new(n_mels),
         };
         engine.warm_up()?;
         Ok(engine)
+    }
+
+    /// Uses the naive diarization baseline of `speechbatch_diarize` (one speaker per stretch of
+    /// speech, stretches joined greedily by mean-embedding similarity) instead of clustering, so
+    /// that benchmarks can show both side by side.
+    pub fn with_baseline_diarization(mut self, baseline: bool) -> Self {
+        self.baseline_diarization = baseline;
+        self
     }
 
     /// Runs each model once so that the first real file does not pay for graph set-up.
@@ -188,7 +199,11 @@ impl Engine {
             run.window(&w)?;
         }
         let clustering = std::time::Instant::now();
-        let timeline = run.diarizer.finish();
+        let timeline = if self.baseline_diarization {
+            run.diarizer.finish_baseline()
+        } else {
+            run.diarizer.finish()
+        };
         let mut results = build_results(run.words, opts, &timeline);
         results.audio_seconds = total as f64 / SAMPLE_RATE as f64;
         results.diarize_seconds = (run.diarize_time + clustering.elapsed()).as_secs_f64();

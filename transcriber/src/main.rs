@@ -31,6 +31,9 @@ enum Command {
         /// Run the model name on other Whisper weights (`tiny.en` or `base`), for benchmarks.
         #[arg(long, value_parser = parse_weights)]
         weights: Option<Weights>,
+        /// Label speakers with the naive baseline instead of clustering, for benchmarks.
+        #[arg(long, hide = true)]
+        baseline_diarization: bool,
         /// Include word_confidence in the results.
         #[arg(long)]
         word_confidence: bool,
@@ -89,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let Command::Recognize {
         model,
         weights,
+        baseline_diarization,
         word_confidence,
         smart_formatting,
         redaction,
@@ -102,7 +106,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let models = models.unwrap_or_else(transcriber::runtime::models_dir);
     let weights = weights.unwrap_or_else(|| model.weights());
     let engine = Engine::load_weights(&models, &[(model, weights)], threads)
-        .context("loading the models")?;
+        .context("loading the models")?
+        .with_baseline_diarization(baseline_diarization);
     let format = FormatOptions {
         smart_formatting,
         redaction,

@@ -243,3 +243,56 @@ fn conversations_get_the_right_number_of_speakers_and_a_low_diarization_error() 
     let correct: usize = fields[3].split('/').next().unwrap().parse().unwrap();
     assert!(correct >= 5, "{last}");
 }
+
+fn transcript_with(file: &str, format: speechbatch_textfmt::FormatOptions) -> (String, Value) {
+    let path = devset().join("asr").join(file);
+    let bytes = std::fs::read(&path).unwrap();
+    let opts = RecognizeOptions {
+        model: ModelName::Broadband,
+        word_confidence: true,
+        format,
+    };
+    let v = serde_json::to_value(engine().recognize(bytes, Some(file), &opts).unwrap()).unwrap();
+    check_shape(&v, 10.0, true);
+    let text = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["alternatives"][0]["transcript"].as_str().unwrap())
+        .collect::<String>();
+    (text, v)
+}
+
+#[test]
+fn transcript_options_change_the_words_users_read() {
+    use speechbatch_textfmt::FormatOptions;
+    let plain = FormatOptions::default();
+    let smart = FormatOptions {
+        smart_formatting: true,
+        ..plain
+    };
+    let redacted = FormatOptions {
+        redaction: true,
+        ..plain
+    };
+
+    // Default style: spoken-form words, no digits, no punctuation.
+    let (text, _) = transcript_with("clip04.flac", plain);
+    assert!(text.contains("three hundred forty nine dollars"), "{text}");
+    assert!(
+        !text
+            .chars()
+            .any(|c| c.is_ascii_digit() || c == ',' || c == '.'),
+        "{text}"
+    );
+
+    // Smart formatting writes the date and the amount as the service does.
+    let (text, _) = transcript_with("clip04.flac", smart);
+    assert!(text.contains("$349"), "{text}");
+    assert!(text.contains("3/12/2026"), "{text}");
+
+    // Redaction masks every digit of numbers of three or more digits, and implies smart formatting.
+    let (text, _) = transcript_with("clip05.flac", redacted);
+    assert!(text.contains("XXX-XXX-XXXX"), "{text}");
+    assert!(!text.contains("617"), "{text}");
+}
