@@ -124,14 +124,15 @@ fn linkage(a: &ClusterSum, b: &ClusterSum, link: &LinkageParams) -> f64 {
 
 /// Merges clusters that the linkage criterion would not have kept apart: any pair whose
 /// normalised linkage reaches the threshold (re-assignment can leave two halves of one voice
-/// apart, most of all in long recordings where a voice's delivery drifts), then clusters with
-/// less than `min_speaker_s` of labelled time into their nearest neighbour when the two look
-/// alike. Returns true if anything changed.
+/// apart, most of all in long recordings where a voice's delivery drifts), then, with
+/// `fold_tiny`, clusters with less than `min_speaker_s` of labelled time into their nearest
+/// neighbour when the two look alike. Returns true if anything changed.
 fn merge_clusters(
     windows: &[WindowView<'_>],
     labels: &mut [usize],
     cfg: &ClusterConfig,
     link: &LinkageParams,
+    fold_tiny: bool,
 ) -> bool {
     let mut changed = false;
     loop {
@@ -159,7 +160,7 @@ fn merge_clusters(
                 (score >= cfg.tiny_merge_threshold).then_some((c, target))
             })
         };
-        let Some((from, to)) = alike.or_else(tiny) else {
+        let Some((from, to)) = alike.or_else(|| if fold_tiny { tiny() } else { None }) else {
             return changed;
         };
         for l in labels.iter_mut() {
@@ -229,7 +230,7 @@ pub(crate) fn assign(
         .map(|w| nearest(w.embedding, &centroids).0)
         .collect();
     for _ in 0..8 {
-        merge_clusters(&clean_views, &mut labels, cfg, &link);
+        merge_clusters(&clean_views, &mut labels, cfg, &link, true);
         let k = compact(&mut labels);
         centroids = sums(&clean_views, &labels, k)
             .iter()
@@ -249,11 +250,29 @@ pub(crate) fn assign(
         .iter()
         .map(ClusterSum::direction)
         .collect();
-    // Every window, defining or not, goes to its nearest speaker.
+    // Every window, defining or not, goes to its nearest speaker; the result must still pass the
+    // merge criteria over all windows (on long recordings, the defining windows alone can keep two
+    // halves of one voice just apart).
     let mut labels: Vec<usize> = windows
         .iter()
         .map(|w| nearest(w.embedding, &centroids).0)
         .collect();
+    if merge_clusters(windows, &mut labels, cfg, &link, false) {
+        let k = compact(&mut labels);
+        centroids = sums(windows, &labels, k)
+            .iter()
+            .map(ClusterSum::direction)
+            .collect();
+        labels = windows
+            .iter()
+            .map(|w| nearest(w.embedding, &centroids).0)
+            .collect();
+        let k = compact(&mut labels);
+        centroids = sums(windows, &labels, k)
+            .iter()
+            .map(ClusterSum::direction)
+            .collect();
+    }
 
     // 4. Confidence from the margin between the chosen and the runner-up centroid.
     let sims: Vec<Vec<f64>> = windows

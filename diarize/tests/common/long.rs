@@ -31,6 +31,10 @@ pub fn peak_rss_kib() -> Option<u64> {
 
 /// Diarizes `seconds` of audio made of the wideband devset conversations back to back. Only one
 /// conversation's audio (about 40 s) is decoded at a time; the diarizer only ever sees one span.
+///
+/// The passes over the conversations cycle through five speeds, -2% to +2% (pitch and tempo
+/// together): a voice drifts a little over an hour, and exact copies of the same windows would
+/// make each set of copies look like a speaker of its own.
 pub fn run(seconds: f64) -> LongRun {
     let dir = Path::new(DEVSET).join("conversations");
     let convs: Vec<_> = references(&dir)
@@ -43,9 +47,19 @@ pub fn run(seconds: f64) -> LongRun {
     let mut wall = Duration::ZERO;
     let mut offset = 0.0;
     let mut turns = Vec::new();
+    let mut pass = 0usize;
     'outer: loop {
+        // 16 kHz audio treated as 15680..16320 Hz and resampled to 16 kHz.
+        let speed = 1.0 + 0.01 * ((pass % 5) as f64 - 2.0);
+        pass += 1;
+        let resample = (SR as f64 * speed).round() as usize;
         for r in &convs {
-            let samples = read_audio(&dir.join(&r.audio));
+            let decoded = read_audio(&dir.join(&r.audio));
+            let samples = if resample == SR {
+                decoded
+            } else {
+                super::audio::resample_to(&decoded, resample, SR)
+            };
             let length = samples.len() as f64 / SR as f64;
             let t0 = Instant::now();
             for (a, b) in energy_spans(&samples) {
@@ -60,7 +74,7 @@ pub fn run(seconds: f64) -> LongRun {
                     .expect("push span");
             }
             wall += t0.elapsed();
-            for t in r.turns.iter().filter(|t| offset + t.end <= seconds) {
+            for t in r.turns.iter().filter(|t| offset + t.end / speed <= seconds) {
                 let voice = r
                     .voices
                     .iter()
@@ -68,8 +82,8 @@ pub fn run(seconds: f64) -> LongRun {
                     .map_or(t.speaker.clone(), |v| v.1.clone());
                 turns.push(Turn {
                     speaker: voice,
-                    start: offset + t.start,
-                    end: offset + t.end,
+                    start: offset + t.start / speed,
+                    end: offset + t.end / speed,
                 });
             }
             offset += length;
