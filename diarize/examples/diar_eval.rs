@@ -61,6 +61,11 @@ fn main() {
                 "clustered / energy detector",
             ),
             (
+                Method::Clustered,
+                SpanSource::EngineLike,
+                "clustered / engine-like VAD",
+            ),
+            (
                 Method::Baseline,
                 SpanSource::Reference(0.2),
                 "baseline / ref turns ±0.2 s",

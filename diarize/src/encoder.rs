@@ -14,6 +14,8 @@ use crate::windows::WindowConfig;
 
 /// Size of a speaker embedding.
 pub const EMBEDDING_DIM: usize = 256;
+/// Intra-op threads the engine gives the encoder unless configured otherwise.
+pub const DEFAULT_INTRA_THREADS: usize = 2;
 /// Most windows sent to the model in one run: bounds the batch tensor (64 × 150 × 40 floats).
 const MAX_BATCH: usize = 64;
 

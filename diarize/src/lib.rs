@@ -9,12 +9,17 @@
 //! [`SpeakerTimeline::label_words`] gives the interface's `speaker_labels[]` for the words the
 //! recogniser found.
 //!
+//! Limits, as measured (see `examples/diar_eval.rs`): GE2E places one person's voice from two
+//! synthesisers (Festival's HTS slt and Flite's slt) as close as two halves of one recording, so
+//! such a pair comes out as one speaker; telephone-band audio brings all voices closer together,
+//! so two alike voices on a telephone line are the likeliest to be merged or a voice split.
+//!
 //! ```no_run
 //! use std::sync::Arc;
-//! use speechbatch_diarize::{default_model_path, Diarizer, SpeakerEncoder};
+//! use speechbatch_diarize::{default_model_path, Diarizer, SpeakerEncoder, DEFAULT_INTRA_THREADS};
 //!
 //! # fn main() -> Result<(), speechbatch_diarize::DiarizeError> {
-//! let encoder = Arc::new(SpeakerEncoder::load(&default_model_path(), 2)?);
+//! let encoder = Arc::new(SpeakerEncoder::load(&default_model_path(), DEFAULT_INTRA_THREADS)?);
 //! let mut diarizer = Diarizer::new(encoder);
 //! let span = vec![0.0f32; 32_000]; // 2 s of speech starting at 3.0 s
 //! diarizer.push_span(&span, 3.0)?;
@@ -39,7 +44,7 @@ mod windows;
 
 pub use config::ClusterConfig;
 pub use diarizer::Diarizer;
-pub use encoder::{SpeakerEncoder, SpeakerWindow, EMBEDDING_DIM};
+pub use encoder::{SpeakerEncoder, SpeakerWindow, DEFAULT_INTRA_THREADS, EMBEDDING_DIM};
 pub use error::DiarizeError;
 pub use model_path::{default_model_path, MODEL_FILE};
 pub use span::BandEnergy;

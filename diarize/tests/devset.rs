@@ -48,6 +48,19 @@ fn conversations_with_energy_spans_meet_targets() {
 }
 
 #[test]
+fn conversations_with_engine_like_spans_meet_targets() {
+    // Split at every 100 ms silence and padded by 0.4 s like the engine's VAD: many short spans,
+    // each with silence at both ends.
+    let e = evaluate(
+        &conversations(),
+        SpanSource::EngineLike,
+        Method::Clustered,
+        "engine",
+    );
+    check_targets(&e, "engine-like VAD segments");
+}
+
+#[test]
 fn conversations_with_turns_merged_across_pauses_meet_targets() {
     // ±0.6 s joins every pause under 1.2 s: most spans hold several turns of different speakers,
     // so changes must be found inside spans.

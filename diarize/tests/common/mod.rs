@@ -14,7 +14,7 @@ pub mod spans;
 
 pub use audio::read_audio;
 pub use score::{score, scratch_dir, write_hypothesis, Score};
-pub use spans::{energy_spans, pseudo_words, reference_spans};
+pub use spans::{energy_spans, engine_like_spans, pseudo_words, reference_spans};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -128,6 +128,8 @@ pub enum SpanSource {
     Reference(f64),
     /// The energy detector.
     Energy,
+    /// Segmented like the engine's silero VAD: short silences split, 0.4 s padding.
+    EngineLike,
 }
 
 /// Our clustering or the baseline.
@@ -193,6 +195,7 @@ pub fn evaluate(conv_dir: &Path, spans: SpanSource, method: Method, tag: &str) -
         let span_list = match spans {
             SpanSource::Reference(pad) => reference_spans(&r, pad, duration),
             SpanSource::Energy => energy_spans(&samples),
+            SpanSource::EngineLike => engine_like_spans(&samples),
         };
         let (timeline, took) = diarize(&samples, &span_list, method);
         let words = pseudo_words(&r);

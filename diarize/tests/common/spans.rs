@@ -21,9 +21,9 @@ pub fn reference_spans(r: &Reference, pad: f64, duration: f64) -> Vec<(f64, f64)
     out
 }
 
-/// VAD stand-in 2: 10 ms frames louder than the 95th percentile minus 40 dB (and -60 dBFS) are
-/// speech; gaps under 0.3 s are bridged, spans padded by 0.1 s, blips under 0.1 s dropped.
-pub fn energy_spans(samples: &[f32]) -> Vec<(f64, f64)> {
+/// Runs of 10 ms frames louder than the 95th percentile minus 40 dB (and -60 dBFS), joined across
+/// gaps shorter than `bridge` frames, as frame ranges.
+fn loud_runs(samples: &[f32], bridge: usize) -> Vec<(usize, usize)> {
     const FRAME: usize = SR / 100;
     let db: Vec<f64> = samples
         .chunks(FRAME)
@@ -50,7 +50,7 @@ pub fn energy_spans(samples: &[f32]) -> Vec<(f64, f64)> {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
                 match runs.last_mut() {
-                    Some(last) if (s - last.1) < 30 => last.1 = i,
+                    Some(last) if (s - last.1) < bridge => last.1 = i,
                     _ => runs.push((s, i)),
                 }
                 start = None;
@@ -58,8 +58,15 @@ pub fn energy_spans(samples: &[f32]) -> Vec<(f64, f64)> {
             _ => {}
         }
     }
+    runs
+}
+
+/// VAD stand-in 2: loud frames (see `loud_runs`) with gaps under 0.3 s bridged, spans padded by
+/// 0.1 s, blips under 0.1 s dropped.
+pub fn energy_spans(samples: &[f32]) -> Vec<(f64, f64)> {
     let duration = samples.len() as f64 / SR as f64;
-    runs.into_iter()
+    loud_runs(samples, 30)
+        .into_iter()
         .filter(|(a, b)| b - a >= 10)
         .map(|(a, b)| {
             (
@@ -68,6 +75,42 @@ pub fn energy_spans(samples: &[f32]) -> Vec<(f64, f64)> {
             )
         })
         .collect()
+}
+
+/// VAD stand-in 3, segmented like the engine's silero settings: speech ends after 100 ms of
+/// silence, segments under 250 ms are dropped, and each is padded by 400 ms, a gap shorter than
+/// two paddings being split between its neighbours (silero's `get_speech_timestamps`). Spans
+/// touch but never merge, and carry up to 0.4 s of silence at each end.
+pub fn engine_like_spans(samples: &[f32]) -> Vec<(f64, f64)> {
+    const PAD: f64 = 0.4;
+    let duration = samples.len() as f64 / SR as f64;
+    let runs: Vec<(f64, f64)> = loud_runs(samples, 10)
+        .into_iter()
+        .filter(|(a, b)| b - a >= 25)
+        .map(|(a, b)| (a as f64 / 100.0, b as f64 / 100.0))
+        .collect();
+    let mut out = runs.clone();
+    for i in 0..runs.len() {
+        let before = if i == 0 {
+            runs[i].0
+        } else {
+            runs[i].0 - runs[i - 1].1
+        };
+        let after = if i + 1 == runs.len() {
+            duration - runs[i].1
+        } else {
+            runs[i + 1].0 - runs[i].1
+        };
+        out[i].0 = (runs[i].0 - PAD.min(before / 2.0).max(0.0)).max(0.0);
+        out[i].1 = (runs[i].1 + PAD.min(after / 2.0).max(0.0)).min(duration);
+        if i == 0 {
+            out[i].0 = (runs[i].0 - PAD).max(0.0);
+        }
+        if i + 1 == runs.len() {
+            out[i].1 = (runs[i].1 + PAD).min(duration);
+        }
+    }
+    out
 }
 
 /// Recogniser stand-in: words of about 0.3 s tiling each reference turn.
