@@ -92,6 +92,23 @@ fn nearest(e: &[f32], centroids: &[Vec<f32>]) -> (usize, Vec<f64>) {
     (best, sims)
 }
 
+/// Renumbers `labels` densely and returns the unit centroid of each cluster.
+fn centroids_of(windows: &[WindowView<'_>], labels: &mut [usize]) -> Vec<Vec<f32>> {
+    let k = compact(labels);
+    sums(windows, labels, k)
+        .iter()
+        .map(ClusterSum::direction)
+        .collect()
+}
+
+/// Each window's nearest centroid.
+fn nearest_labels(windows: &[WindowView<'_>], centroids: &[Vec<f32>]) -> Vec<usize> {
+    windows
+        .iter()
+        .map(|w| nearest(w.embedding, centroids).0)
+        .collect()
+}
+
 /// Renumbers labels densely (dropping empty clusters); returns the number of clusters.
 fn compact(labels: &mut [usize]) -> usize {
     let mut map: Vec<Option<usize>> = Vec::new();
@@ -216,62 +233,31 @@ pub(crate) fn assign(
     let stride = clean.len().div_ceil(cfg.max_linkage_windows).max(1);
     let seed_views: Vec<WindowView<'_>> = clean_views.iter().copied().step_by(stride).collect();
     let rows: Vec<&[f32]> = seed_views.iter().map(|w| w.embedding).collect();
-    let seed_labels = cluster(&rows, &link);
-    let k = seed_labels.iter().max().map_or(1, |m| m + 1);
-    let mut centroids: Vec<Vec<f32>> = sums(&seed_views, &seed_labels, k)
-        .iter()
-        .map(ClusterSum::direction)
-        .collect();
+    let mut seed_labels = cluster(&rows, &link);
+    let mut centroids = centroids_of(&seed_views, &mut seed_labels);
 
     // 3. Refinement of the defining windows: each to its nearest centroid, look-alike and tiny
     //    clusters merged, centroids recomputed, until the labels settle.
-    let mut labels: Vec<usize> = clean_views
-        .iter()
-        .map(|w| nearest(w.embedding, &centroids).0)
-        .collect();
+    let mut labels = nearest_labels(&clean_views, &centroids);
     for _ in 0..8 {
         merge_clusters(&clean_views, &mut labels, cfg, &link, true);
-        let k = compact(&mut labels);
-        centroids = sums(&clean_views, &labels, k)
-            .iter()
-            .map(ClusterSum::direction)
-            .collect();
-        let next: Vec<usize> = clean_views
-            .iter()
-            .map(|w| nearest(w.embedding, &centroids).0)
-            .collect();
+        centroids = centroids_of(&clean_views, &mut labels);
+        let next = nearest_labels(&clean_views, &centroids);
         if next == labels {
             break;
         }
         labels = next;
     }
-    let k = compact(&mut labels);
-    centroids = sums(&clean_views, &labels, k)
-        .iter()
-        .map(ClusterSum::direction)
-        .collect();
+    centroids = centroids_of(&clean_views, &mut labels);
+
     // Every window, defining or not, goes to its nearest speaker; the result must still pass the
-    // merge criteria over all windows (on long recordings, the defining windows alone can keep two
-    // halves of one voice just apart).
-    let mut labels: Vec<usize> = windows
-        .iter()
-        .map(|w| nearest(w.embedding, &centroids).0)
-        .collect();
+    // merge criterion over all windows (on long recordings, the defining windows alone can keep
+    // two halves of one voice just apart).
+    let mut labels = nearest_labels(windows, &centroids);
     if merge_clusters(windows, &mut labels, cfg, &link, false) {
-        let k = compact(&mut labels);
-        centroids = sums(windows, &labels, k)
-            .iter()
-            .map(ClusterSum::direction)
-            .collect();
-        labels = windows
-            .iter()
-            .map(|w| nearest(w.embedding, &centroids).0)
-            .collect();
-        let k = compact(&mut labels);
-        centroids = sums(windows, &labels, k)
-            .iter()
-            .map(ClusterSum::direction)
-            .collect();
+        centroids = centroids_of(windows, &mut labels);
+        labels = nearest_labels(windows, &centroids);
+        centroids = centroids_of(windows, &mut labels);
     }
 
     // 4. Confidence from the margin between the chosen and the runner-up centroid.
