@@ -113,7 +113,8 @@ python3 - "$devset/asr/manifest.tsv" "$work/formatted.tsv" <<'PY'
 import sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
 with open(sys.argv[2], "w") as f:
-    for r in rows:
+    f.write("\t".join(rows[0]) + "\n")
+    for r in rows[1:]:
         f.write("\t".join([r[0], r[1], r[3], r[3], r[4]]) + "\n")  # the formatted column as reference
 PY
 echo "-- smart formatting vs the formatted column:   $(score asr "$work/formatted.tsv" "$work/smart")"

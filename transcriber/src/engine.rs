@@ -9,24 +9,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 use speechbatch_audio::{AudioError, AudioStream, DecodeOptions};
-use speechbatch_diarize::{Diarizer, SpeakerEncoder, SpeakerLabel, SpeakerTimeline};
+use speechbatch_diarize::{Diarizer, SpeakerEncoder};
 use speechbatch_textfmt::{FormatOptions, Word};
 
-use crate::mel::{MelFrontEnd, N_SAMPLES, SAMPLE_RATE};
+use crate::mel::{MelFrontEnd, SAMPLE_RATE};
 use crate::model_name::{ModelName, Weights};
-use crate::output::{
-    round, Alternative, RecognitionResults, SpeechResult, WordConfidence, WordTime,
-};
-use crate::vad::{Segment, VadModel, VadParams, VadStream};
+use crate::output::RecognitionResults;
+use crate::results::RESULT_PAUSE_S;
+use crate::results::{build_results, WindowWords};
+use crate::timing::{fit_speech_edges, snap_to_speech, SNAP_MARGIN_S};
+use crate::vad::{VadModel, VadParams, VadStream};
 use crate::whisper::{align, greedy, Tokenizer, WhisperModel};
+use crate::windows::{Window, WindowPacker};
 use crate::{EngineError, RecognizeError};
-
-/// A pause at least this long between words starts a new result, as the service splits
-/// utterances at pauses.
-pub const RESULT_PAUSE_S: f64 = 0.6;
-
-/// Margin around detected speech inside which word times may fall.
-const SNAP_MARGIN_S: f64 = 0.1;
 
 /// Options of one recognition.
 #[derive(Debug, Clone, Copy)]
@@ -47,14 +42,6 @@ impl Default for RecognizeOptions {
             format: FormatOptions::default(),
         }
     }
-}
-
-/// Words of one window, with where the window's pauses are.
-struct WindowWords {
-    words: Vec<Word>,
-    /// Pauses of at least [`RESULT_PAUSE_S`] between the window's speech segments, (from, to) in
-    /// seconds: the places where one result ends and the next begins.
-    pauses: Vec<(f64, f64)>,
 }
 
 struct LoadedWhisper {
@@ -115,8 +102,10 @@ impl Engine {
             whisper,
             serving,
             vad: VadModel::load(&models_dir.join("silero_vad.onnx"))?,
+            // One thread: the speaker LSTM runs small batches, which lose more to thread hand-off
+            // than they gain (measured: diarization took 0.29 s instead of 0.43 s on devset/asr).
             speakers: Arc::new(
-                SpeakerEncoder::load(&models_dir.join(speechbatch_diarize::MODEL_FILE), threads)
+                SpeakerEncoder::load(&models_dir.join(speechbatch_diarize::MODEL_FILE), 1)
                     .map_err(|e| EngineError::Model(e.to_string()))?,
             ),
             baseline_diarization: false,
@@ -314,289 +303,8 @@ impl FileRun<'_> {
     }
 }
 
-/// Moves a word's start out of a pause to the next speech, and its end back to the last speech:
-/// attention-based times blur across pauses that the VAD sees sharply.
-fn snap_to_speech(start: f64, end: f64, speech: &[(f64, f64)]) -> (f64, f64) {
-    let (first, last) = match (speech.first(), speech.last()) {
-        (Some(f), Some(l)) => (f.0, l.1),
-        _ => return (start, end.max(start)),
-    };
-    let mut s = start.clamp(first, last);
-    let mut e = end.clamp(first, last);
-    if let Some(next) = speech.iter().find(|seg| seg.1 > s) {
-        if s < next.0 {
-            s = next.0;
-        }
-    }
-    if let Some(prev) = speech.iter().rev().find(|seg| seg.0 < e) {
-        if e > prev.1 {
-            e = prev.1;
-        }
-    }
-    (s, e.max(s))
-}
-
-/// Where speech starts after a pause and ends before one, the detector's edges (32 ms windows)
-/// are sharper than attention-based word times: the first word of each stretch of speech starts
-/// at its onset, and the last ends at its offset.
-fn fit_speech_edges(words: &mut [Word], heard: &[(f64, f64)]) {
-    for &(onset, offset) in heard {
-        let inside = |w: &Word| w.start < offset && w.end > onset - SNAP_MARGIN_S;
-        if let Some(first) = words.iter_mut().find(|w| inside(w)) {
-            if onset < first.end {
-                first.start = onset;
-            }
-        }
-        if let Some(last) = words.iter_mut().rev().find(|w| inside(w)) {
-            if offset > last.start {
-                last.end = offset;
-            }
-        }
-    }
-}
-
-/// One utterance in the house style, before speaker labels.
-struct Utterance {
-    words: Vec<Word>,
-    /// The recogniser's confidence in it.
-    confidence: f64,
-}
-
-/// The words grouped into results at pauses and window boundaries, formatted, with a speaker
-/// label for every output word.
-fn build_results(
-    windows: Vec<WindowWords>,
-    opts: &RecognizeOptions,
-    speakers: &SpeakerTimeline,
-) -> RecognitionResults {
-    let mut utterances = Vec::new();
-    for window in windows {
-        let mut group: Vec<Word> = Vec::new();
-        for w in window.words {
-            if let Some(prev) = group.last() {
-                let pause_between = window
-                    .pauses
-                    .iter()
-                    .any(|&(from, to)| prev.start < from && w.start >= to - 1e-6);
-                if pause_between {
-                    utterances.extend(utterance_of(std::mem::take(&mut group), opts));
-                }
-            }
-            group.push(w);
-        }
-        utterances.extend(utterance_of(group, opts));
-    }
-    // Labels are given to the words the user sees, after formatting merged or split them, at
-    // the precision the output prints, so that each label's from/to equal its word's times.
-    for w in utterances.iter_mut().flat_map(|u| u.words.iter_mut()) {
-        w.start = round(w.start, 2);
-        w.end = round(w.end, 2);
-    }
-    let spans: Vec<(f64, f64)> = utterances
-        .iter()
-        .flat_map(|u| u.words.iter().map(|w| (w.start, w.end)))
-        .collect();
-    let mut labels = speakers.label_words(&spans);
-    for l in &mut labels {
-        l.confidence = round(l.confidence, 3);
-    }
-    let mut label_iter = labels.iter();
-    let results = utterances
-        .into_iter()
-        .map(|u| result_of(u, opts, &mut label_iter))
-        .collect();
-    RecognitionResults {
-        result_index: 0,
-        speaker_labels: labels,
-        results,
-        audio_seconds: 0.0,
-        diarize_seconds: 0.0,
-    }
-}
-
-/// The recogniser's words of one utterance in the house style with the formatting options
-/// applied; `None` if nothing is left.
-fn utterance_of(words: Vec<Word>, opts: &RecognizeOptions) -> Option<Utterance> {
-    if words.is_empty() {
-        return None;
-    }
-    // The alternative's confidence is that of the recogniser's own words, before formatting
-    // merges or splits them.
-    let confidence = words.iter().map(|w| w.confidence as f64).sum::<f64>() / words.len() as f64;
-    let words = speechbatch_textfmt::format_words(&words, &opts.format);
-    (!words.is_empty()).then_some(Utterance { words, confidence })
-}
-
-/// One result of the interface, taking each word's speaker label from `labels`.
-fn result_of<'l>(
-    u: Utterance,
-    opts: &RecognizeOptions,
-    labels: &mut impl Iterator<Item = &'l SpeakerLabel>,
-) -> SpeechResult {
-    let transcript = speechbatch_textfmt::transcript(&u.words);
-    let word_confidence = opts.word_confidence.then(|| {
-        u.words
-            .iter()
-            .map(|w| WordConfidence {
-                word: w.text.clone(),
-                confidence: w.confidence as f64,
-            })
-            .collect()
-    });
-    let timestamps = u
-        .words
-        .into_iter()
-        .map(|w| WordTime {
-            word: w.text,
-            start: w.start,
-            end: w.end,
-            speaker: labels.next().cloned(),
-        })
-        .collect();
-    SpeechResult {
-        final_: true,
-        alternatives: vec![Alternative {
-            transcript,
-            confidence: round(u.confidence, 3),
-            timestamps,
-            word_confidence,
-        }],
-    }
-}
-
-/// A stretch of audio of at most 30 s holding one or more speech segments.
-struct Window {
-    /// Absolute index of the first sample.
-    start: usize,
-    audio: Vec<f32>,
-    /// The speech segments inside it, absolute.
-    speech: Vec<Segment>,
-}
-
-/// Packs consecutive speech segments into windows of at most 30 s, keeping only the audio that
-/// a window may still need.
-#[derive(Default)]
-struct WindowPacker {
-    buffer: Vec<f32>,
-    /// Absolute index of `buffer[0]`.
-    buffer_start: usize,
-    pending: Vec<Segment>,
-}
-
-impl WindowPacker {
-    fn append(&mut self, samples: &[f32]) {
-        self.buffer.extend_from_slice(samples);
-    }
-
-    /// Adds a segment; returns a finished window when the segment does not fit the pending one.
-    fn add_segment(&mut self, seg: Segment) -> Option<Window> {
-        let done = match self.pending.first() {
-            Some(first) if seg.end - first.start > N_SAMPLES => self.flush(),
-            _ => None,
-        };
-        self.pending.push(seg);
-        done
-    }
-
-    /// Flushes the pending window once it can no longer grow (30 s have passed since it began),
-    /// so that a long silence after speech is never buffered.
-    fn flush_if_stale(&mut self, now: usize) -> Option<Window> {
-        match self.pending.first() {
-            Some(first) if now.saturating_sub(first.start) > N_SAMPLES => self.flush(),
-            _ => None,
-        }
-    }
-
-    fn flush(&mut self) -> Option<Window> {
-        let (first, last) = (*self.pending.first()?, *self.pending.last()?);
-        let from = first.start.saturating_sub(self.buffer_start);
-        let to = (last.end - self.buffer_start).min(self.buffer.len());
-        let audio = self.buffer[from.min(to)..to].to_vec();
-        let speech = std::mem::take(&mut self.pending);
-        Some(Window {
-            start: first.start,
-            audio,
-            speech,
-        })
-    }
-
-    /// Drops audio before `earliest` that no pending window needs.
-    fn trim(&mut self, earliest: usize) {
-        let keep_from = self
-            .pending
-            .first()
-            .map_or(earliest, |s| s.start.min(earliest));
-        if keep_from > self.buffer_start {
-            let n = (keep_from - self.buffer_start).min(self.buffer.len());
-            self.buffer.drain(..n);
-            self.buffer_start += n;
-        }
-    }
-}
-
 impl From<AudioError> for RecognizeError {
     fn from(e: AudioError) -> Self {
         RecognizeError::Audio(e)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn word_times_leave_pauses_for_the_speech_around_them() {
-        let speech = [(1.0, 2.0), (3.0, 4.0)];
-        assert_eq!(snap_to_speech(2.5, 3.5, &speech), (3.0, 3.5));
-        assert_eq!(snap_to_speech(1.5, 2.7, &speech), (1.5, 2.0));
-        assert_eq!(snap_to_speech(0.2, 1.5, &speech), (1.0, 1.5));
-        assert_eq!(snap_to_speech(4.5, 4.9, &speech), (4.0, 4.0));
-    }
-
-    #[test]
-    fn words_at_the_edges_of_speech_take_the_detectors_edges() {
-        let w = |t: &str, start: f64, end: f64| Word {
-            text: t.into(),
-            start,
-            end,
-            confidence: 1.0,
-        };
-        let mut words = vec![
-            w("a", 1.1, 1.5),
-            w("b", 1.5, 1.8),
-            w("c", 3.05, 3.4),
-            w("d", 3.4, 3.6),
-        ];
-        fit_speech_edges(&mut words, &[(1.0, 2.0), (3.0, 4.0)]);
-        let times: Vec<(f64, f64)> = words.iter().map(|w| (w.start, w.end)).collect();
-        assert_eq!(times, vec![(1.0, 1.5), (1.5, 2.0), (3.0, 3.4), (3.4, 4.0)]);
-    }
-
-    #[test]
-    fn segments_pack_into_windows_of_at_most_thirty_seconds() {
-        let mut p = WindowPacker::default();
-        p.append(&vec![0.1; 40 * SAMPLE_RATE]);
-        let s = |a: f64, b: f64| {
-            let (start, end) = (
-                (a * SAMPLE_RATE as f64) as usize,
-                (b * SAMPLE_RATE as f64) as usize,
-            );
-            Segment {
-                start,
-                end,
-                speech_start: start,
-                speech_end: end,
-            }
-        };
-        assert!(p.add_segment(s(1.0, 10.0)).is_none());
-        assert!(p.add_segment(s(12.0, 25.0)).is_none());
-        let w = p
-            .add_segment(s(26.0, 35.0))
-            .expect("the third segment overflows 30 s");
-        assert_eq!(w.start, SAMPLE_RATE);
-        assert_eq!(w.audio.len(), 24 * SAMPLE_RATE);
-        assert_eq!(w.speech.len(), 2);
-        let last = p.flush().unwrap();
-        assert_eq!(last.audio.len(), 9 * SAMPLE_RATE);
     }
 }

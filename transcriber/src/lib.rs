@@ -8,9 +8,12 @@ pub mod engine;
 pub mod mel;
 pub mod model_name;
 pub mod output;
+mod results;
 pub mod runtime;
+mod timing;
 pub mod vad;
 pub mod whisper;
+mod windows;
 
 pub use engine::{Engine, RecognizeOptions};
 pub use model_name::{ModelName, UnknownModel};
