@@ -74,7 +74,7 @@ impl SpeakerEncoder {
         })
     }
 
-    /// Uses other window lengths and hops than the default 1.5 s / 0.5 s.
+    /// Uses other window lengths and hops than the default 1.5 s / 0.75 s.
     pub fn with_windows(mut self, windows: WindowConfig) -> Self {
         self.windows = windows;
         self
@@ -85,7 +85,7 @@ impl SpeakerEncoder {
         self.windows
     }
 
-    /// Embeddings for windows of one speech span (16 kHz mono): 1.5 s windows every 0.5 s by
+    /// Embeddings for windows of one speech span (16 kHz mono): 1.5 s windows every 0.75 s by
     /// default, one window for spans no longer than that, each with its absolute times.
     pub fn embed_span(
         &self,

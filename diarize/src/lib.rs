@@ -1,7 +1,7 @@
 //! Speaker diarization for SpeechBatch: which speaker said each word.
 //!
 //! The engine decodes audio to 16 kHz mono, finds speech spans with voice-activity detection and
-//! pushes each span into a [`Diarizer`] as it goes. Each span is cut into 1.5 s windows every 0.5 s,
+//! pushes each span into a [`Diarizer`] as it goes. Each span is cut into 1.5 s windows every 0.75 s,
 //! and each window is embedded with GE2E (resemblyzer 0.1.4's 3-layer LSTM speaker encoder,
 //! converted to ONNX by `setup/convert_speaker_model.py`) over a 40-band power mel spectrogram
 //! ([`mel`]). [`Diarizer::finish`] clusters the windows (normalised average linkage with an automatic

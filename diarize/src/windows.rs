@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn long_span_is_covered_to_its_end() {
-        let half_second_hop = WindowConfig { window_s: 1.5, hop_s: 0.5 };
+        let half_second_hop = WindowConfig {
+            window_s: 1.5,
+            hop_s: 0.5,
+        };
         let plan = half_second_hop.plan(331);
         assert_eq!(
             plan,
