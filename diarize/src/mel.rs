@@ -52,63 +52,21 @@ impl Default for MelFrontEnd {
     }
 }
 
-/// Slaney's mel scale (librosa `hz_to_mel(htk=False)`): linear below 1 kHz, logarithmic above.
-fn hz_to_mel(hz: f64) -> f64 {
-    const F_SP: f64 = 200.0 / 3.0;
-    const MIN_LOG_HZ: f64 = 1000.0;
-    let min_log_mel = MIN_LOG_HZ / F_SP;
-    let logstep = 6.4f64.ln() / 27.0;
-    if hz >= MIN_LOG_HZ {
-        min_log_mel + (hz / MIN_LOG_HZ).ln() / logstep
-    } else {
-        hz / F_SP
-    }
-}
-
-/// Inverse of [`hz_to_mel`].
-fn mel_to_hz(mel: f64) -> f64 {
-    const F_SP: f64 = 200.0 / 3.0;
-    const MIN_LOG_HZ: f64 = 1000.0;
-    let min_log_mel = MIN_LOG_HZ / F_SP;
-    let logstep = 6.4f64.ln() / 27.0;
-    if mel >= min_log_mel {
-        MIN_LOG_HZ * (logstep * (mel - min_log_mel)).exp()
-    } else {
-        F_SP * mel
-    }
-}
-
 /// Band edges and centres in Hz (librosa `mel_frequencies(n_mels + 2, 0, sr / 2)`).
 pub fn mel_band_edges() -> Vec<f64> {
-    let top = hz_to_mel(SAMPLE_RATE as f64 / 2.0);
-    (0..N_MELS + 2)
-        .map(|i| mel_to_hz(top * i as f64 / (N_MELS + 1) as f64))
-        .collect()
+    speechbatch_dsp::mel_frequencies(N_MELS + 2, SAMPLE_RATE as f64 / 2.0)
 }
 
-/// librosa `filters.mel(sr=16000, n_fft=400, n_mels=40)`, computed in f64 and stored as f32 as
-/// librosa does.
+/// librosa `filters.mel(sr=16000, n_fft=400, n_mels=40)`, stored sparsely.
 fn mel_filters() -> Vec<MelFilter> {
-    let n_bins = N_FFT / 2 + 1;
-    let bin_hz = |k: usize| k as f64 * SAMPLE_RATE as f64 / N_FFT as f64;
-    let edges = mel_band_edges();
-    (0..N_MELS)
-        .map(|m| {
-            let (lo, mid, hi) = (edges[m], edges[m + 1], edges[m + 2]);
-            let enorm = 2.0 / (hi - lo);
-            let dense: Vec<f64> = (0..n_bins)
-                .map(|k| {
-                    let f = bin_hz(k);
-                    let rising = (f - lo) / (mid - lo);
-                    let falling = (hi - f) / (hi - mid);
-                    rising.min(falling).max(0.0) * enorm
-                })
-                .collect();
+    speechbatch_dsp::mel_filterbank(SAMPLE_RATE as f64, N_FFT, N_MELS)
+        .into_iter()
+        .map(|dense| {
             let first = dense.iter().position(|&w| w > 0.0).unwrap_or(0);
             let last = dense.iter().rposition(|&w| w > 0.0).unwrap_or(first);
             MelFilter {
                 first,
-                weights: dense[first..=last].iter().map(|&w| w as f32).collect(),
+                weights: dense[first..=last].to_vec(),
             }
         })
         .collect()
@@ -133,11 +91,7 @@ impl MelFrontEnd {
     /// Builds the window, filterbank and FFT plan.
     pub fn new() -> Self {
         // Periodic Hann (scipy `get_window("hann", 400, fftbins=True)`).
-        let window = (0..N_FFT)
-            .map(|n| {
-                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / N_FFT as f64).cos()) as f32
-            })
-            .collect();
+        let window = speechbatch_dsp::periodic_hann(N_FFT);
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
         Self {
             window,
@@ -202,13 +156,6 @@ mod tests {
         // np.pad([0, 1, 2, 3], 3, mode="reflect") -> [3, 2, 1, 0, 1, 2, 3, 2, 1, 0]
         let got: Vec<usize> = (-3..7).map(|i| reflect_index(i, 4)).collect();
         assert_eq!(got, vec![3, 2, 1, 0, 1, 2, 3, 2, 1, 0]);
-    }
-
-    #[test]
-    fn mel_scale_round_trips() {
-        for hz in [0.0, 440.0, 999.0, 1000.0, 3000.0, 8000.0] {
-            assert!((mel_to_hz(hz_to_mel(hz)) - hz).abs() < 1e-6);
-        }
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //!
 //! Written here rather than taken from a crate because the model only works with exactly
 //! Whisper's arithmetic (periodic window, reflect padding, the dropped last frame, the clamp
-//! against the maximum), which no audio-features crate reproduces; the FFT itself is `realfft`.
+//! against the maximum), which no audio-features crate reproduces; the FFT itself is `realfft`,
+//! the window and filterbank come from `speechbatch-dsp` (shared with the speaker encoder).
 
 use std::sync::Arc;
 
 use realfft::{RealFftPlanner, RealToComplex};
+use speechbatch_dsp::{mel_filterbank, periodic_hann};
 
 /// Sample rate the models take.
 pub const SAMPLE_RATE: usize = 16_000;
@@ -33,17 +35,10 @@ pub struct MelFrontEnd {
 impl MelFrontEnd {
     /// A front end with `n_mels` bands (80 for the tiny and base models).
     pub fn new(n_mels: usize) -> Self {
-        let window = (0..N_FFT)
-            .map(|i| {
-                // torch.hann_window is periodic: the denominator is N, not N - 1.
-                let x = std::f32::consts::PI * 2.0 * i as f32 / N_FFT as f32;
-                0.5 - 0.5 * x.cos()
-            })
-            .collect();
         Self {
             n_mels,
             filters: mel_filterbank(SAMPLE_RATE as f64, N_FFT, n_mels),
-            window,
+            window: periodic_hann(N_FFT),
             fft: RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT),
         }
     }
@@ -109,55 +104,6 @@ impl MelFrontEnd {
             *v = (v.max(max - 8.0) + 4.0) / 4.0;
         }
         mel
-    }
-}
-
-/// librosa.filters.mel(sr, n_fft, n_mels) with its defaults (Slaney mel scale, Slaney area
-/// normalisation, fmin 0, fmax sr/2), as Whisper's `mel_filters.npz` was made.
-pub fn mel_filterbank(sr: f64, n_fft: usize, n_mels: usize) -> Vec<Vec<f32>> {
-    let n_bins = n_fft / 2 + 1;
-    let fft_freqs: Vec<f64> = (0..n_bins).map(|i| i as f64 * sr / n_fft as f64).collect();
-    let (min_mel, max_mel) = (hz_to_mel(0.0), hz_to_mel(sr / 2.0));
-    let mel_f: Vec<f64> = (0..n_mels + 2)
-        .map(|i| mel_to_hz(min_mel + (max_mel - min_mel) * i as f64 / (n_mels + 1) as f64))
-        .collect();
-    (0..n_mels)
-        .map(|m| {
-            let (lo, mid, hi) = (mel_f[m], mel_f[m + 1], mel_f[m + 2]);
-            let enorm = 2.0 / (hi - lo);
-            fft_freqs
-                .iter()
-                .map(|&f| {
-                    let lower = (f - lo) / (mid - lo);
-                    let upper = (hi - f) / (hi - mid);
-                    (lower.min(upper).max(0.0) * enorm) as f32
-                })
-                .collect()
-        })
-        .collect()
-}
-
-const F_SP: f64 = 200.0 / 3.0;
-const MIN_LOG_HZ: f64 = 1000.0;
-const MIN_LOG_MEL: f64 = MIN_LOG_HZ / F_SP;
-
-fn log_step() -> f64 {
-    6.4f64.ln() / 27.0
-}
-
-fn hz_to_mel(hz: f64) -> f64 {
-    if hz < MIN_LOG_HZ {
-        hz / F_SP
-    } else {
-        MIN_LOG_MEL + (hz / MIN_LOG_HZ).ln() / log_step()
-    }
-}
-
-fn mel_to_hz(mel: f64) -> f64 {
-    if mel < MIN_LOG_MEL {
-        mel * F_SP
-    } else {
-        MIN_LOG_HZ * ((mel - MIN_LOG_MEL) * log_step()).exp()
     }
 }
 
