@@ -99,14 +99,12 @@ pub(crate) fn open(
             })?;
             check_shape(u32::from(header.channels), header.sample_rate)?;
             let decoder = symphonia_decoder(&params, mime)?;
-            let info = AudioInfo {
-                mime: mime.to_owned(),
-                sample_rate: header.sample_rate,
-                channels: header.channels,
-                declared_duration: header
-                    .declared_frames
-                    .map(|f| f as f64 / f64::from(header.sample_rate)),
-            };
+            let info = stream_info(
+                mime,
+                header.sample_rate,
+                header.channels,
+                header.declared_frames,
+            );
             Ok(symphonia_source(
                 info,
                 header.declared_frames,
@@ -287,12 +285,7 @@ fn simple_symphonia(
         .ok_or_else(|| undecodable(mime, "the stream declares no channel count"))?;
     check_shape(channels, rate)?;
     let decoder = symphonia_decoder(&params, mime)?;
-    let info = AudioInfo {
-        mime: mime.to_owned(),
-        sample_rate: rate,
-        channels: channels as u16,
-        declared_duration: declared.map(|f| f as f64 / f64::from(rate)),
-    };
+    let info = stream_info(mime, rate, channels as u16, declared);
     Ok(symphonia_source(info, declared, reader, track_id, decoder))
 }
 
@@ -342,12 +335,7 @@ fn open_xiph(
                     .n_frames
                     .map(|n| n.saturating_sub(u64::from(head.pre_skip)))
             };
-            let info = AudioInfo {
-                mime: mime.to_owned(),
-                sample_rate: OPUS_RATE,
-                channels: u16::from(head.channels),
-                declared_duration: declared.map(|f| f as f64 / f64::from(OPUS_RATE)),
-            };
+            let info = stream_info(mime, OPUS_RATE, u16::from(head.channels), declared);
             Ok(Opened {
                 info,
                 declared_frames: declared,
@@ -376,14 +364,19 @@ fn open_xiph(
             } else {
                 params.n_frames
             };
-            let info = AudioInfo {
-                mime: mime.to_owned(),
-                sample_rate: rate,
-                channels: channels as u16,
-                declared_duration: declared.map(|f| f as f64 / f64::from(rate)),
-            };
+            let info = stream_info(mime, rate, channels as u16, declared);
             Ok(symphonia_source(info, declared, reader, track_id, decoder))
         }
+    }
+}
+
+/// What the caller learns about a stream: its format, shape and declared length.
+fn stream_info(mime: &str, rate: u32, channels: u16, declared_frames: Option<u64>) -> AudioInfo {
+    AudioInfo {
+        mime: mime.to_owned(),
+        sample_rate: rate,
+        channels,
+        declared_duration: declared_frames.map(|f| f as f64 / f64::from(rate)),
     }
 }
 
@@ -602,12 +595,7 @@ fn open_g729(bytes: Bytes, allow_g729: bool) -> Result<Opened, AudioError> {
     let frames = (len / g729::FRAME_BYTES * g729::FRAME_SAMPLES) as u64;
     let decoder = G729Decoder::new().map_err(AudioError::Internal)?;
     Ok(Opened {
-        info: AudioInfo {
-            mime: "audio/g729".to_owned(),
-            sample_rate: g729::G729_RATE,
-            channels: 1,
-            declared_duration: Some(frames as f64 / f64::from(g729::G729_RATE)),
-        },
+        info: stream_info("audio/g729", g729::G729_RATE, 1, Some(frames)),
         declared_frames: Some(frames),
         source: Box::new(G729Source {
             bytes,
