@@ -16,10 +16,7 @@ pub struct TimelineSegment {
 /// One entry of the interface's `speaker_labels[]`: the speaker of one word.
 #[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct SpeakerLabel {
-    /// Word start in seconds.
-    pub from: f64,
-    /// Word end in seconds.
-    pub to: f64,
+    // Declared in the interface's order, which serde keeps in the JSON.
     /// Speaker, numbered from 0 in order of first appearance among the words.
     pub speaker: u32,
     /// Confidence of the attribution, 0..1.
@@ -27,6 +24,10 @@ pub struct SpeakerLabel {
     /// True only on the last label of the recording.
     #[serde(rename = "final")]
     pub final_: bool,
+    /// Word start in seconds.
+    pub from: f64,
+    /// Word end in seconds.
+    pub to: f64,
 }
 
 /// Clustered speech: a speaker and a confidence per stretch of time, in time order and not
