@@ -86,3 +86,25 @@ fn words_keep_absolute_times_across_windows_and_long_silences() {
         assert!(*n >= 5, "{file} [{a:.1}, {b:.1}] got {n} words");
     }
 }
+
+#[test]
+fn silence_and_noise_give_empty_results_not_hallucinated_words() {
+    let silence = vec![0.0f32; 16_000 * 20];
+    // Deterministic white noise (a linear congruential generator), loud but not speech.
+    let mut state = 12345u32;
+    let noise: Vec<f32> = (0..16_000 * 20)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect();
+    for (name, audio) in [("silence.wav", silence), ("noise.wav", noise)] {
+        let results = engine()
+            .recognize(wav_bytes(&audio), Some(name), &RecognizeOptions::default())
+            .unwrap();
+        let v = serde_json::to_value(&results).unwrap();
+        assert_eq!(v["results"].as_array().unwrap().len(), 0, "{name}: {v}");
+        assert_eq!(v["speaker_labels"].as_array().unwrap().len(), 0, "{name}");
+        assert!((results.audio_seconds - 20.0).abs() < 0.01);
+    }
+}
