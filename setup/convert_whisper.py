@@ -19,8 +19,9 @@ CTranslate2 weights with numpy and onnx alone (no torch):
 The graphs are built in float32, then every MatMul against a weight matrix is quantized to int8
 with dynamic activation quantization (ONNX Runtime's quantizer, `MatMulConstBOnly`): the
 attention products themselves stay float32, so the alignment heads' weights keep their precision.
-This is the same compute type as faster-whisper's `int8`, and on this machine's two cores it is
-about twice as fast as float32 at no cost in WER (BENCHMARKS.md).
+This is the same compute type as faster-whisper's `int8`. On this machine's two cores the tiny.en
+encoder took 0.19 s per window instead of 0.32 s in float32, and devset/asr WER went from 5.2%
+to 3.9% (tiny.en) and 1.7% to 0.9% (base), i.e. no loss.
 """
 import json
 import logging

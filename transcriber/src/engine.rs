@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use speechbatch_audio::{AudioError, AudioStream, DecodeOptions};
+use speechbatch_audio::{AudioStream, DecodeOptions};
 use speechbatch_diarize::{Diarizer, SpeakerEncoder};
 use speechbatch_textfmt::{FormatOptions, Word};
 
@@ -300,11 +300,5 @@ impl FileRun<'_> {
         }
         self.diarize_time += started.elapsed();
         Ok(())
-    }
-}
-
-impl From<AudioError> for RecognizeError {
-    fn from(e: AudioError) -> Self {
-        RecognizeError::Audio(e)
     }
 }

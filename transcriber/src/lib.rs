@@ -38,7 +38,7 @@ pub enum EngineError {
 pub enum RecognizeError {
     /// The audio was rejected (format, size, channels, damage).
     #[error(transparent)]
-    Audio(AudioError),
+    Audio(#[from] AudioError),
     /// The engine failed.
     #[error(transparent)]
     Engine(#[from] EngineError),

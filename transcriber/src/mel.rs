@@ -25,7 +25,6 @@ pub const N_SAMPLES: usize = N_FRAMES * HOP;
 
 /// Computes log-mel spectrograms of 30-second windows.
 pub struct MelFrontEnd {
-    n_mels: usize,
     /// [n_mels][N_FFT / 2 + 1] filter weights.
     filters: Vec<Vec<f32>>,
     window: Vec<f32>,
@@ -36,16 +35,10 @@ impl MelFrontEnd {
     /// A front end with `n_mels` bands (80 for the tiny and base models).
     pub fn new(n_mels: usize) -> Self {
         Self {
-            n_mels,
             filters: mel_filterbank(SAMPLE_RATE as f64, N_FFT, n_mels),
             window: periodic_hann(N_FFT),
             fft: RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT),
         }
-    }
-
-    /// Number of mel bands.
-    pub fn n_mels(&self) -> usize {
-        self.n_mels
     }
 
     /// The filterbank, `[n_mels][N_FFT / 2 + 1]`.
@@ -65,7 +58,7 @@ impl MelFrontEnd {
             audio.get(j).copied().unwrap_or(0.0)
         };
         let n_bins = N_FFT / 2 + 1;
-        let mut mel = vec![0f32; self.n_mels * N_FRAMES];
+        let mut mel = vec![0f32; self.filters.len() * N_FRAMES];
         let mut frame = self.fft.make_input_vec();
         let mut spectrum = self.fft.make_output_vec();
         let mut scratch = self.fft.make_scratch_vec();
@@ -74,7 +67,7 @@ impl MelFrontEnd {
         let mut silent_column: Option<Vec<f32>> = None;
         for t in 0..N_FRAMES {
             if t > silent_from {
-                let col = silent_column.get_or_insert_with(|| vec![0.0; self.n_mels]);
+                let col = silent_column.get_or_insert_with(|| vec![0.0; self.filters.len()]);
                 for (m, v) in col.iter().enumerate() {
                     mel[m * N_FRAMES + t] = *v;
                 }

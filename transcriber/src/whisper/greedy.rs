@@ -15,13 +15,11 @@ pub struct Decoded {
     pub tokens: Vec<u32>,
     /// Probability of each text token when it was chosen.
     pub probs: Vec<f32>,
-    /// Log-probability of each text token.
-    pub logprobs: Vec<f32>,
     /// Alignment-head attention: one row per text token plus one for the `<|notimestamps|>`
     /// position before it, `[tokens.len() + 1][heads][frames]` flattened, where `frames` is the
     /// number of encoder positions that hold audio.
     pub attention: Vec<f32>,
-    /// Encoder positions covered by audio (2 per 10 ms mel frame... one per 20 ms).
+    /// Encoder positions covered by audio (one per 20 ms).
     pub frames: usize,
     /// Number of alignment heads.
     pub heads: usize,
@@ -71,7 +69,6 @@ pub fn decode(
     let mut out = Decoded {
         tokens: Vec::new(),
         probs: Vec::new(),
-        logprobs: Vec::new(),
         attention: Vec::new(),
         frames,
         heads,
@@ -104,14 +101,12 @@ pub fn decode(
             break;
         }
         out.tokens.push(best);
-        out.logprobs.push(logprob);
         out.probs.push(logprob.exp());
         if let Some(keep) = repetition_cut(&out.tokens) {
             // A greedy decoder caught in a loop repeats a phrase until the token limit; keep the
             // first occurrence and stop, as a temperature fallback would otherwise be needed.
             out.tokens.truncate(keep);
             out.probs.truncate(keep);
-            out.logprobs.truncate(keep);
             out.attention.truncate((keep + 1) * heads * frames);
             return Ok(out);
         }

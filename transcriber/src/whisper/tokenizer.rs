@@ -87,15 +87,6 @@ impl Tokenizer {
     pub fn token_bytes(&self, id: u32) -> &[u8] {
         self.bytes.get(id as usize).map_or(&[], |b| b.as_slice())
     }
-
-    /// Text of a token sequence (lossy where it ends inside a character).
-    pub fn decode(&self, ids: &[u32]) -> String {
-        let bytes: Vec<u8> = ids
-            .iter()
-            .flat_map(|&id| self.token_bytes(id).to_vec())
-            .collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
 }
 
 /// GPT-2's reversible byte <-> printable character table (`bytes_to_unicode`), inverted.
