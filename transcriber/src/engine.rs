@@ -69,7 +69,8 @@ impl Engine {
         models: &[ModelName],
         threads: usize,
     ) -> Result<Self, EngineError> {
-        let served: Vec<(ModelName, Weights)> = models.iter().map(|m| (*m, m.weights())).collect();
+        let served: Vec<(ModelName, Weights)> =
+            models.iter().map(|m| (*m, Weights::serving(*m))).collect();
         Self::load_weights(models_dir, &served, threads)
     }
 
@@ -148,7 +149,7 @@ impl Engine {
             .get(
                 self.serving
                     .get(&opts.model)
-                    .unwrap_or(&opts.model.weights()),
+                    .unwrap_or(&Weights::serving(opts.model)),
             )
             .ok_or_else(|| EngineError::Model(format!("model {} is not loaded", opts.model)))?;
         let decode_opts = DecodeOptions {

@@ -104,7 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } = cli.command;
     let model: ModelName = model.parse()?;
     let models = models.unwrap_or_else(transcriber::runtime::models_dir);
-    let weights = weights.unwrap_or_else(|| model.weights());
+    let weights = weights.unwrap_or_else(|| Weights::serving(model));
     let engine = Engine::load_weights(&models, &[(model, weights)], threads)
         .context("loading the models")?
         .with_baseline_diarization(baseline_diarization);

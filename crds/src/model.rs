@@ -1,0 +1,71 @@
+//! The interface's recognition model names.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A recognition model name of the batch interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelName {
+    /// `en-US_BroadbandModel`, the default: audio sampled at 16 kHz or more.
+    Broadband,
+    /// `en-US_NarrowbandModel`: 8 kHz telephone audio.
+    Narrowband,
+    /// `en-US_ShortForm_NarrowbandModel`: short 8 kHz utterances (IVR answers, commands).
+    ShortFormNarrowband,
+}
+
+impl ModelName {
+    /// Every name the service accepts.
+    pub const ALL: [ModelName; 3] = [Self::Broadband, Self::Narrowband, Self::ShortFormNarrowband];
+
+    /// The interface's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Broadband => "en-US_BroadbandModel",
+            Self::Narrowband => "en-US_NarrowbandModel",
+            Self::ShortFormNarrowband => "en-US_ShortForm_NarrowbandModel",
+        }
+    }
+
+    /// Whether the model is for telephone-band audio (the only ones that accept G.729).
+    pub fn is_narrowband(self) -> bool {
+        !matches!(self, Self::Broadband)
+    }
+}
+
+impl fmt::Display for ModelName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error for a name the service does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Model {0} not found. Available models: en-US_BroadbandModel, en-US_NarrowbandModel, en-US_ShortForm_NarrowbandModel")]
+pub struct UnknownModel(pub String);
+
+impl FromStr for ModelName {
+    type Err = UnknownModel;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| UnknownModel(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_three_interface_names_parse_and_others_do_not() {
+        for m in ModelName::ALL {
+            assert_eq!(m.as_str().parse::<ModelName>(), Ok(m));
+        }
+        let err = "en-GB_BroadbandModel".parse::<ModelName>().unwrap_err();
+        assert!(err.to_string().contains("en-GB_BroadbandModel"));
+        assert!(!ModelName::Broadband.is_narrowband());
+        assert!(ModelName::ShortFormNarrowband.is_narrowband());
+    }
+}
