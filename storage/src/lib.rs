@@ -1,1 +1,30 @@
-//! S3-compatible buckets for SpeechBatch (work in progress).
+//! S3-compatible buckets for SpeechBatch: the interface's two credentials formats (HMAC and IBM
+//! Cloud IAM), bucket access with classified, user-facing errors, streamed listing of inputs,
+//! shard planning in bounded memory, output naming and writing, and an embedded S3 server over
+//! a local folder.
+
+mod bucket;
+mod credentials;
+pub mod embedded_s3;
+mod error;
+mod iam;
+mod keys;
+mod shard;
+
+use futures::TryStreamExt;
+
+pub use bucket::{Bucket, InputObject, StorageConfig, BATCH_ID_METADATA};
+pub use credentials::{Credentials, CredentialsError, HmacCredentials, IamCredentials};
+pub use error::{StorageError, StorageErrorKind};
+pub use keys::{is_input_key, is_output_key, output_key, OutputKind};
+pub use shard::{ShardPlan, ShardPlanner};
+
+/// Scans the whole bucket once, streaming, and plans at most `max_shards` balanced shards.
+pub async fn plan_shards(bucket: &Bucket, max_shards: usize) -> Result<ShardPlan, StorageError> {
+    let mut planner = ShardPlanner::new(max_shards);
+    let mut inputs = bucket.list_inputs(None, None);
+    while let Some(obj) = inputs.try_next().await? {
+        planner.push(&obj.key);
+    }
+    Ok(planner.finish())
+}
