@@ -4,6 +4,7 @@
 //! [`Engine`] holds the loaded models; [`Engine::recognize`] processes one file. The command line
 //! (`transcriber recognize`) and, later, the batch workers call it.
 
+pub mod batch;
 pub mod engine;
 pub mod mel;
 pub mod model_name;

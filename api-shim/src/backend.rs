@@ -1,0 +1,46 @@
+//! What the REST layer needs from a way of running batches. The embedded backend (local job
+//! store, in-process workers) implements it; the Kubernetes backend maps it onto SpeechBatch
+//! resources.
+
+use async_trait::async_trait;
+use crds::{BatchJob, RecognitionParams};
+use speechbatch_storage::Credentials;
+
+use crate::error::ApiError;
+
+/// One bucket of a create request.
+#[derive(Debug, Clone)]
+pub struct BucketRequest {
+    /// The bucket's name.
+    pub name: String,
+    /// The bucket's location as the user gave it (e.g. `us-geo`).
+    pub location: String,
+    /// The credentials file's content (its `Debug` redacts the secrets).
+    pub credentials: Credentials,
+}
+
+/// A validated `POST /v1/batches?function=recognize`.
+#[derive(Debug, Clone)]
+pub struct CreateBatch {
+    /// Where the audio is.
+    pub input: BucketRequest,
+    /// Where results go; `None` writes them beside the inputs.
+    pub output: Option<BucketRequest>,
+    /// Recognition options for every file.
+    pub params: RecognitionParams,
+}
+
+/// A way of running batch jobs behind the REST API.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Records a new job (status `initializing`) and starts scanning its input bucket.
+    async fn create(&self, request: CreateBatch) -> Result<BatchJob, ApiError>;
+    /// Every job, newest first.
+    async fn list(&self) -> Result<Vec<BatchJob>, ApiError>;
+    /// One job, or 404.
+    async fn get(&self, batch_id: &str) -> Result<BatchJob, ApiError>;
+    /// Cancels a pending or active job; finished jobs are returned unchanged.
+    async fn cancel(&self, batch_id: &str) -> Result<BatchJob, ApiError>;
+    /// Removes the job's record, canceling it first if it is active. Outputs stay.
+    async fn delete(&self, batch_id: &str) -> Result<(), ApiError>;
+}
