@@ -287,8 +287,10 @@ impl Bucket {
             let mut items = Vec::new();
             for obj in page.contents() {
                 let Some(key) = obj.key() else { continue };
-                // S3 lists in byte order; shard ranges rely on it, so a server that breaks it
-                // must fail loudly rather than make inputs be skipped or counted twice.
+                // S3 lists in byte order and shard ranges rely on it. SeaweedFS 4.48 lists
+                // folder by folder instead ("a/b" before "a-c"), and its start-after skips the
+                // subtree of a folder of that name: such a listing must fail loudly rather than
+                // make inputs be skipped or counted twice.
                 if st.after.as_deref().is_some_and(|a| key <= a) {
                     return Err(StorageError::new(
                         StorageErrorKind::Other,
@@ -481,7 +483,7 @@ impl Bucket {
                 let iam = self.inner.iam.is_some();
                 let fix_creds = if iam { "check apikey and resource_instance_id" } else { "check access_key and secret_key" };
                 match (code, status) {
-                    (Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken" | "InvalidSecurity" | "InvalidClientTokenId"), _) | (None, 401) => e(
+                    (Some("InvalidAccessKeyId" | "NotSignedUp" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken" | "InvalidSecurity" | "InvalidClientTokenId"), _) | (None, 401) => e(
                         StorageErrorKind::InvalidCredentials,
                         format!("The credentials for bucket '{b}' at {ep} were rejected ({shown}): {fix_creds}"),
                     ),
