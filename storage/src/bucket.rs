@@ -295,7 +295,10 @@ impl Bucket {
                     return Err(StorageError::new(
                         StorageErrorKind::Other,
                         format!(
-                            "The object storage at {} listed bucket '{}' out of key order (at '{key}'): it is not S3-compatible enough for batch jobs",
+                            "The object storage at {} listed bucket '{}' out of key order (at '{key}'): \
+                             batch jobs need the S3 byte order; use a server that keeps it, or rename \
+                             keys so that no folder name is followed by a character below '/' \
+                             (such as '-' or '.') in a sibling's name",
                             b.inner.endpoint, b.inner.name
                         ),
                     ));
@@ -455,79 +458,118 @@ impl Bucket {
     where
         E: ProvideErrorMetadata + StdError + 'static,
     {
+        use StorageErrorKind::*;
         let b = &self.inner.name;
         let ep = &self.inner.endpoint;
         let obj = key.map(|k| format!("object '{k}' in ")).unwrap_or_default();
-        let e = |kind, message: String| StorageError::new(kind, message);
-        match &err {
-            SdkError::TimeoutError(_) => e(
-                StorageErrorKind::Timeout,
-                format!(
-                    "The object storage endpoint {ep} did not answer within {} s ({what} {obj}bucket '{b}'): check end_point and the network, or try again later",
-                    self.inner.operation_timeout.as_secs()
-                ),
-            ),
+        let (kind, message) = match &err {
+            SdkError::TimeoutError(_) => {
+                let secs = self.inner.operation_timeout.as_secs();
+                let m = format!(
+                    "The object storage endpoint {ep} did not answer within {secs} s \
+                     ({what} {obj}bucket '{b}'): check end_point and the network, or try again later"
+                );
+                (Timeout, m)
+            }
             SdkError::DispatchFailure(d) => {
                 let cause = self.scrub(&root_cause(&err));
-                if d.is_timeout() {
-                    e(StorageErrorKind::Timeout, format!("Cannot reach the object storage endpoint {ep} for bucket '{b}': {cause}; check end_point and the network"))
-                } else {
-                    e(StorageErrorKind::Unreachable, format!("Cannot reach the object storage endpoint {ep} for bucket '{b}': {cause}; check end_point"))
-                }
+                let m = format!(
+                    "Cannot reach the object storage endpoint {ep} for bucket '{b}': {cause}; check end_point"
+                );
+                (if d.is_timeout() { Timeout } else { Unreachable }, m)
             }
             SdkError::ServiceError(se) => {
                 let status = se.raw().status().as_u16();
                 // Codes only, never server messages: a message might quote request details.
-                let code = err.code().filter(|c| c.len() < 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '.'));
-                let shown = code.map(str::to_owned).unwrap_or_else(|| format!("HTTP {status}"));
-                let iam = self.inner.iam.is_some();
-                let fix_creds = if iam { "check apikey and resource_instance_id" } else { "check access_key and secret_key" };
-                match (code, status) {
-                    (Some("InvalidAccessKeyId" | "NotSignedUp" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken" | "InvalidSecurity" | "InvalidClientTokenId"), _) | (None, 401) => e(
-                        StorageErrorKind::InvalidCredentials,
-                        format!("The credentials for bucket '{b}' at {ep} were rejected ({shown}): {fix_creds}"),
+                let code = err.code().filter(|c| {
+                    c.len() < 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '.')
+                });
+                let shown = code
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("HTTP {status}"));
+                let kind = service_error_kind(code, status);
+                let m = match kind {
+                    InvalidCredentials if code == Some("AuthorizationHeaderMalformed") => format!(
+                        "The object storage at {ep} rejected the request signature for bucket '{b}' \
+                         ({shown}): check the bucket location (it is the signing region) and the credentials"
                     ),
-                    (Some("AuthorizationHeaderMalformed"), _) => e(
-                        StorageErrorKind::InvalidCredentials,
-                        format!("The object storage at {ep} rejected the request signature for bucket '{b}' ({shown}): check the bucket location (it is the signing region) and the credentials"),
+                    InvalidCredentials => {
+                        let fix = if self.inner.iam.is_some() {
+                            "check apikey and resource_instance_id"
+                        } else {
+                            "check access_key and secret_key"
+                        };
+                        format!("The credentials for bucket '{b}' at {ep} were rejected ({shown}): {fix}")
+                    }
+                    NoSuchBucket => format!(
+                        "Bucket '{b}' does not exist at {ep}: create it or fix the bucket name \
+                         (input_bucket_name or output_bucket_name)"
                     ),
-                    (Some("NoSuchBucket"), _) => e(
-                        StorageErrorKind::NoSuchBucket,
-                        format!("Bucket '{b}' does not exist at {ep}: create it or fix the bucket name (input_bucket_name or output_bucket_name)"),
+                    NotFound => match key {
+                        Some(k) => format!("Object '{k}' does not exist in bucket '{b}' at {ep}"),
+                        None => format!("Bucket '{b}' was not found at {ep} ({shown}): check the bucket name"),
+                    },
+                    AccessDenied => format!(
+                        "The credentials for bucket '{b}' at {ep} may not {what} {obj}this bucket ({shown}): \
+                         grant them READ on the input bucket and READ and WRITE on the output bucket"
                     ),
-                    (Some("NoSuchKey" | "NotFound"), _) | (None, 404) => e(
-                        StorageErrorKind::NotFound,
-                        match key {
-                            Some(k) => format!("Object '{k}' does not exist in bucket '{b}' at {ep}"),
-                            None => format!("Bucket '{b}' or its object was not found at {ep} ({shown}): check the bucket name"),
-                        },
+                    _ if code == Some("PermanentRedirect") || status == 301 => format!(
+                        "Bucket '{b}' is not served at {ep} ({shown}): use the endpoint of the bucket's region in end_point"
                     ),
-                    (Some("AccessDenied" | "AllAccessDisabled" | "AccountProblem" | "Forbidden"), _) | (None, 403) => e(
-                        StorageErrorKind::AccessDenied,
-                        format!("The credentials for bucket '{b}' at {ep} may not {what} {obj}this bucket ({shown}): grant them READ on the input bucket and READ and WRITE on the output bucket"),
+                    _ if status >= 500 => format!(
+                        "The object storage at {ep} failed to {what} {obj}bucket '{b}' ({shown}, HTTP {status}): \
+                         try again later"
                     ),
-                    (Some("PermanentRedirect"), _) | (None, 301) => e(
-                        StorageErrorKind::Other,
-                        format!("Bucket '{b}' is not served at {ep} ({shown}): use the endpoint of the bucket's region in end_point"),
+                    _ => format!(
+                        "The object storage at {ep} refused to {what} {obj}bucket '{b}' ({shown}, HTTP {status})"
                     ),
-                    (_, s) if s >= 500 => e(
-                        StorageErrorKind::Other,
-                        format!("The object storage at {ep} failed to {what} {obj}bucket '{b}' ({shown}, HTTP {s}): try again later"),
-                    ),
-                    _ => e(
-                        StorageErrorKind::Other,
-                        format!("The object storage at {ep} refused to {what} {obj}bucket '{b}' ({shown}, HTTP {status})"),
-                    ),
-                }
+                };
+                (kind, m)
             }
-            SdkError::ResponseError(_) => e(
-                StorageErrorKind::Other,
-                format!("The object storage at {ep} sent an unreadable response to {what} {obj}bucket '{b}': {}; check that end_point is an S3 endpoint", self.scrub(&root_cause(&err))),
+            SdkError::ResponseError(_) => {
+                let cause = self.scrub(&root_cause(&err));
+                let m = format!(
+                    "The object storage at {ep} sent an unreadable response to {what} {obj}bucket '{b}': \
+                     {cause}; check that end_point is an S3 endpoint"
+                );
+                (Other, m)
+            }
+            _ => {
+                let cause = self.scrub(&root_cause(&err));
+                (
+                    Other,
+                    format!("Cannot {what} {obj}bucket '{b}' at {ep}: {cause}"),
+                )
+            }
+        };
+        StorageError::new(kind, message)
+    }
+}
+
+/// The kind of an S3 error response, from its code (or, for HEAD responses, which have no
+/// body, from its status).
+fn service_error_kind(code: Option<&str>, status: u16) -> StorageErrorKind {
+    use StorageErrorKind::*;
+    match (code, status) {
+        // NotSignedUp: s3s's answer to an unknown access key.
+        (
+            Some(
+                "InvalidAccessKeyId"
+                | "NotSignedUp"
+                | "SignatureDoesNotMatch"
+                | "InvalidToken"
+                | "ExpiredToken"
+                | "InvalidSecurity"
+                | "InvalidClientTokenId"
+                | "AuthorizationHeaderMalformed",
             ),
-            _ => e(
-                StorageErrorKind::Other,
-                format!("Cannot {what} {obj}bucket '{b}' at {ep}: {}", self.scrub(&root_cause(&err))),
-            ),
-        }
+            _,
+        )
+        | (None, 401) => InvalidCredentials,
+        (Some("NoSuchBucket"), _) => NoSuchBucket,
+        (Some("NoSuchKey" | "NotFound"), _) | (None, 404) => NotFound,
+        (Some("AccessDenied" | "AllAccessDisabled" | "AccountProblem" | "Forbidden"), _)
+        | (None, 403) => AccessDenied,
+        _ => Other,
     }
 }

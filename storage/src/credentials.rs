@@ -313,9 +313,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_format_and_field_without_values() {
-        let e = err(&format!(
-            r#"{{"end_point": "https://x.example", "access_key": "a", "secret_key": ""}}"#
-        ));
+        let e = err(r#"{"end_point": "https://x.example", "access_key": "a", "secret_key": ""}"#);
         assert!(
             e.contains("'secret_key'")
                 && e.contains("empty")
@@ -333,9 +331,7 @@ mod tests {
             e.contains("'end_point'") && e.contains("not a URL") && !e.contains(SECRET),
             "{e}"
         );
-        let e = err(&format!(
-            r#"{{"end_point": "ftp://x", "access_key": "a", "secret_key": "b"}}"#
-        ));
+        let e = err(r#"{"end_point": "ftp://x", "access_key": "a", "secret_key": "b"}"#);
         assert!(e.contains("http or https"), "{e}");
         let e = err(&format!(
             r#"{{"end_point": "https://u:{SECRET}@x", "access_key": "a", "secret_key": "b"}}"#
@@ -353,9 +349,9 @@ mod tests {
                 && !e.contains(APIKEY),
             "{e}"
         );
-        let e = err(&format!(
-            r#"{{"apikey": 42, "end_point": "https://x.example", "resource_instance_id": "i", "region": "r"}}"#
-        ));
+        let e = err(
+            r#"{"apikey": 42, "end_point": "https://x.example", "resource_instance_id": "i", "region": "r"}"#,
+        );
         assert!(
             e.contains("'apikey'") && e.contains("must be a string"),
             "{e}"

@@ -3,6 +3,8 @@
 //! shard planning in bounded memory, output naming and writing, and an embedded S3 server over
 //! a local folder.
 
+#![warn(missing_docs)]
+
 mod bucket;
 mod credentials;
 pub mod embedded_s3;

@@ -51,7 +51,7 @@ impl ShardPlanner {
             "keys out of order"
         );
         self.total += 1;
-        if self.total % self.step == 0 {
+        if self.total.is_multiple_of(self.step) {
             self.sample.push(key.to_owned());
             if self.sample.len() > 2 * self.max_shards {
                 // Keep the entries at positions that are multiples of 2 * step: odd indices.
@@ -73,7 +73,11 @@ impl ShardPlanner {
     pub fn finish(self) -> ShardPlan {
         let total = self.total;
         let Some(last) = self.last else {
-            return ShardPlan { total: 0, bounds: Vec::new(), sizes: Vec::new() };
+            return ShardPlan {
+                total: 0,
+                bounds: Vec::new(),
+                sizes: Vec::new(),
+            };
         };
         let k = (self.max_shards as u64).min(total);
         let step = self.step;
@@ -99,7 +103,11 @@ impl ShardPlanner {
         }
         bounds.push(last);
         sizes.push(total - end);
-        ShardPlan { total, bounds, sizes }
+        ShardPlan {
+            total,
+            bounds,
+            sizes,
+        }
     }
 }
 

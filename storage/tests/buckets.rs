@@ -271,15 +271,30 @@ async fn behaviour(server: TestServer, byte_order: bool) {
     // would put shard ranges out of step with the listing, so the listing must fail loudly there
     // instead of skipping or double-counting inputs.
     let order_keys = ["a/b", "a-c", "a/b-", "a0"];
-    server.fill("order-check", order_keys.iter().map(|k| (k.to_string(), b"x".to_vec())).collect()).await;
+    server
+        .fill(
+            "order-check",
+            order_keys
+                .iter()
+                .map(|k| (k.to_string(), b"x".to_vec()))
+                .collect(),
+        )
+        .await;
     let order = server.bucket("order-check").await;
     let listed = order.list_inputs(None, None).try_collect::<Vec<_>>().await;
     if byte_order {
-        assert_eq!(keys(&listed.unwrap()), ["a-c", "a/b", "a/b-", "a0"], "[{name}]");
+        assert_eq!(
+            keys(&listed.unwrap()),
+            ["a-c", "a/b", "a/b-", "a0"],
+            "[{name}]"
+        );
     } else {
         let e = listed.unwrap_err();
         assert_eq!(e.kind, StorageErrorKind::Other, "[{name}] {e:?}");
-        assert!(e.message.contains("out of key order") && e.message.contains("'order-check'"), "{e}");
+        assert!(
+            e.message.contains("out of key order") && e.message.contains("'order-check'"),
+            "{e}"
+        );
         eprintln!("[{name}] folder-order listing: {e}");
     }
 }
@@ -331,4 +346,40 @@ async fn nothing_listening_is_unreachable_and_quick() {
         &[SECRET_KEY, ACCESS_KEY],
     );
     eprintln!("unreachable after {:?}: {e}", t.elapsed());
+}
+
+#[tokio::test]
+async fn embedded_server_stops_when_its_task_is_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("folder-bucket/sub")).unwrap();
+    std::fs::write(dir.path().join("folder-bucket/sub/a.wav"), b"abc").unwrap();
+    let (addr, task) = speechbatch_storage::embedded_s3::serve(
+        dir.path().to_owned(),
+        "127.0.0.1:0".parse().unwrap(),
+        ACCESS_KEY,
+        SECRET_KEY,
+    )
+    .await
+    .unwrap();
+    let creds = speechbatch_storage::Credentials::Hmac(speechbatch_storage::HmacCredentials {
+        end_point: format!("http://{addr}"),
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+    });
+    let bucket = Bucket::connect(&creds, "folder-bucket", LOCATION, &test_config())
+        .await
+        .unwrap();
+    // Each top-level folder is a bucket; files already there are objects.
+    let listed = collect(&bucket, None, None).await;
+    assert_eq!(
+        listed,
+        [InputObject {
+            key: "sub/a.wav".into(),
+            size: 3
+        }]
+    );
+    task.abort();
+    let _ = task.await;
+    let e = bucket.check_access().await.unwrap_err();
+    assert_eq!(e.kind, StorageErrorKind::Unreachable, "{e:?}");
 }
