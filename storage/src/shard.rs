@@ -112,7 +112,9 @@ impl ShardPlanner {
 }
 
 impl ShardPlan {
-    /// `(start_after, last)` of shard `i`, as [`crate::Bucket::list_inputs`] takes them.
+    /// `(start_after, last)` of shard `i`, as [`crate::Bucket::list_inputs`] takes them. Every
+    /// range is closed, the last one included: inputs added after planning beyond the last key
+    /// are not part of the plan, so that `total` stays the number of inputs processed.
     pub fn shard_range(&self, i: usize) -> (Option<String>, Option<String>) {
         let start_after = if i == 0 {
             None
