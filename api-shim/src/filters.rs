@@ -19,7 +19,7 @@ type Query = Vec<(String, String)>;
 pub fn api(
     backend: Arc<dyn Backend>,
     key: ApiKey,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
     let batches = batches(backend, key);
     let prefixed = warp::path("speech-to-text")
         .and(warp::path("api"))

@@ -186,9 +186,12 @@ async fn start_embedded_s3(cfg: &Config) -> anyhow::Result<tokio::task::JoinHand
             ),
         }),
     };
-    let Credentials::Hmac(hmac) = &creds else {
+    let Credentials::Hmac(mut hmac) = creds else {
         anyhow::bail!("{} must hold access_key and secret_key", path.display());
     };
+    // The file is what users pass as a credentials file: keep its end point current.
+    hmac.end_point = format!("http://{addr}");
+    let creds = Credentials::Hmac(hmac.clone());
     write_secret(&path, &creds.to_json())?;
     let (bound, handle) =
         speechbatch_storage::embedded_s3::serve(root.clone(), addr, &hmac.access_key, &hmac.secret_key)

@@ -159,14 +159,6 @@ impl Inner {
             .map(|l| l.stop.clone())
     }
 
-    fn status(&self, id: &str) -> Option<BatchStatus> {
-        self.jobs
-            .lock()
-            .expect("job map lock")
-            .get(id)
-            .map(|l| l.record.job.status)
-    }
-
     /// Connects to the job's input and output buckets.
     async fn buckets(&self, id: &str) -> Result<(Bucket, Bucket, JobRecord), String> {
         let record = self
