@@ -11,3 +11,6 @@ pub use error_body::ErrorBody;
 pub use job::{progress, BatchJob, BatchStatus, JobList, Timestamp};
 pub use model::{ModelName, UnknownModel};
 pub use params::{ParamError, RecognitionParams};
+
+#[cfg(feature = "kube")]
+pub mod resource;

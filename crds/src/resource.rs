@@ -1,0 +1,300 @@
+//! The SpeechBatch custom resource: one batch job on Kubernetes. `spec` is what the user asked
+//! for (buckets by Secret reference, never credentials); `status` carries the interface's job
+//! fields, derived by the operator from `conditions`, and the shard plan as key ranges, so that
+//! the object stays O(shards) whatever the number of files.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::job::{BatchJob, BatchStatus, Timestamp};
+use crate::model::ModelName;
+use crate::params::RecognitionParams;
+
+/// API group of the SpeechBatch resource.
+pub const GROUP: &str = "speechbatch.io";
+/// API version of the SpeechBatch resource.
+pub const VERSION: &str = "v1alpha1";
+/// The key of a credentials Secret that holds the credentials file, unless the reference names
+/// another.
+pub const DEFAULT_CREDENTIALS_KEY: &str = "credentials.json";
+
+/// A batch job: recognise every audio file of an input bucket and write one `.json` or
+/// `.notice` per file to the output bucket.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "speechbatch.io",
+    version = "v1alpha1",
+    kind = "SpeechBatch",
+    plural = "speechbatches",
+    shortname = "sbatch",
+    namespaced,
+    status = "SpeechBatchStatus",
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.status"}"#,
+    printcolumn = r#"{"name":"Total","type":"integer","jsonPath":".status.totalCount"}"#,
+    printcolumn = r#"{"name":"Succeeded","type":"integer","jsonPath":".status.successfulCount"}"#,
+    printcolumn = r#"{"name":"Failed","type":"integer","jsonPath":".status.failedCount"}"#,
+    printcolumn = r#"{"name":"Progress","type":"number","jsonPath":".status.progress"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeechBatchSpec {
+    /// The operation; only `recognize` exists.
+    #[serde(default)]
+    pub function: Function,
+    /// The bucket holding the audio files (read only).
+    pub input: BucketSpec,
+    /// A separate bucket for the results; when absent they go beside the inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<BucketSpec>,
+    /// Recognition options applied to every file.
+    #[serde(default)]
+    pub recognition: RecognitionSpec,
+    /// Set to true to cancel the job: no new file starts; files in flight may finish.
+    #[serde(default)]
+    pub cancel: bool,
+    /// Shards processed at once (the Job's parallelism); the operator's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub parallelism: Option<i32>,
+}
+
+/// The batch operation.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Function {
+    /// Speech recognition.
+    #[default]
+    Recognize,
+}
+
+/// An S3-compatible bucket and where its credentials are.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketSpec {
+    /// The bucket's name.
+    #[schemars(length(min = 1, max = 255))]
+    pub name: String,
+    /// The bucket's location, e.g. `us-geo` (also the signing region).
+    #[schemars(length(min = 1))]
+    pub location: String,
+    /// The Secret in the SpeechBatch's namespace holding the credentials file (S3 HMAC or IBM
+    /// Cloud IAM format, as the REST API takes it).
+    pub credentials_secret: SecretKeyRef,
+}
+
+/// A key of a Secret in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The key holding the credentials file (default `credentials.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl SecretKeyRef {
+    /// The key to read.
+    pub fn key(&self) -> &str {
+        self.key.as_deref().unwrap_or(DEFAULT_CREDENTIALS_KEY)
+    }
+}
+
+/// The recognition parameters of the batch interface.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecognitionSpec {
+    /// The model name.
+    #[serde(default = "default_model")]
+    #[schemars(extend("enum" = ["en-US_BroadbandModel", "en-US_NarrowbandModel", "en-US_ShortForm_NarrowbandModel"]))]
+    pub model: String,
+    /// Return a confidence score for every word.
+    #[serde(default)]
+    pub word_confidence: bool,
+    /// Dates, times, numbers and currency as digits and symbols.
+    #[serde(default)]
+    pub smart_formatting: bool,
+    /// Mask numbers of three or more digits.
+    #[serde(default)]
+    pub redaction: bool,
+    /// Censor profanity.
+    #[serde(default = "default_true")]
+    pub profanity_filter: bool,
+    /// Weight of a custom language model's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub customization_weight: Option<f64>,
+}
+
+fn default_model() -> String {
+    ModelName::Broadband.as_str().to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for RecognitionSpec {
+    fn default() -> Self {
+        RecognitionParams::default().into()
+    }
+}
+
+impl From<RecognitionParams> for RecognitionSpec {
+    fn from(p: RecognitionParams) -> Self {
+        Self {
+            model: p.model.as_str().to_string(),
+            word_confidence: p.word_confidence,
+            smart_formatting: p.smart_formatting,
+            redaction: p.redaction,
+            profanity_filter: p.profanity_filter,
+            customization_weight: p.customization_weight,
+        }
+    }
+}
+
+impl TryFrom<&RecognitionSpec> for RecognitionParams {
+    type Error = crate::model::UnknownModel;
+    fn try_from(s: &RecognitionSpec) -> Result<Self, Self::Error> {
+        Ok(Self {
+            model: s.model.parse()?,
+            word_confidence: s.word_confidence,
+            smart_formatting: s.smart_formatting,
+            redaction: s.redaction,
+            profanity_filter: s.profanity_filter,
+            customization_weight: s.customization_weight,
+        })
+    }
+}
+
+/// What the operator reports. The interface's fields are derived from `conditions`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeechBatchStatus {
+    /// The interface's status string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<BatchStatus>,
+    /// Audio files found in the input bucket.
+    #[serde(default)]
+    pub total_count: u64,
+    /// Files with a `.json` written by this job.
+    #[serde(default)]
+    pub successful_count: u64,
+    /// Files with a `.notice` written by this job.
+    #[serde(default)]
+    pub failed_count: u64,
+    /// 0.0 to 1.0.
+    #[serde(default)]
+    pub progress: f64,
+    /// When the status last changed, in the interface's format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    /// When the job completed, in the interface's format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+    /// Why the job failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// Conditions (`Scanned`, `Admitted`, `Complete`, `Canceled`, `Failed`), keyed by type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The shard plan: key ranges, one per completion index of the Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<ShardPlanStatus>,
+    /// Counts of the finished shards, keyed by completion index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["index"]))]
+    pub shards: Vec<ShardResult>,
+    /// The Job running the shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+}
+
+/// The shard plan: shard `i` covers the keys after `bounds[i-1]` (from the start for 0) up to
+/// and including `bounds[i]`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardPlanStatus {
+    /// Inputs in the bucket when it was scanned.
+    pub total: u64,
+    /// The last key of each shard.
+    pub bounds: Vec<String>,
+    /// Inputs in each shard.
+    pub sizes: Vec<u64>,
+}
+
+/// The counts one shard reported when it finished.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardResult {
+    /// The completion index.
+    pub index: u32,
+    /// Files with a `.json`.
+    pub successful: u64,
+    /// Files with a `.notice`.
+    pub failed: u64,
+}
+
+impl SpeechBatch {
+    /// The job as the REST API shows it. The batch id is the resource's name; `created` is its
+    /// creation timestamp.
+    pub fn to_batch_job(&self) -> BatchJob {
+        let status = self.status.clone().unwrap_or_default();
+        let created = self
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| Timestamp(chrono::DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond() as u32).unwrap_or_default()))
+            .unwrap_or_else(Timestamp::now);
+        let parse = |s: &Option<String>| s.as_deref().and_then(Timestamp::parse);
+        let state = status.status.unwrap_or(BatchStatus::Initializing);
+        let output = self.spec.output.as_ref().unwrap_or(&self.spec.input);
+        BatchJob {
+            function: "recognize".into(),
+            input_bucket_location: self.spec.input.location.clone(),
+            input_bucket_name: self.spec.input.name.clone(),
+            output_bucket_location: output.location.clone(),
+            output_bucket_name: output.name.clone(),
+            batch_id: self.metadata.name.clone().unwrap_or_default(),
+            total_count: status.total_count,
+            successful_count: status.successful_count,
+            failed_count: status.failed_count,
+            status: state,
+            progress: status.progress,
+            created,
+            updated: parse(&status.updated).unwrap_or(created),
+            finished: parse(&status.finished).filter(|_| state == BatchStatus::Completed),
+            error_message: status.error_message.filter(|_| state == BatchStatus::Failed),
+        }
+    }
+}
+
+impl JsonSchema for BatchStatus {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "BatchStatus".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "enum": ["initializing", "waiting", "running", "completed", "canceled", "failed"]
+        })
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}
+
+/// The CustomResourceDefinition as YAML, as `crdgen` prints it and the chart ships it.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    serde_yaml::to_string(&SpeechBatch::crd()).expect("the CRD serializes")
+}
