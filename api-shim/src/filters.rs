@@ -61,8 +61,8 @@ fn batches(
     let collection = warp::path!("v1" / "batches").and(auth::require(key.clone()));
     let create = warp::post()
         .and(require_multipart())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::multipart::form().max_length(MAX_BODY_BYTES))
+        .and(body_limit())
+        .and(warp::multipart::form().max_length(None))
         .and(query())
         .and(with_backend(backend.clone()))
         .and_then(handlers::create);
@@ -123,6 +123,24 @@ fn not_allowed(
             format!("Method {m} is not allowed here: use {}", names.join(" or ")),
         )))
     })
+}
+
+/// A Content-Length over the limit is refused before the body is read (413). A chunked body has
+/// no Content-Length (warp's own limits would reject it, and it would surface as a 405): its
+/// size is bounded while it is read, field by field (`request::MAX_FIELD_BYTES`, each field at
+/// most once).
+fn body_limit() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and_then(|len: Option<u64>| async move {
+            match len {
+                Some(n) if n > MAX_BODY_BYTES => Err(warp::reject::custom(ApiError::new(
+                    413,
+                    format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
+                ))),
+                _ => Ok(()),
+            }
+        })
+        .untuple_one()
 }
 
 /// `POST /v1/batches` takes `multipart/form-data` only (415 otherwise).
