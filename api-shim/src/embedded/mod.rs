@@ -473,22 +473,21 @@ impl Backend for Embedded {
 
     async fn cancel(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
         let inner = &self.inner;
-        let job = inner
-            .update(batch_id, |r| {
-                let next = r.job.status.after_cancel();
-                if next != r.job.status {
-                    r.job.status = next;
-                }
-                r.job.clone()
-            })
+        let mut jobs = inner.jobs.lock().expect("job map lock");
+        let live = jobs
+            .get_mut(batch_id)
             .ok_or_else(|| ApiError::unknown_batch(batch_id))?;
-        if job.status == BatchStatus::Canceled {
-            if let Some(stop) = inner.stop_token(batch_id) {
-                stop.cancel();
+        // A finished job is returned as it is: not even `updated` moves.
+        if !live.record.job.status.is_final() {
+            live.record.job.status = live.record.job.status.after_cancel();
+            live.record.job.updated = Timestamp::now();
+            if let Err(e) = inner.store.save(&live.record) {
+                tracing::error!(batch_id = %batch_id, error = %e, "cannot save job record");
             }
+            live.stop.cancel();
             inner.wake.notify_one();
         }
-        Ok(job)
+        Ok(live.record.job.clone())
     }
 
     async fn delete(&self, batch_id: &str) -> Result<(), ApiError> {
