@@ -1,0 +1,1044 @@
+//! Test support for the `speechbatch` integration tests: the real binary as a child process (with
+//! its stderr captured), an HTTP client for /v1/batches, an S3 client for fixtures and for
+//! counting outputs, the checked-in OpenAPI schemas, SeaweedFS, and an IAM token endpoint with a
+//! bearer-checking proxy (the approach of storage/tests).
+
+#![allow(dead_code)] // each test binary uses a part of it
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::{BehaviorVersion, Region};
+use futures::StreamExt;
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub const DEVSET: &str = "/work/shared/devset";
+pub const LOCATION: &str = "us-geo";
+pub const API_KEY: &str = "test-api-key-5f0c2a9e81d7";
+/// The batch-id metadata of outputs (speechbatch_storage::BATCH_ID_METADATA).
+pub const BATCH_META: &str = speechbatch_storage::BATCH_ID_METADATA;
+/// The checked-in OpenAPI document.
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+// ---------------------------------------------------------------------------------------------
+// The service
+
+/// Options of one `speechbatch` process.
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub max_running_jobs: usize,
+    pub workers: usize,
+    pub max_shards: usize,
+    pub threads: usize,
+    pub iam_token_url: Option<String>,
+    pub shutdown_grace_s: u64,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            max_running_jobs: 2,
+            workers: 1,
+            max_shards: 8,
+            threads: 2,
+            iam_token_url: None,
+            shutdown_grace_s: 60,
+        }
+    }
+}
+
+/// A running `speechbatch` on loopback ports, with a temporary data directory; killed on drop.
+pub struct Service {
+    child: Option<Child>,
+    pub opts: Opts,
+    pub api_port: u16,
+    pub s3_port: u16,
+    pub data: tempfile::TempDir,
+    log_dir: tempfile::TempDir,
+    starts: usize,
+    pub http: reqwest::Client,
+}
+
+impl Service {
+    pub async fn start(opts: Opts) -> Service {
+        let p = free_ports(2);
+        let mut s = Service {
+            child: None,
+            opts,
+            api_port: p[0],
+            s3_port: p[1],
+            data: tempfile::tempdir().unwrap(),
+            log_dir: tempfile::tempdir().unwrap(),
+            starts: 0,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
+        s.spawn().await;
+        s
+    }
+
+    /// Starts the process (again) on the same data directory and ports, and waits for /healthz.
+    pub async fn spawn(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        self.starts += 1;
+        let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
+        let o = &self.opts;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_speechbatch"));
+        cmd.arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.api_port))
+            .arg("--s3-listen")
+            .arg(format!("127.0.0.1:{}", self.s3_port))
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .arg("--api-key")
+            .arg(API_KEY)
+            .arg("--max-running-jobs")
+            .arg(o.max_running_jobs.to_string())
+            .arg("--workers")
+            .arg(o.workers.to_string())
+            .arg("--max-shards")
+            .arg(o.max_shards.to_string())
+            .arg("--threads")
+            .arg(o.threads.to_string())
+            .arg("--shutdown-grace-s")
+            .arg(o.shutdown_grace_s.to_string())
+            .env_remove("SPEECHBATCH_IAM_TOKEN_URL")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Some(url) = &o.iam_token_url {
+            cmd.arg("--iam-token-url").arg(url);
+        }
+        let child = cmd.spawn().expect("cannot start speechbatch");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("speechbatch exited at start ({st}):\n{}", self.log());
+            }
+            if let Ok(r) = self.http.get(self.url("/healthz")).send().await {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "speechbatch not ready in 90 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log_path(&self, n: usize) -> PathBuf {
+        self.log_dir.path().join(format!("stderr.{n}.log"))
+    }
+
+    /// Everything the process (every start of it) wrote to stdout and stderr.
+    pub fn log(&self) -> String {
+        (1..=self.starts)
+            .map(|n| std::fs::read_to_string(self.log_path(n)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(&mut self) {
+        let mut c = self.child.take().expect("running");
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits up to `within` for the exit.
+    pub fn terminate(&mut self, within: Duration) -> (ExitStatus, Duration) {
+        let mut c = self.child.take().expect("running");
+        let t = Instant::now();
+        let st = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return (st, t.elapsed());
+            }
+            if t.elapsed() > within {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("speechbatch did not exit within {within:?} of SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.api_port)
+    }
+
+    pub fn s3_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3_port)
+    }
+
+    /// The embedded S3's credentials file (DATA_DIR/s3-credentials.json), as the binary wrote it.
+    pub fn s3_credentials(&self) -> Value {
+        let bytes = std::fs::read(self.data.path().join("s3-credentials.json")).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// An S3 target for the embedded server.
+    pub fn embedded_s3(&self) -> S3Target {
+        let c = self.s3_credentials();
+        S3Target {
+            name: "embedded s3s-fs",
+            endpoint: c["end_point"].as_str().unwrap().to_string(),
+            access_key: c["access_key"].as_str().unwrap().to_string(),
+            secret_key: c["secret_key"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// The job record file of the embedded backend.
+    pub fn record_path(&self, id: &str) -> PathBuf {
+        self.data.path().join("jobs").join(format!("{id}.json"))
+    }
+
+    // --- the REST API ---
+
+    pub fn authed(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        rb.basic_auth("apikey", Some(API_KEY))
+    }
+
+    /// POST /v1/batches?{query} with `form`; the status and the JSON body (schema-checked).
+    pub async fn create_raw(&self, query: &str, form: Form) -> (StatusCode, Value) {
+        let r = self
+            .authed(self.http.post(self.url(&format!("/v1/batches?{query}"))))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        checked(r, Op::Create).await
+    }
+
+    /// Creates a job; panics unless 200. Returns the job.
+    pub async fn create(&self, query: &str, form: Form) -> Value {
+        let (st, body) = self.create_raw(query, form).await;
+        assert_eq!(st, 200, "create failed: {body}");
+        assert_eq!(body["status"], "initializing", "{body}");
+        body
+    }
+
+    pub async fn get(&self, id: &str) -> Value {
+        let r = self
+            .authed(self.http.get(self.url(&format!("/v1/batches/{id}"))))
+            .send()
+            .await
+            .unwrap();
+        let (st, body) = checked(r, Op::Job).await;
+        assert_eq!(st, 200, "GET {id}: {body}");
+        body
+    }
+
+    pub async fn get_status(&self, id: &str) -> StatusCode {
+        let r = self
+            .authed(self.http.get(self.url(&format!("/v1/batches/{id}"))))
+            .send()
+            .await
+            .unwrap();
+        checked(r, Op::Job).await.0
+    }
+
+    pub async fn list(&self) -> Vec<Value> {
+        let r = self
+            .authed(self.http.get(self.url("/v1/batches")))
+            .send()
+            .await
+            .unwrap();
+        let (st, body) = checked(r, Op::List).await;
+        assert_eq!(st, 200, "{body}");
+        body["jobs"].as_array().unwrap().clone()
+    }
+
+    pub async fn cancel(&self, id: &str) -> Value {
+        let r = self
+            .authed(self.http.put(self.url(&format!("/v1/batches/{id}?action=cancel"))))
+            .send()
+            .await
+            .unwrap();
+        let (st, body) = checked(r, Op::Job).await;
+        assert_eq!(st, 200, "cancel {id}: {body}");
+        body
+    }
+
+    pub async fn delete(&self, id: &str) {
+        let r = self
+            .authed(self.http.delete(self.url(&format!("/v1/batches/{id}"))))
+            .send()
+            .await
+            .unwrap();
+        let (st, body) = checked(r, Op::Delete).await;
+        assert_eq!(st, 204, "delete {id}: {body}");
+        assert_eq!(self.get_status(id).await, 404, "deleted job {id} still answers");
+    }
+
+    /// Polls the job until `done(job)` holds; returns the job and every status seen, in order
+    /// (consecutive repeats collapsed).
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&Value) -> bool,
+    ) -> (Value, Vec<String>) {
+        let deadline = Instant::now() + timeout;
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let job = self.get(id).await;
+            let st = job["status"].as_str().unwrap().to_string();
+            if seen.last() != Some(&st) {
+                seen.push(st);
+            }
+            if done(&job) {
+                return (job, seen);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} not there in {timeout:?}: last {job}, statuses {seen:?}\n--- log ---\n{}",
+                tail(&self.log(), 40)
+            );
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    }
+
+    /// Waits for a final status (completed, canceled, failed).
+    pub async fn wait_final(&self, id: &str, timeout: Duration) -> (Value, Vec<String>) {
+        self.wait_for(id, timeout, |j| {
+            matches!(j["status"].as_str(), Some("completed" | "canceled" | "failed"))
+        })
+        .await
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Loopback ports that were free a moment ago (all held at once so they differ).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let ls: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+/// An address where nothing listens.
+pub fn closed_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// A listener that accepts connections and never answers (holds them open). Runs until the
+/// process exits.
+pub fn black_hole() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming() {
+            match s {
+                Ok(s) => held.push(s),
+                Err(_) => break,
+            }
+        }
+    });
+    addr
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forms
+
+/// An HMAC credentials file.
+pub fn hmac_file(endpoint: &str, access_key: &str, secret_key: &str) -> Vec<u8> {
+    serde_json::to_vec_pretty(&json!({
+        "end_point": endpoint,
+        "access_key": access_key,
+        "secret_key": secret_key,
+    }))
+    .unwrap()
+}
+
+pub fn file_part(bytes: Vec<u8>) -> Part {
+    Part::bytes(bytes)
+        .file_name("my_cos_credentials.json")
+        .mime_str("application/json")
+        .unwrap()
+}
+
+/// A form over `input` (same bucket for results) and optionally a separate `output` bucket.
+pub fn form(creds: &[u8], input: &str, output: Option<(&[u8], &str)>) -> Form {
+    let mut f = Form::new()
+        .part("input_credentials_file", file_part(creds.to_vec()))
+        .text("input_bucket_location", LOCATION)
+        .text("input_bucket_name", input.to_string());
+    if let Some((oc, ob)) = output {
+        f = f
+            .part("output_credentials_file", file_part(oc.to_vec()))
+            .text("output_bucket_location", LOCATION)
+            .text("output_bucket_name", ob.to_string());
+    }
+    f
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    Create,
+    List,
+    Job,
+    Delete,
+}
+
+struct Schemas {
+    job: jsonschema::Validator,
+    list: jsonschema::Validator,
+    error: jsonschema::Validator,
+}
+
+fn schema_for(components: &Value, name: &str) -> jsonschema::Validator {
+    let root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": components,
+        "$ref": format!("#/components/schemas/{name}"),
+    });
+    jsonschema::validator_for(&root).unwrap_or_else(|e| panic!("schema {name}: {e}"))
+}
+
+fn schemas() -> &'static Schemas {
+    static S: OnceLock<Schemas> = OnceLock::new();
+    S.get_or_init(|| {
+        let doc: Value = serde_yaml::from_str(OPENAPI_YAML).unwrap();
+        let c = &doc["components"];
+        Schemas {
+            job: schema_for(c, "BatchJob"),
+            list: schema_for(c, "JobList"),
+            error: schema_for(c, "ErrorBody"),
+        }
+    })
+}
+
+/// Every HTTP response body seen, for the secrets check.
+pub fn responses_seen() -> &'static Mutex<Vec<String>> {
+    static R: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// Validates `body` against the schema for `op` and `status`, plus what JSON Schema cannot say
+/// (timestamps parse, `finished` only for completed jobs and never before `created`).
+pub fn validate(op: Op, status: StatusCode, body: &Value) {
+    let s = schemas();
+    let (v, what) = match (op, status.as_u16()) {
+        (Op::Create | Op::Job, 200) => (&s.job, "BatchJob"),
+        (Op::List, 200) => (&s.list, "JobList"),
+        (Op::Delete, 204) => return,
+        (_, code) => {
+            assert!(code >= 400, "unexpected status {status} for {op:?}: {body}");
+            (&s.error, "ErrorBody")
+        }
+    };
+    let errors: Vec<String> = v.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    assert!(errors.is_empty(), "{what} ({op:?}, {status}) does not match openapi.yaml: {errors:?}\n{body}");
+    match what {
+        "BatchJob" => check_job(body),
+        "JobList" => body["jobs"].as_array().unwrap().iter().for_each(check_job),
+        _ => {
+            assert_eq!(body["code"], status.as_u16(), "{body}");
+            assert_eq!(
+                body["code_description"],
+                status.canonical_reason().unwrap(),
+                "{body}"
+            );
+        }
+    }
+}
+
+/// Checks a job's timestamps and status-dependent fields.
+pub fn check_job(job: &Value) {
+    for f in ["created", "updated"] {
+        assert!(is_timestamp(job[f].as_str().unwrap()), "{f}: {job}");
+    }
+    let status = job["status"].as_str().unwrap();
+    assert_eq!(job.get("finished").is_some(), status == "completed", "finished only when completed: {job}");
+    assert_eq!(job.get("error_message").is_some(), status == "failed", "error_message only when failed: {job}");
+    if let Some(f) = job.get("finished") {
+        assert!(is_timestamp(f.as_str().unwrap()), "{job}");
+        assert!(f.as_str().unwrap() >= job["created"].as_str().unwrap(), "{job}");
+    }
+    assert!(job["updated"].as_str().unwrap() >= job["created"].as_str().unwrap(), "{job}");
+    let p = job["progress"].as_f64().unwrap();
+    match status {
+        "completed" => assert_eq!(p, 1.0, "{job}"),
+        "initializing" | "waiting" => assert_eq!(p, 0.0, "{job}"),
+        _ => assert!((0.0..=1.0).contains(&p), "{job}"),
+    }
+    if status != "completed" {
+        assert!(p < 1.0, "progress 1.0 before completed: {job}");
+    }
+    let (t, s, f) = (
+        job["total_count"].as_u64().unwrap(),
+        job["successful_count"].as_u64().unwrap(),
+        job["failed_count"].as_u64().unwrap(),
+    );
+    assert!(s + f <= t, "more files counted than found: {job}");
+    if status == "completed" {
+        assert_eq!(s + f, t, "completed with files uncounted: {job}");
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmm+0000`.
+pub fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let shape = "dddd-dd-ddTdd:dd:dd.ddd+0000";
+    b.len() == shape.len()
+        && shape.bytes().zip(b).all(|(p, c)| match p {
+            b'd' => c.is_ascii_digit(),
+            p => p == *c,
+        })
+        && {
+            let month: u32 = s[5..7].parse().unwrap();
+            let day: u32 = s[8..10].parse().unwrap();
+            let hour: u32 = s[11..13].parse().unwrap();
+            (1..=12).contains(&month) && (1..=31).contains(&day) && hour < 24
+        }
+}
+
+/// Reads a response: its status and JSON body (null for an empty body), validated.
+pub async fn checked(r: reqwest::Response, op: Op) -> (StatusCode, Value) {
+    let st = r.status();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = r.text().await.unwrap();
+    responses_seen().lock().unwrap().push(text.clone());
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        assert_eq!(ct.as_deref(), Some("application/json"), "{st}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{st}: not JSON ({e}): {text}"))
+    };
+    validate(op, st, &body);
+    (st, body)
+}
+
+// ---------------------------------------------------------------------------------------------
+// S3
+
+/// An S3 server and one key pair.
+#[derive(Clone, Debug)]
+pub struct S3Target {
+    pub name: &'static str,
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl S3Target {
+    pub fn creds_file(&self) -> Vec<u8> {
+        hmac_file(&self.endpoint, &self.access_key, &self.secret_key)
+    }
+
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(LOCATION))
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                &self.access_key,
+                &self.secret_key,
+                None,
+                None,
+                "test",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// Creates `bucket` and writes `objects` into it, 16 at a time.
+    pub async fn fill(&self, bucket: &str, objects: Vec<(String, Vec<u8>)>) {
+        let c = self.client();
+        c.create_bucket().bucket(bucket).send().await.unwrap_or_else(|e| {
+            panic!("create bucket {bucket}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
+        });
+        self.put_all(bucket, objects).await;
+    }
+
+    pub async fn put_all(&self, bucket: &str, objects: Vec<(String, Vec<u8>)>) {
+        let c = self.client();
+        futures::stream::iter(objects)
+            .map(|(k, v)| {
+                let c = c.clone();
+                async move {
+                    c.put_object()
+                        .bucket(bucket)
+                        .key(&k)
+                        .body(v.into())
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| {
+                            panic!("put {k}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
+                        });
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<()>>()
+            .await;
+    }
+
+    /// Every key of the bucket, sorted.
+    pub async fn keys(&self, bucket: &str) -> Vec<String> {
+        let c = self.client();
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let r = c
+                .list_objects_v2()
+                .bucket(bucket)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("list {bucket}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)));
+            out.extend(r.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            token = r.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        out.sort();
+        out
+    }
+
+    pub async fn read(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let r = self
+            .client()
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)));
+        r.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+
+    /// The batch id recorded in an object's metadata.
+    pub async fn batch_of(&self, bucket: &str, key: &str) -> Option<String> {
+        let r = self
+            .client()
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)));
+        r.metadata().and_then(|m| m.get(BATCH_META)).cloned()
+    }
+
+    /// Outputs (`.json`/`.notice` keys) and the batch id each carries.
+    pub async fn outputs(&self, bucket: &str) -> BTreeMap<String, Option<String>> {
+        let keys: Vec<String> = self
+            .keys(bucket)
+            .await
+            .into_iter()
+            .filter(|k| k.ends_with(".json") || k.ends_with(".notice"))
+            .collect();
+        let got: Vec<(String, Option<String>)> = futures::stream::iter(keys)
+            .map(|k| async move {
+                let b = self.batch_of(bucket, &k).await;
+                (k, b)
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        got.into_iter().collect()
+    }
+
+    /// Outputs carrying `batch_id`: (.json count, .notice count).
+    pub async fn outputs_of(&self, bucket: &str, batch_id: &str) -> (u64, u64) {
+        let all = self.outputs(bucket).await;
+        let mine = all
+            .iter()
+            .filter(|(_, b)| b.as_deref() == Some(batch_id));
+        let (mut j, mut n) = (0, 0);
+        for (k, _) in mine {
+            if k.ends_with(".json") {
+                j += 1
+            } else {
+                n += 1
+            }
+        }
+        (j, n)
+    }
+
+    /// sha256 of every non-output object.
+    pub async fn input_hashes(&self, bucket: &str) -> BTreeMap<String, Vec<u8>> {
+        use sha2::Digest;
+        let mut out = BTreeMap::new();
+        for k in self.keys(bucket).await {
+            if k.ends_with(".json") || k.ends_with(".notice") {
+                continue;
+            }
+            let bytes = self.read(bucket, &k).await;
+            out.insert(k, sha2::Sha256::digest(&bytes).to_vec());
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audio
+
+pub fn devset(rel: &str) -> Vec<u8> {
+    std::fs::read(Path::new(DEVSET).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// asr clips, shortest first.
+pub fn short_clips() -> Vec<(&'static str, Vec<u8>)> {
+    ["clip02", "clip14", "clip13", "clip06", "clip03", "clip08", "clip15", "clip11", "clip07", "clip10", "clip09", "clip12", "clip05", "clip01", "clip04"]
+        .into_iter()
+        .map(|c| (c, devset(&format!("asr/{c}.flac"))))
+        .collect()
+}
+
+/// A 16 kHz mono 16-bit WAV of `samples` samples, silence or quiet noise.
+pub fn wav(samples: usize, noise_seed: Option<u32>) -> Vec<u8> {
+    let data_len = (samples * 2) as u32;
+    let mut v = Vec::with_capacity(44 + samples * 2);
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data_len).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&16000u32.to_le_bytes());
+    v.extend_from_slice(&32000u32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    let mut x = noise_seed.unwrap_or(0).wrapping_mul(2654435761).wrapping_add(1);
+    for _ in 0..samples {
+        let s: i16 = match noise_seed {
+            None => 0,
+            Some(_) => {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                ((x % 64) as i16) - 32
+            }
+        };
+        v.extend_from_slice(&s.to_le_bytes());
+    }
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// SeaweedFS
+
+pub const WEED_ACCESS_KEY: &str = "speechbatch-weed-ak";
+pub const WEED_SECRET_KEY: &str = "WeedSecretKey/With+Chars0123456789abc";
+
+/// The `weed` binary that setup/seaweedfs.sh installs.
+pub fn weed_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("SPEECHBATCH_WEED") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("SPEECHBATCH_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/speechbatch"));
+    let weed = cache.join("seaweedfs-venv/bin/weed");
+    assert!(weed.is_file(), "{} is missing: run setup/seaweedfs.sh", weed.display());
+    weed
+}
+
+/// `weed mini` on loopback ports with one identity (other key pairs are rejected); killed on drop.
+pub struct Seaweed {
+    child: Child,
+    pub target: S3Target,
+    dir: tempfile::TempDir,
+}
+
+impl Seaweed {
+    pub async fn start() -> Seaweed {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let config = dir.path().join("s3.json");
+        let identities = json!({"identities": [{
+            "name": "speechbatch-test",
+            "credentials": [{"accessKey": WEED_ACCESS_KEY, "secretKey": WEED_SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }]});
+        std::fs::write(&config, serde_json::to_vec(&identities).unwrap()).unwrap();
+        let p = free_ports(10);
+        let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
+        let args = [
+            format!("-dir={}", data.display()),
+            "-ip=127.0.0.1".into(),
+            "-ip.bind=127.0.0.1".into(),
+            format!("-s3.port={}", p[0]),
+            format!("-s3.port.grpc={}", p[1]),
+            format!("-master.port={}", p[2]),
+            format!("-master.port.grpc={}", p[3]),
+            format!("-volume.port={}", p[4]),
+            format!("-volume.port.grpc={}", p[5]),
+            format!("-filer.port={}", p[6]),
+            format!("-filer.port.grpc={}", p[7]),
+            format!("-admin.port={}", p[8]),
+            format!("-admin.port.grpc={}", p[9]),
+            "-admin.ui=false".into(),
+            "-webdav=false".into(),
+            "-s3.port.iceberg=0".into(),
+            "-s3.port.lance=0".into(),
+            "-master.telemetry=false".into(),
+            "-master.volumeSizeLimitMB=64".into(),
+            format!("-s3.config={}", config.display()),
+        ];
+        let child = Command::new(weed_binary())
+            .arg("mini")
+            .args(&args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start weed");
+        let s = Seaweed {
+            child,
+            target: S3Target {
+                name: "seaweedfs",
+                endpoint: format!("http://127.0.0.1:{}", p[0]),
+                access_key: WEED_ACCESS_KEY.into(),
+                secret_key: WEED_SECRET_KEY.into(),
+            },
+            dir,
+        };
+        // SeaweedFS answers S3 before its volume server takes writes: wait until a write works.
+        let c = s.target.client();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let _ = c.create_bucket().bucket("ready-probe").send().await;
+            let put = c
+                .put_object()
+                .bucket("ready-probe")
+                .key("probe")
+                .body(b"x".to_vec().into())
+                .send()
+                .await;
+            if put.is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "SeaweedFS not ready: {}",
+                std::fs::read_to_string(s.dir.path().join("weed.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        s
+    }
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IAM: a token endpoint and a bearer-checking proxy in front of an s3s-fs without SigV4
+
+pub mod iam {
+    use super::*;
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::{Bytes, Incoming};
+    use hyper::{Request, Response};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use std::convert::Infallible;
+
+    pub const APIKEY: &str = "iam-test-apikey-Huw5KLD1Qlg6a8ftrk8MGhSp";
+    pub const INSTANCE: &str = "ec21da8a-b15c-42bd-8ca7-a9d4230107c9";
+
+    #[derive(Default)]
+    pub struct State {
+        pub exchanges: u64,
+        pub tokens: HashMap<String, Instant>,
+        pub refused: Vec<String>,
+        pub forwarded: u64,
+    }
+
+    pub type Shared = Arc<Mutex<State>>;
+
+    /// The pieces: the token URL for --iam-token-url, the proxy endpoint for credentials files,
+    /// the folder the s3s-fs behind the proxy serves (each subfolder a bucket), and the state.
+    pub struct Iam {
+        pub token_url: String,
+        pub endpoint: String,
+        pub root: tempfile::TempDir,
+        pub state: Shared,
+        _s3: speechbatch_storage::embedded_s3::EmbeddedS3,
+    }
+
+    fn respond(status: u16, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(body.into()))
+            .unwrap()
+    }
+
+    async fn serve<F, Fut>(handler: F) -> SocketAddr
+    where
+        F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { return };
+                let handler = handler.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let handler = handler.clone();
+                        async move { Ok::<_, Infallible>(handler(req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    impl Iam {
+        pub async fn start() -> Iam {
+            let root = tempfile::tempdir().unwrap();
+            let s3 = speechbatch_storage::embedded_s3::EmbeddedS3::start(
+                root.path().to_owned(),
+                "127.0.0.1:0".parse().unwrap(),
+                None,
+            )
+            .await
+            .unwrap();
+            let backend = s3.addr();
+            let state = Shared::default();
+            let st = state.clone();
+            let token = serve(move |req: Request<Incoming>| {
+                let state = st.clone();
+                async move {
+                    let body = req.into_body().collect().await.unwrap().to_bytes();
+                    let form: HashMap<String, String> =
+                        form_urlencoded::parse(&body).into_owned().collect();
+                    let good = form.get("grant_type").map(String::as_str)
+                        == Some("urn:ibm:params:oauth:grant-type:apikey")
+                        && form.get("apikey").map(String::as_str) == Some(APIKEY);
+                    if !good {
+                        return respond(
+                            400,
+                            r#"{"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found.","context":{}}"#,
+                        );
+                    }
+                    let mut s = state.lock().unwrap();
+                    s.exchanges += 1;
+                    let token = format!("token-{}", s.exchanges);
+                    s.tokens.insert(token.clone(), Instant::now() + Duration::from_secs(3600));
+                    let body = json!({
+                        "access_token": token, "refresh_token": "not-used", "token_type": "Bearer",
+                        "expires_in": 3600, "expiration": 0, "scope": "ibm openid",
+                    });
+                    respond(200, body.to_string())
+                }
+            })
+            .await;
+            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+            let st = state.clone();
+            let proxy = serve(move |req: Request<Incoming>| {
+                let state = st.clone();
+                let client = client.clone();
+                async move {
+                    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                    let instance = req.headers().get("ibm-service-instance-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                    {
+                        let mut s = state.lock().unwrap();
+                        let valid = auth
+                            .strip_prefix("Bearer ")
+                            .and_then(|t| s.tokens.get(t))
+                            .is_some_and(|exp| Instant::now() < *exp);
+                        if !valid || instance != INSTANCE {
+                            s.refused.push(format!("{} {}", req.method(), req.uri()));
+                            return Response::builder()
+                                .status(403)
+                                .header("content-type", "application/xml")
+                                .body(Full::new(Bytes::from_static(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")))
+                                .unwrap();
+                        }
+                        s.forwarded += 1;
+                    }
+                    let (mut parts, body) = req.into_parts();
+                    let body = body.collect().await.unwrap().to_bytes();
+                    parts.headers.remove("authorization");
+                    parts.headers.remove("ibm-service-instance-id");
+                    let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+                    parts.uri = format!("http://{backend}{pq}").parse().unwrap();
+                    let resp = client.request(Request::from_parts(parts, Full::new(body))).await.unwrap();
+                    let (parts, body) = resp.into_parts();
+                    let body = body.collect().await.unwrap().to_bytes();
+                    Response::from_parts(parts, Full::new(body))
+                }
+            })
+            .await;
+            Iam {
+                token_url: format!("http://{token}/identity/token"),
+                endpoint: format!("http://{proxy}"),
+                root,
+                state,
+                _s3: s3,
+            }
+        }
+
+        pub fn creds_file(&self, apikey: &str) -> Vec<u8> {
+            serde_json::to_vec_pretty(&json!({
+                "apikey": apikey,
+                "end_point": self.endpoint,
+                "resource_instance_id": INSTANCE,
+                "region": "us-south",
+            }))
+            .unwrap()
+        }
+    }
+}
