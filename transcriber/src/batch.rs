@@ -8,9 +8,7 @@ use std::sync::Arc;
 use crds::{ErrorBody, RecognitionParams};
 use futures::StreamExt;
 use speechbatch_audio::{AudioError, MAX_BYTES};
-use speechbatch_storage::{
-    output_key, Bucket, OutputKind, StorageError, StorageErrorKind,
-};
+use speechbatch_storage::{output_key, Bucket, OutputKind, StorageError, StorageErrorKind};
 use speechbatch_textfmt::FormatOptions;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -109,7 +107,15 @@ impl BatchFiles {
                         size: MAX_BYTES + 1,
                     })
                     .to_error_body();
-                    return self.write_notice(key, &ErrorBody { error: e.message, ..body }).await;
+                    return self
+                        .write_notice(
+                            key,
+                            &ErrorBody {
+                                error: e.message,
+                                ..body
+                            },
+                        )
+                        .await;
                 }
                 StorageErrorKind::NotFound => {
                     let body = ErrorBody::new(
@@ -125,8 +131,7 @@ impl BatchFiles {
         let opts = recognize_options(&self.params);
         let name = key.to_string();
         let result =
-            tokio::task::spawn_blocking(move || engine.recognize(bytes, Some(&name), &opts))
-                .await;
+            tokio::task::spawn_blocking(move || engine.recognize(bytes, Some(&name), &opts)).await;
         match result {
             Ok(Ok(results)) => {
                 let json = serde_json::to_vec_pretty(&results)

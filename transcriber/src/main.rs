@@ -20,46 +20,55 @@ struct Cli {
 enum Command {
     /// Transcribe audio files: writes FILE.json (or FILE.notice for a file that cannot be
     /// processed) next to each input or into --out.
-    Recognize {
-        /// Model name of the batch interface.
-        #[arg(
-            long,
-            env = "SPEECHBATCH_MODEL",
-            default_value = "en-US_BroadbandModel"
-        )]
-        model: String,
-        /// Run the model name on other Whisper weights (`tiny.en` or `base`), for benchmarks.
-        #[arg(long, value_parser = parse_weights)]
-        weights: Option<Weights>,
-        /// Label speakers with the naive baseline instead of clustering, for benchmarks.
-        #[arg(long, hide = true)]
-        baseline_diarization: bool,
-        /// Include word_confidence in the results.
-        #[arg(long)]
-        word_confidence: bool,
-        /// Smart formatting: dates, times, numbers, currency, phone numbers as digits and symbols.
-        #[arg(long)]
-        smart_formatting: bool,
-        /// Numeric redaction: every digit of a number of three or more digits becomes X (turns
-        /// smart formatting on).
-        #[arg(long)]
-        redaction: bool,
-        /// Profanity filter: replace profanity with asterisks (on by default, as in the service).
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-        profanity_filter: bool,
-        /// Directory for the outputs (default: beside each input).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Folder of the converted models (default: set-up's cache).
-        #[arg(long, env = "SPEECHBATCH_MODELS")]
-        models: Option<PathBuf>,
-        /// ONNX Runtime intra-op threads.
-        #[arg(long, env = "SPEECHBATCH_THREADS", default_value_t = default_threads())]
-        threads: usize,
-        /// Audio files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    Recognize(RecognizeArgs),
+    /// Run one completion index of a SpeechBatch's Kubernetes Job (configured by the
+    /// environment the operator sets).
+    Shard(shard_cmd::ShardArgs),
+}
+
+mod shard_cmd;
+
+/// Flags of `transcriber recognize`.
+#[derive(clap::Args)]
+struct RecognizeArgs {
+    /// Model name of the batch interface.
+    #[arg(
+        long,
+        env = "SPEECHBATCH_MODEL",
+        default_value = "en-US_BroadbandModel"
+    )]
+    model: String,
+    /// Run the model name on other Whisper weights (`tiny.en` or `base`), for benchmarks.
+    #[arg(long, value_parser = parse_weights)]
+    weights: Option<Weights>,
+    /// Label speakers with the naive baseline instead of clustering, for benchmarks.
+    #[arg(long, hide = true)]
+    baseline_diarization: bool,
+    /// Include word_confidence in the results.
+    #[arg(long)]
+    word_confidence: bool,
+    /// Smart formatting: dates, times, numbers, currency, phone numbers as digits and symbols.
+    #[arg(long)]
+    smart_formatting: bool,
+    /// Numeric redaction: every digit of a number of three or more digits becomes X (turns
+    /// smart formatting on).
+    #[arg(long)]
+    redaction: bool,
+    /// Profanity filter: replace profanity with asterisks (on by default, as in the service).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    profanity_filter: bool,
+    /// Directory for the outputs (default: beside each input).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Folder of the converted models (default: set-up's cache).
+    #[arg(long, env = "SPEECHBATCH_MODELS")]
+    models: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads.
+    #[arg(long, env = "SPEECHBATCH_THREADS", default_value_t = default_threads())]
+    threads: usize,
+    /// Audio files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 fn parse_weights(s: &str) -> Result<Weights, String> {
@@ -70,7 +79,7 @@ fn parse_weights(s: &str) -> Result<Weights, String> {
     }
 }
 
-fn default_threads() -> usize {
+pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
@@ -89,7 +98,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Command::Recognize {
+    let args = match cli.command {
+        Command::Shard(args) => return Ok(shard_cmd::run(args)),
+        Command::Recognize(args) => args,
+    };
+    let RecognizeArgs {
         model,
         weights,
         baseline_diarization,
@@ -101,7 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         models,
         threads,
         files,
-    } = cli.command;
+    } = args;
     let model: ModelName = model.parse()?;
     let models = models.unwrap_or_else(transcriber::runtime::models_dir);
     let weights = weights.unwrap_or_else(|| Weights::serving(model));

@@ -1,0 +1,137 @@
+//! `transcriber shard` as a Kubernetes Job's pod runs it: configured by the environment, reading
+//! and writing a real S3 endpoint (the project's embedded s3s-fs), reporting its tally in the
+//! termination message, exact on a retry, and exiting 3 on a permanent request error.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use speechbatch_storage::embedded_s3::EmbeddedS3;
+use speechbatch_storage::{plan_shards, Bucket, Credentials, HmacCredentials, StorageConfig};
+
+const ACCESS: &str = "shard-test-access";
+const SECRET: &str = "shard-test-secret-key-0123456789";
+
+fn devset() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/devset")).to_path_buf()
+}
+
+struct Shard {
+    bounds: String,
+    creds: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Shard {
+    fn run(&self, index: usize, batch: &str) -> (i32, serde_json::Value) {
+        let log = self.dir.path().join(format!("termination-{index}-{batch}"));
+        let status = Command::new(env!("CARGO_BIN_EXE_transcriber"))
+            .arg("shard")
+            .env("SPEECHBATCH_BATCH_ID", batch)
+            .env("JOB_COMPLETION_INDEX", index.to_string())
+            .env("SPEECHBATCH_SHARD_BOUNDS", &self.bounds)
+            .env(
+                "SPEECHBATCH_PARAMS",
+                r#"{"model":"en-US_BroadbandModel","smart_formatting":true}"#,
+            )
+            .env("SPEECHBATCH_INPUT_BUCKET", "calls")
+            .env("SPEECHBATCH_INPUT_LOCATION", "us-geo")
+            .env("SPEECHBATCH_INPUT_CREDENTIALS", &self.creds)
+            .env("SPEECHBATCH_TERMINATION_LOG", &log)
+            .env("SPEECHBATCH_THREADS", "2")
+            .status()
+            .expect("transcriber runs");
+        let report = std::fs::read_to_string(&log).expect("a termination message");
+        (
+            status.code().unwrap_or(-1),
+            serde_json::from_str(&report).unwrap(),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_cover_the_bucket_once_report_exact_tallies_and_skip_finished_files_on_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    let bucket_dir = root.join("calls/day1");
+    std::fs::create_dir_all(&bucket_dir).unwrap();
+    for clip in ["clip01.flac", "clip02.flac"] {
+        std::fs::copy(devset().join("asr").join(clip), bucket_dir.join(clip)).unwrap();
+    }
+    std::fs::copy(devset().join("bad/notes.mp3"), root.join("calls/notes.mp3")).unwrap();
+    let s3 = EmbeddedS3::start(
+        root.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        Some((ACCESS, SECRET)),
+    )
+    .await
+    .unwrap();
+    let creds = Credentials::Hmac(HmacCredentials {
+        end_point: s3.endpoint(),
+        access_key: ACCESS.into(),
+        secret_key: SECRET.into(),
+    });
+    let creds_path = dir.path().join("credentials.json");
+    std::fs::write(&creds_path, creds.to_json()).unwrap();
+    let bucket = Bucket::connect(&creds, "calls", "us-geo", &StorageConfig::default())
+        .await
+        .unwrap();
+    let plan = plan_shards(&bucket, 2).await.unwrap();
+    assert_eq!((plan.total, plan.len()), (3, 2));
+
+    let shard = Shard {
+        bounds: serde_json::to_string(&plan.bounds).unwrap(),
+        creds: creds_path.clone(),
+        dir,
+    };
+    let mut succeeded = 0;
+    let mut failed = 0;
+    for i in 0..plan.len() {
+        let (code, report) = tokio::task::block_in_place(|| shard.run(i, "batch-a"));
+        assert_eq!(code, 0, "{report}");
+        assert_eq!(report["index"], i);
+        succeeded += report["successful"].as_u64().unwrap();
+        failed += report["failed"].as_u64().unwrap();
+    }
+    assert_eq!((succeeded, failed), (2, 1), "two clips and one bad file");
+    assert!(root.join("calls/day1/clip01.flac.json").exists());
+    assert!(root.join("calls/notes.mp3.notice").exists());
+    let json_time = std::fs::metadata(root.join("calls/day1/clip01.flac.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    // A retried index of the same batch counts what it finished instead of redoing it.
+    let last = plan.len() - 1;
+    let (code, again) = tokio::task::block_in_place(|| shard.run(last, "batch-a"));
+    assert_eq!(code, 0);
+    let (c0, first) = tokio::task::block_in_place(|| shard.run(0, "batch-a"));
+    assert_eq!(c0, 0);
+    assert_eq!(
+        again["successful"].as_u64().unwrap() + first["successful"].as_u64().unwrap(),
+        2
+    );
+    assert_eq!(
+        std::fs::metadata(root.join("calls/day1/clip01.flac.json"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        json_time,
+        "a finished file is not processed again"
+    );
+
+    // A wrong secret is a permanent error: exit 3 with a message and no secret in it.
+    let mut wrong = creds.to_json();
+    let text = String::from_utf8(wrong.clone())
+        .unwrap()
+        .replace(SECRET, "not-the-secret-0000");
+    wrong = text.into_bytes();
+    std::fs::write(&creds_path, wrong).unwrap();
+    let (code, report) = tokio::task::block_in_place(|| shard.run(0, "batch-b"));
+    assert_eq!(code, 3, "{report}");
+    let message = report["error"].as_str().unwrap();
+    assert!(
+        !message.contains("not-the-secret") && !message.contains(SECRET),
+        "{message}"
+    );
+    drop(s3);
+}
