@@ -1,0 +1,287 @@
+//! The SpeechBatch controller, shaped like kube-rs `controller-rs`: a [`Context`], a
+//! reconcile behind `finalizer()` with Apply and Cleanup, an `error_policy`, status by
+//! server-side apply. Each reconcile observes (scan when unplanned, the Job, its pods), asks
+//! the pure core ([`decide`]) what to do, and carries that out ([`crate::apply`]).
+//!
+//! Progress aggregation: the operator lists the Job's pods (label
+//! `batch.kubernetes.io/job-name`) and, for each Succeeded pod, takes the tally of its
+//! termination message for its completion index into `status.shards[]`, a list-map keyed by
+//! index. A shard recounts its whole range from the outputs' batch-id metadata on every try,
+//! so the tally of the pod that succeeded is exact for its index: replacing by index (never
+//! adding) makes retries count once, and the record stays O(shards) whatever the file count.
+//! Workers need no API access (no RBAC, no token); the operator needs pods get/list/watch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crds::resource::SpeechBatch;
+use crds::{BatchStatus, Timestamp};
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::RwLock;
+
+use crate::apply::{self, MANAGER};
+use crate::build::{self, BATCH_LABEL, SHARD_APP_NAME};
+use crate::conditions as cond;
+use crate::decide::{decide, needs_scan, JobAction, Observed, Policy};
+use crate::metrics::Metrics;
+use crate::observe::{pod_report, JobObservation};
+use crate::scan::Scanner;
+
+/// The finalizer that makes deletion stop the Job first.
+pub const FINALIZER: &str = "speechbatch.io/cleanup";
+
+/// Errors of a reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An API request failed.
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+    /// The finalizer helper failed.
+    #[error("finalizer error: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// Deletion waits for the Job (and, foreground, its pods) to be gone.
+    #[error("waiting for Job {0} to be deleted")]
+    JobStillExists(String),
+    /// A Job of the batch's name exists but belongs to something else (a deleted namesake).
+    #[error("Job {0} exists but is not controlled by this SpeechBatch; waiting for it to go")]
+    ForeignJob(String),
+    /// SpeechBatch is namespaced.
+    #[error("SpeechBatch without a namespace")]
+    MissingNamespace,
+}
+
+impl Error {
+    /// A short label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Finalizer(e) => match e.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.metric_label(),
+                _ => "finalizer",
+            },
+            Error::JobStillExists(_) => "waiting",
+            Error::ForeignJob(_) => "foreign_job",
+            Error::MissingNamespace => "namespace",
+        }
+    }
+}
+
+/// When the controller last acted, for diagnostics.
+#[derive(Clone, Debug)]
+pub struct Diagnostics {
+    /// The start of the last reconcile.
+    pub last_event: Timestamp,
+    /// How Events name this controller.
+    pub reporter: Reporter,
+}
+
+/// Shared state of all reconciles.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// Job shape and scan retry policy.
+    pub policy: Policy,
+    /// The bucket scanner.
+    pub scanner: Arc<dyn Scanner>,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Last activity.
+    pub diagnostics: Arc<RwLock<Diagnostics>>,
+    /// Re-check interval of active batches.
+    pub resync: Duration,
+}
+
+impl Context {
+    /// A context for `client`.
+    pub fn new(
+        client: Client,
+        policy: Policy,
+        scanner: Arc<dyn Scanner>,
+        metrics: Arc<Metrics>,
+        identity: Option<String>,
+        resync: Duration,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.to_owned(),
+            instance: identity,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            client,
+            policy,
+            scanner,
+            metrics,
+            diagnostics: Arc::new(RwLock::new(Diagnostics {
+                last_event: Timestamp::now(),
+                reporter,
+            })),
+            resync,
+        }
+    }
+}
+
+fn key(batch: &SpeechBatch) -> String {
+    format!("{}/{}", batch.namespace().unwrap_or_default(), batch.name_any())
+}
+
+/// Reconciles one SpeechBatch.
+pub async fn reconcile(batch: Arc<SpeechBatch>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile();
+    ctx.diagnostics.write().await.last_event = Timestamp::now();
+    let ns = batch.namespace().ok_or(Error::MissingNamespace)?;
+    let api: Api<SpeechBatch> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, batch, |event| async {
+        match event {
+            Finalizer::Apply(b) => apply_batch(&b, &ctx, &ns).await,
+            Finalizer::Cleanup(b) => cleanup(&b, &ctx, &ns).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Action, Error> {
+    let name = batch.name_any();
+    let api: Api<SpeechBatch> = Api::namespaced(ctx.client.clone(), ns);
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), ns);
+    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let prev = batch.status.clone().unwrap_or_default();
+    let is_final = prev.status.is_some_and(BatchStatus::is_final);
+
+    let scan = if needs_scan(batch) {
+        Some(ctx.scanner.scan(&ctx.client, batch).await)
+    } else {
+        None
+    };
+    // The Job can only exist once a plan was recorded.
+    let job_name = prev.job_name.clone().unwrap_or_else(|| build::job_name(&name));
+    let (mut job, mut pods) = (None, Vec::new());
+    if !is_final && prev.plan.is_some() {
+        if let Some(j) = apply::get_job(&jobs, &job_name).await? {
+            if !apply::owned_by(&j, batch) {
+                return Err(Error::ForeignJob(job_name));
+            }
+            pods = apply::list_pods(&pods_api, &job_name)
+                .await?
+                .iter()
+                .filter_map(pod_report)
+                .collect();
+            job = Some(JobObservation::from_job(&j));
+        }
+    }
+    let decision = decide(
+        &Observed { batch, scan, job, pods, now: Timestamp::now() },
+        &ctx.policy,
+    );
+
+    // Delete before recording `canceled` (a final status is never revisited); record the plan
+    // before creating the Job (a failed create is retried from the same plan).
+    if let JobAction::Delete(j) = &decision.job {
+        apply::delete_job(&jobs, j, false).await?;
+    }
+    if batch.status.as_ref() != Some(&decision.status) {
+        apply::apply_status(&api, &name, &decision.status).await?;
+    }
+    if let JobAction::Create(j) = &decision.job {
+        apply::create_job(&jobs, j).await?;
+    }
+    let reference = batch.object_ref(&());
+    for note in &decision.notes {
+        let event = KubeEvent {
+            type_: if note.warning { EventType::Warning } else { EventType::Normal },
+            reason: note.reason.to_owned(),
+            note: Some(note.message.chars().take(1000).collect()),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::warn!(batch = %key(batch), "cannot publish event {}: {e}", note.reason);
+        }
+    }
+    let state = decision.status.status.unwrap_or(BatchStatus::Initializing);
+    ctx.metrics.set_batch(&key(batch), Some(state));
+    Ok(if state.is_final() {
+        Action::await_change()
+    } else if cond::find(&decision.status.conditions, cond::SCANNED)
+        .is_some_and(|c| c.status == "Unknown")
+    {
+        Action::requeue(Duration::from_secs(15).min(ctx.policy.scan_retry.max(Duration::from_secs(1))))
+    } else {
+        Action::requeue(ctx.resync)
+    })
+}
+
+/// Deletion: stop the Job (foreground, so that it is gone only once its pods are) and keep
+/// the finalizer until it is gone. Outputs are never deleted.
+async fn cleanup(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Action, Error> {
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), ns);
+    let job_name = batch
+        .status
+        .as_ref()
+        .and_then(|s| s.job_name.clone())
+        .unwrap_or_else(|| build::job_name(&batch.name_any()));
+    match apply::get_job(&jobs, &job_name).await? {
+        Some(job) if apply::owned_by(&job, batch) => {
+            if job.metadata.deletion_timestamp.is_none() {
+                apply::delete_job(&jobs, &job_name, true).await?;
+            }
+            Err(Error::JobStillExists(job_name))
+        }
+        _ => {
+            ctx.metrics.set_batch(&key(batch), None);
+            Ok(Action::await_change())
+        }
+    }
+}
+
+/// Retry soon while waiting for a deletion, else after a short back-off.
+pub fn error_policy(batch: Arc<SpeechBatch>, error: &Error, ctx: Arc<Context>) -> Action {
+    let label = error.metric_label();
+    if label == "waiting" {
+        return Action::requeue(Duration::from_secs(2));
+    }
+    tracing::warn!(batch = %key(&batch), "reconcile failed: {error}");
+    ctx.metrics.failure(label);
+    Action::requeue(Duration::from_secs(15))
+}
+
+/// Runs the controller until a shutdown signal.
+pub async fn run(client: Client, namespace: Option<&str>, ctx: Arc<Context>) {
+    let (batches, jobs, pods) = match namespace {
+        Some(ns) => (
+            Api::<SpeechBatch>::namespaced(client.clone(), ns),
+            Api::<Job>::namespaced(client.clone(), ns),
+            Api::<Pod>::namespaced(client.clone(), ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client)),
+    };
+    let shard_selector = format!("app.kubernetes.io/name={SHARD_APP_NAME}");
+    Controller::new(batches, watcher::Config::default().any_semantic())
+        .with_config(ControllerConfig::default().debounce(Duration::from_secs(1)))
+        .owns(jobs, watcher::Config::default().labels(&shard_selector))
+        .watches(pods, watcher::Config::default().labels(&shard_selector), |pod: Pod| {
+            let ns = pod.namespace()?;
+            let batch = pod.labels().get(BATCH_LABEL)?.clone();
+            Some(ObjectRef::<SpeechBatch>::new(&batch).within(&ns))
+        })
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!("reconciled {obj}"),
+                Err(e) => tracing::debug!("reconcile error: {e}"),
+            }
+        })
+        .await;
+}
