@@ -8,4 +8,5 @@ pub mod embedded;
 pub mod error;
 pub mod filters;
 pub mod handlers;
+pub mod kubernetes;
 pub mod request;

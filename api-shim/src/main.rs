@@ -19,6 +19,18 @@ use transcriber::{Engine, ModelName};
 #[derive(Parser)]
 #[command(version)]
 struct Config {
+    /// Where jobs run: `embedded` (this process: job store on disk, in-process workers, embedded
+    /// S3) or `kubernetes` (SpeechBatch resources reconciled by the operator).
+    #[arg(
+        long,
+        env = "SPEECHBATCH_BACKEND",
+        value_enum,
+        default_value = "embedded"
+    )]
+    backend: BackendKind,
+    /// Namespace of the SpeechBatch resources (kubernetes backend).
+    #[arg(long, env = "SPEECHBATCH_NAMESPACE", default_value = "default")]
+    namespace: String,
     /// Address of the REST API.
     #[arg(long, env = "SPEECHBATCH_LISTEN", default_value = "127.0.0.1:1080")]
     listen: SocketAddr,
@@ -64,6 +76,15 @@ struct Config {
     shutdown_grace_s: u64,
 }
 
+/// The backends the service can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BackendKind {
+    /// One machine: local job store, in-process workers, embedded S3.
+    Embedded,
+    /// SpeechBatch custom resources reconciled by speechbatch-operator.
+    Kubernetes,
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
@@ -82,17 +103,74 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
     let key = match &cfg.api_key {
         Some(k) => k.clone(),
-        None => secret_file(&cfg.data_dir.join("api-key"), || uuid::Uuid::new_v4().simple().to_string())?,
+        None => secret_file(&cfg.data_dir.join("api-key"), || {
+            uuid::Uuid::new_v4().simple().to_string()
+        })?,
     };
 
     let shutdown = CancellationToken::new();
-    let _s3 = if cfg.s3_listen != "off" {
-        Some(start_embedded_s3(&cfg).await?)
+    let (backend, embedded): (Arc<dyn api_shim::backend::Backend>, Option<Embedded>) =
+        match cfg.backend {
+            BackendKind::Kubernetes => {
+                let client = kube::Client::try_default()
+                    .await
+                    .context("cannot reach the Kubernetes API")?;
+                tracing::info!(namespace = %cfg.namespace, "Kubernetes backend");
+                let k8s = api_shim::kubernetes::Kubernetes::new(client, &cfg.namespace);
+                (Arc::new(k8s), None)
+            }
+            BackendKind::Embedded => {
+                let e = start_embedded(&cfg, shutdown.clone()).await?;
+                (Arc::new(e.clone()), Some(e))
+            }
+        };
+    let routes = api_shim::filters::api(backend, ApiKey::new(&key));
+    let (addr, server) = warp::serve(routes)
+        .try_bind_with_graceful_shutdown(cfg.listen, {
+            let shutdown = shutdown.clone();
+            async move { shutdown.cancelled().await }
+        })
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    tracing::info!(
+        "REST API on http://{addr}/v1/batches (user apikey, key {})",
+        if cfg.api_key.is_some() {
+            "from --api-key".to_string()
+        } else {
+            format!("in {}", cfg.data_dir.join("api-key").display())
+        }
+    );
+    let server = tokio::spawn(server);
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new files start; waiting for files in flight");
+    shutdown.cancel();
+    let _ = server.await;
+    if let Some(embedded) = embedded {
+        if tokio::time::timeout(Duration::from_secs(cfg.shutdown_grace_s), embedded.drain())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "files still in flight after the grace period: they rerun at the next start"
+            );
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The embedded backend: the models, the embedded S3 endpoint and the job store.
+async fn start_embedded(cfg: &Config, shutdown: CancellationToken) -> anyhow::Result<Embedded> {
+    let s3 = if cfg.s3_listen != "off" {
+        Some(start_embedded_s3(cfg).await?)
     } else {
         None
     };
 
-    let models = cfg.models.clone().unwrap_or_else(transcriber::runtime::models_dir);
+    let models = cfg
+        .models
+        .clone()
+        .unwrap_or_else(transcriber::runtime::models_dir);
     let started = std::time::Instant::now();
     let engine = tokio::task::spawn_blocking({
         let threads = cfg.threads;
@@ -118,35 +196,9 @@ async fn main() -> anyhow::Result<()> {
     )
     .context("cannot open the job store")?;
 
-    let routes = api_shim::filters::api(Arc::new(backend.clone()), ApiKey::new(&key));
-    let (addr, server) = warp::serve(routes)
-        .try_bind_with_graceful_shutdown(cfg.listen, {
-            let shutdown = shutdown.clone();
-            async move { shutdown.cancelled().await }
-        })
-        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
-    tracing::info!(
-        "REST API on http://{addr}/v1/batches (user apikey, key {})",
-        if cfg.api_key.is_some() {
-            "from --api-key".to_string()
-        } else {
-            format!("in {}", cfg.data_dir.join("api-key").display())
-        }
-    );
-    let server = tokio::spawn(server);
-
-    wait_for_signal().await;
-    tracing::info!("shutting down: no new files start; waiting for files in flight");
-    shutdown.cancel();
-    let _ = server.await;
-    if tokio::time::timeout(Duration::from_secs(cfg.shutdown_grace_s), backend.drain())
-        .await
-        .is_err()
-    {
-        tracing::warn!("files still in flight after the grace period: they rerun at the next start");
-    }
-    tracing::info!("stopped");
-    Ok(())
+    // Dropping the handle detaches the task: the endpoint serves as long as the process runs.
+    drop(s3);
+    Ok(backend)
 }
 
 async fn wait_for_signal() {
@@ -193,10 +245,14 @@ async fn start_embedded_s3(cfg: &Config) -> anyhow::Result<tokio::task::JoinHand
     hmac.end_point = format!("http://{addr}");
     let creds = Credentials::Hmac(hmac.clone());
     write_secret(&path, &creds.to_json())?;
-    let (bound, handle) =
-        speechbatch_storage::embedded_s3::serve(root.clone(), addr, &hmac.access_key, &hmac.secret_key)
-            .await
-            .with_context(|| format!("cannot serve S3 on {addr}"))?;
+    let (bound, handle) = speechbatch_storage::embedded_s3::serve(
+        root.clone(),
+        addr,
+        &hmac.access_key,
+        &hmac.secret_key,
+    )
+    .await
+    .with_context(|| format!("cannot serve S3 on {addr}"))?;
     tracing::info!(
         "embedded S3 on http://{bound} serving {} (credentials file {})",
         root.display(),

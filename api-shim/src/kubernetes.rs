@@ -1,0 +1,194 @@
+//! The Kubernetes backend: the REST contract mapped onto SpeechBatch resources in one
+//! namespace. The operator does the work; this backend only creates, reads, patches and deletes
+//! the resources. Bucket credentials go into Secrets owned by their SpeechBatch (so they go with
+//! it), never into its spec.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use crds::resource::{
+    BucketSpec, SecretKeyRef, SpeechBatch, SpeechBatchSpec, DEFAULT_CREDENTIALS_KEY,
+};
+use crds::BatchJob;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::ByteString;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, Resource};
+
+use crate::backend::{Backend, BucketRequest, CreateBatch};
+use crate::error::ApiError;
+
+/// Label on the Secrets the shim creates, naming their batch.
+pub const BATCH_LABEL: &str = "speechbatch.io/batch";
+
+/// SpeechBatch resources in one namespace as the job store.
+#[derive(Clone)]
+pub struct Kubernetes {
+    batches: Api<SpeechBatch>,
+    secrets: Api<Secret>,
+}
+
+impl Kubernetes {
+    /// A backend over `namespace`.
+    pub fn new(client: Client, namespace: &str) -> Self {
+        Self {
+            batches: Api::namespaced(client.clone(), namespace),
+            secrets: Api::namespaced(client, namespace),
+        }
+    }
+}
+
+fn kube_error(context: &str, e: kube::Error) -> ApiError {
+    ApiError::internal(context, e)
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// The Secret holding one bucket's credentials file.
+fn credentials_secret(batch: &str, side: &str, bucket: &BucketRequest) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(format!("{batch}-{side}")),
+            labels: Some(BTreeMap::from([(
+                BATCH_LABEL.to_string(),
+                batch.to_string(),
+            )])),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some(BTreeMap::from([(
+            DEFAULT_CREDENTIALS_KEY.to_string(),
+            ByteString(bucket.credentials.to_json()),
+        )])),
+        ..Default::default()
+    }
+}
+
+fn bucket_spec(bucket: &BucketRequest, secret: &Secret) -> BucketSpec {
+    BucketSpec {
+        name: bucket.name.clone(),
+        location: bucket.location.clone(),
+        credentials_secret: SecretKeyRef {
+            name: secret.metadata.name.clone().unwrap_or_default(),
+            key: None,
+        },
+    }
+}
+
+/// The job as a client should see it right after `PUT ?action=cancel`: the operator applies the
+/// cancel asynchronously, but the interface says the status becomes `canceled`.
+fn canceled_view(mut job: BatchJob) -> BatchJob {
+    job.status = job.status.after_cancel();
+    job
+}
+
+#[async_trait]
+impl Backend for Kubernetes {
+    async fn create(&self, request: CreateBatch) -> Result<BatchJob, ApiError> {
+        let name = uuid::Uuid::new_v4().to_string();
+        // Secrets first, so that the operator never sees a SpeechBatch whose credentials are
+        // missing; they get their owner reference once the SpeechBatch has a uid.
+        let mut secrets = vec![credentials_secret(&name, "input", &request.input)];
+        if let Some(out) = &request.output {
+            secrets.push(credentials_secret(&name, "output", out));
+        }
+        for s in &secrets {
+            self.secrets
+                .create(&PostParams::default(), s)
+                .await
+                .map_err(|e| kube_error("cannot store the credentials", e))?;
+        }
+        let spec = SpeechBatchSpec {
+            function: Default::default(),
+            input: bucket_spec(&request.input, &secrets[0]),
+            output: request.output.as_ref().map(|o| bucket_spec(o, &secrets[1])),
+            recognition: request.params.into(),
+            cancel: false,
+            parallelism: None,
+        };
+        let batch = SpeechBatch::new(&name, spec);
+        let created = match self.batches.create(&PostParams::default(), &batch).await {
+            Ok(c) => c,
+            Err(e) => {
+                for s in &secrets {
+                    let n = s.metadata.name.clone().unwrap_or_default();
+                    let _ = self.secrets.delete(&n, &DeleteParams::default()).await;
+                }
+                return Err(kube_error("cannot create the SpeechBatch", e));
+            }
+        };
+        let owner = OwnerReference {
+            api_version: SpeechBatch::api_version(&()).into_owned(),
+            kind: SpeechBatch::kind(&()).into_owned(),
+            name: name.clone(),
+            uid: created.metadata.uid.clone().unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        let patch = serde_json::json!({ "metadata": { "ownerReferences": [owner] } });
+        for s in &secrets {
+            let n = s.metadata.name.clone().unwrap_or_default();
+            self.secrets
+                .patch(&n, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| kube_error("cannot link the credentials to the SpeechBatch", e))?;
+        }
+        Ok(created.to_batch_job())
+    }
+
+    async fn list(&self) -> Result<Vec<BatchJob>, ApiError> {
+        let list = self
+            .batches
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| kube_error("cannot list SpeechBatches", e))?;
+        let mut jobs: Vec<BatchJob> = list.items.iter().map(SpeechBatch::to_batch_job).collect();
+        jobs.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(jobs)
+    }
+
+    async fn get(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
+        match self.batches.get_opt(batch_id).await {
+            Ok(Some(b)) => Ok(b.to_batch_job()),
+            Ok(None) => Err(ApiError::unknown_batch(batch_id)),
+            Err(e) => Err(kube_error("cannot read the SpeechBatch", e)),
+        }
+    }
+
+    async fn cancel(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
+        let job = self.get(batch_id).await?;
+        if job.status.is_final() {
+            return Ok(job);
+        }
+        let patch = serde_json::json!({ "spec": { "cancel": true } });
+        let patched = self
+            .batches
+            .patch(batch_id, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| {
+                if is_not_found(&e) {
+                    ApiError::unknown_batch(batch_id)
+                } else {
+                    kube_error("cannot cancel the SpeechBatch", e)
+                }
+            })?;
+        Ok(canceled_view(patched.to_batch_job()))
+    }
+
+    async fn delete(&self, batch_id: &str) -> Result<(), ApiError> {
+        // The operator's finalizer stops the Job before the record goes; the Secrets go with
+        // their owner; outputs are never touched.
+        match self
+            .batches
+            .delete(batch_id, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Err(ApiError::unknown_batch(batch_id)),
+            Err(e) => Err(kube_error("cannot delete the SpeechBatch", e)),
+        }
+    }
+}
