@@ -177,9 +177,30 @@ impl Service {
                 return (st, t.elapsed());
             }
             if t.elapsed() > within {
+                if let Ok(o) = Command::new("gdb")
+                    .args([
+                        "-p",
+                        &c.id().to_string(),
+                        "-batch",
+                        "-ex",
+                        "thread apply all bt 25",
+                    ])
+                    .output()
+                {
+                    let _ = std::fs::write("/tmp/speechbatch-hang-bt.txt", &o.stdout);
+                }
                 let _ = c.kill();
                 let _ = c.wait();
-                panic!("speechbatch did not exit within {within:?} of SIGTERM:\n{}", self.log());
+                let log: Vec<String> = self
+                    .log()
+                    .lines()
+                    .filter(|l| !l.contains("warp::filters::trace"))
+                    .map(str::to_string)
+                    .collect();
+                panic!(
+                    "speechbatch did not exit within {within:?} of SIGTERM:\n{}",
+                    tail(&log.join("\n"), 40)
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -273,7 +294,10 @@ impl Service {
 
     pub async fn cancel(&self, id: &str) -> Value {
         let r = self
-            .authed(self.http.put(self.url(&format!("/v1/batches/{id}?action=cancel"))))
+            .authed(
+                self.http
+                    .put(self.url(&format!("/v1/batches/{id}?action=cancel"))),
+            )
             .send()
             .await
             .unwrap();
@@ -290,7 +314,11 @@ impl Service {
             .unwrap();
         let (st, body) = checked(r, Op::Delete).await;
         assert_eq!(st, 204, "delete {id}: {body}");
-        assert_eq!(self.get_status(id).await, 404, "deleted job {id} still answers");
+        assert_eq!(
+            self.get_status(id).await,
+            404,
+            "deleted job {id} still answers"
+        );
     }
 
     /// Polls the job until `done(job)` holds; returns the job and every status seen, in order
@@ -324,7 +352,10 @@ impl Service {
     /// Waits for a final status (completed, canceled, failed).
     pub async fn wait_final(&self, id: &str, timeout: Duration) -> (Value, Vec<String>) {
         self.wait_for(id, timeout, |j| {
-            matches!(j["status"].as_str(), Some("completed" | "canceled" | "failed"))
+            matches!(
+                j["status"].as_str(),
+                Some("completed" | "canceled" | "failed")
+            )
         })
         .await
     }
@@ -354,7 +385,10 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 
 /// An address where nothing listens.
 pub fn closed_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 /// A listener that accepts connections and never answers (holds them open). Runs until the
@@ -467,8 +501,14 @@ pub fn validate(op: Op, status: StatusCode, body: &Value) {
             (&s.error, "ErrorBody")
         }
     };
-    let errors: Vec<String> = v.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path)).collect();
-    assert!(errors.is_empty(), "{what} ({op:?}, {status}) does not match openapi.yaml: {errors:?}\n{body}");
+    let errors: Vec<String> = v
+        .iter_errors(body)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} ({op:?}, {status}) does not match openapi.yaml: {errors:?}\n{body}"
+    );
     match what {
         "BatchJob" => check_job(body),
         "JobList" => body["jobs"].as_array().unwrap().iter().for_each(check_job),
@@ -489,13 +529,27 @@ pub fn check_job(job: &Value) {
         assert!(is_timestamp(job[f].as_str().unwrap()), "{f}: {job}");
     }
     let status = job["status"].as_str().unwrap();
-    assert_eq!(job.get("finished").is_some(), status == "completed", "finished only when completed: {job}");
-    assert_eq!(job.get("error_message").is_some(), status == "failed", "error_message only when failed: {job}");
+    assert_eq!(
+        job.get("finished").is_some(),
+        status == "completed",
+        "finished only when completed: {job}"
+    );
+    assert_eq!(
+        job.get("error_message").is_some(),
+        status == "failed",
+        "error_message only when failed: {job}"
+    );
     if let Some(f) = job.get("finished") {
         assert!(is_timestamp(f.as_str().unwrap()), "{job}");
-        assert!(f.as_str().unwrap() >= job["created"].as_str().unwrap(), "{job}");
+        assert!(
+            f.as_str().unwrap() >= job["created"].as_str().unwrap(),
+            "{job}"
+        );
     }
-    assert!(job["updated"].as_str().unwrap() >= job["created"].as_str().unwrap(), "{job}");
+    assert!(
+        job["updated"].as_str().unwrap() >= job["created"].as_str().unwrap(),
+        "{job}"
+    );
     let p = job["progress"].as_f64().unwrap();
     match status {
         "completed" => assert_eq!(p, 1.0, "{job}"),
@@ -589,9 +643,16 @@ impl S3Target {
     /// Creates `bucket` and writes `objects` into it, 16 at a time.
     pub async fn fill(&self, bucket: &str, objects: Vec<(String, Vec<u8>)>) {
         let c = self.client();
-        c.create_bucket().bucket(bucket).send().await.unwrap_or_else(|e| {
-            panic!("create bucket {bucket}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
-        });
+        c.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "create bucket {bucket}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
         self.put_all(bucket, objects).await;
     }
 
@@ -629,8 +690,17 @@ impl S3Target {
                 .set_continuation_token(token)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("list {bucket}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)));
-            out.extend(r.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "list {bucket}: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    )
+                });
+            out.extend(
+                r.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
             token = r.next_continuation_token().map(str::to_string);
             if token.is_none() {
                 break;
@@ -648,7 +718,9 @@ impl S3Target {
             .key(key)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("get {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)));
+            .unwrap_or_else(|e| {
+                panic!("get {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
+            });
         r.body.collect().await.unwrap().into_bytes().to_vec()
     }
 
@@ -661,7 +733,9 @@ impl S3Target {
             .key(key)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("head {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)));
+            .unwrap_or_else(|e| {
+                panic!("head {key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
+            });
         r.metadata().and_then(|m| m.get(BATCH_META)).cloned()
     }
 
@@ -687,9 +761,7 @@ impl S3Target {
     /// Outputs carrying `batch_id`: (.json count, .notice count).
     pub async fn outputs_of(&self, bucket: &str, batch_id: &str) -> (u64, u64) {
         let all = self.outputs(bucket).await;
-        let mine = all
-            .iter()
-            .filter(|(_, b)| b.as_deref() == Some(batch_id));
+        let mine = all.iter().filter(|(_, b)| b.as_deref() == Some(batch_id));
         let (mut j, mut n) = (0, 0);
         for (k, _) in mine {
             if k.ends_with(".json") {
@@ -716,6 +788,40 @@ impl S3Target {
     }
 }
 
+/// An s3s-fs server run by the test itself (it outlives restarts of the service), with its own
+/// key pair; stops on drop.
+pub struct TestS3 {
+    pub target: S3Target,
+    pub root: tempfile::TempDir,
+    _s3: speechbatch_storage::embedded_s3::EmbeddedS3,
+}
+
+pub const TEST_ACCESS_KEY: &str = "speechbatch-test-ak";
+pub const TEST_SECRET_KEY: &str = "Sup3rSecretTestKey/With+Chars0123456789";
+
+impl TestS3 {
+    pub async fn start() -> TestS3 {
+        let root = tempfile::tempdir().unwrap();
+        let s3 = speechbatch_storage::embedded_s3::EmbeddedS3::start(
+            root.path().to_owned(),
+            "127.0.0.1:0".parse().unwrap(),
+            Some((TEST_ACCESS_KEY, TEST_SECRET_KEY)),
+        )
+        .await
+        .unwrap();
+        TestS3 {
+            target: S3Target {
+                name: "test s3s-fs",
+                endpoint: s3.endpoint(),
+                access_key: TEST_ACCESS_KEY.into(),
+                secret_key: TEST_SECRET_KEY.into(),
+            },
+            root,
+            _s3: s3,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Audio
 
@@ -725,10 +831,13 @@ pub fn devset(rel: &str) -> Vec<u8> {
 
 /// asr clips, shortest first.
 pub fn short_clips() -> Vec<(&'static str, Vec<u8>)> {
-    ["clip02", "clip14", "clip13", "clip06", "clip03", "clip08", "clip15", "clip11", "clip07", "clip10", "clip09", "clip12", "clip05", "clip01", "clip04"]
-        .into_iter()
-        .map(|c| (c, devset(&format!("asr/{c}.flac"))))
-        .collect()
+    [
+        "clip02", "clip14", "clip13", "clip06", "clip03", "clip08", "clip15", "clip11", "clip07",
+        "clip10", "clip09", "clip12", "clip05", "clip01", "clip04",
+    ]
+    .into_iter()
+    .map(|c| (c, devset(&format!("asr/{c}.flac"))))
+    .collect()
 }
 
 /// A 16 kHz mono 16-bit WAV of `samples` samples, silence or quiet noise.
@@ -747,7 +856,10 @@ pub fn wav(samples: usize, noise_seed: Option<u32>) -> Vec<u8> {
     v.extend_from_slice(&16u16.to_le_bytes());
     v.extend_from_slice(b"data");
     v.extend_from_slice(&data_len.to_le_bytes());
-    let mut x = noise_seed.unwrap_or(0).wrapping_mul(2654435761).wrapping_add(1);
+    let mut x = noise_seed
+        .unwrap_or(0)
+        .wrapping_mul(2654435761)
+        .wrapping_add(1);
     for _ in 0..samples {
         let s: i16 = match noise_seed {
             None => 0,
@@ -776,9 +888,15 @@ pub fn weed_binary() -> PathBuf {
     }
     let cache = std::env::var_os("SPEECHBATCH_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/speechbatch"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/speechbatch")
+        });
     let weed = cache.join("seaweedfs-venv/bin/weed");
-    assert!(weed.is_file(), "{} is missing: run setup/seaweedfs.sh", weed.display());
+    assert!(
+        weed.is_file(),
+        "{} is missing: run setup/seaweedfs.sh",
+        weed.display()
+    );
     weed
 }
 
@@ -929,7 +1047,9 @@ pub mod iam {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             loop {
-                let Ok((socket, _)) = listener.accept().await else { return };
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
                 let handler = handler.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
