@@ -82,7 +82,11 @@ mod tests {
     fn only_the_apikey_user_with_the_right_key_is_accepted() {
         let key = ApiKey::new("s3cret:with:colons");
         assert!(key.accepts(Some(&basic("apikey:s3cret:with:colons"))));
-        assert!(key.accepts(Some(&basic("apikey:s3cret:with:colons")).map(|s| s.replace("Basic", "basic")).as_deref()));
+        assert!(key.accepts(
+            Some(&basic("apikey:s3cret:with:colons"))
+                .map(|s| s.replace("Basic", "basic"))
+                .as_deref()
+        ));
         assert!(!key.accepts(Some(&basic("apikey:s3cret"))));
         assert!(!key.accepts(Some(&basic("admin:s3cret:with:colons"))));
         assert!(!key.accepts(Some("Bearer s3cret:with:colons")));

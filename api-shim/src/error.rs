@@ -77,11 +77,20 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
                 .to_string(),
         )
     } else if err.is_not_found() {
-        (404, "Not Found: the API has /v1/batches and /v1/batches/{batch_id}".to_string())
+        (
+            404,
+            "Not Found: the API has /v1/batches and /v1/batches/{batch_id}".to_string(),
+        )
     } else if err.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (413, "Payload Too Large: the request body may be at most 1 MiB".to_string())
+        (
+            413,
+            "Payload Too Large: the request body may be at most 1 MiB".to_string(),
+        )
     } else if err.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        (415, "Unsupported Media Type: send the request as multipart/form-data".to_string())
+        (
+            415,
+            "Unsupported Media Type: send the request as multipart/form-data".to_string(),
+        )
     } else if let Some(e) = err.find::<warp::reject::InvalidQuery>() {
         (400, format!("Invalid query string: {e}"))
     } else if let Some(e) = err.find::<warp::reject::MissingHeader>() {

@@ -74,7 +74,10 @@ pub async fn parse_create(
     let mut parts = Box::pin(form.map_err(|e| {
         let text = e.to_string();
         if text.contains("too large") || text.contains("length limit") {
-            ApiError::new(413, format!("Request body is larger than {MAX_BODY_BYTES} bytes"))
+            ApiError::new(
+                413,
+                format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
+            )
         } else {
             ApiError::bad_request(format!("Malformed multipart body: {text}"))
         }
@@ -157,11 +160,14 @@ fn bucket(form: &mut Form, which: &str) -> Result<Option<BucketRequest>, ApiErro
         }
     }
     let text = |field: &str, v: Vec<u8>| -> Result<String, ApiError> {
-        let s = String::from_utf8(v)
-            .map_err(|_| ApiError::bad_request(format!("Form field '{field}' is not UTF-8 text")))?;
+        let s = String::from_utf8(v).map_err(|_| {
+            ApiError::bad_request(format!("Form field '{field}' is not UTF-8 text"))
+        })?;
         let s = s.trim().to_string();
         if s.is_empty() {
-            return Err(ApiError::bad_request(format!("Form field '{field}' is empty")));
+            return Err(ApiError::bad_request(format!(
+                "Form field '{field}' is empty"
+            )));
         }
         Ok(s)
     };

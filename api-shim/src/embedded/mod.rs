@@ -296,7 +296,9 @@ async fn run_job(inner: Arc<Inner>, id: String) {
         output,
         params: record.params.clone(),
     };
-    let pending: Vec<usize> = (0..plan.len()).filter(|&i| !record.shards[i].done).collect();
+    let pending: Vec<usize> = (0..plan.len())
+        .filter(|&i| !record.shards[i].done)
+        .collect();
     let parallel = Arc::new(Semaphore::new(inner.cfg.workers.max(1)));
     let mut shards = tokio::task::JoinSet::new();
     for i in pending {
@@ -319,7 +321,10 @@ async fn run_job(inner: Arc<Inner>, id: String) {
                     let s = &mut r.shards[i];
                     let resume = s.started;
                     if resume {
-                        *s = ShardProgress { started: true, ..Default::default() };
+                        *s = ShardProgress {
+                            started: true,
+                            ..Default::default()
+                        };
                         r.recount();
                     }
                     r.shards[i].started = true;
@@ -390,7 +395,10 @@ impl Backend for Embedded {
     async fn create(&self, request: CreateBatch) -> Result<BatchJob, ApiError> {
         let inner = &self.inner;
         if inner.shutdown.is_cancelled() {
-            return Err(ApiError::new(503, "The service is shutting down; retry shortly"));
+            return Err(ApiError::new(
+                503,
+                "The service is shutting down; retry shortly",
+            ));
         }
         let id = uuid::Uuid::new_v4().to_string();
         let now = Timestamp::now();
@@ -509,4 +517,3 @@ impl Backend for Embedded {
         Ok(())
     }
 }
-

@@ -124,7 +124,9 @@ impl JobStore {
                 .and_then(|b| serde_json::from_slice::<JobRecord>(&b).map_err(|e| e.to_string()))
             {
                 Ok(r) => records.push(r),
-                Err(e) => tracing::error!(path = %path.display(), error = %e, "skipping unreadable job record"),
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "skipping unreadable job record")
+                }
             }
         }
         records.sort_by_key(|r| r.seq);
@@ -147,7 +149,12 @@ impl JobStore {
     }
 
     /// Stores a bucket's credentials, readable by the service's user only.
-    pub fn save_credentials(&self, id: &str, side: Side, creds: &Credentials) -> std::io::Result<()> {
+    pub fn save_credentials(
+        &self,
+        id: &str,
+        side: Side,
+        creds: &Credentials,
+    ) -> std::io::Result<()> {
         write_atomic(&self.credentials_path(id, side), &creds.to_json(), 0o600)
     }
 
