@@ -48,7 +48,8 @@ fn raw_post(svc: &Service, content_type: &str, body: &[u8], chunked: bool) -> (S
     let _ = s.write_all(head.as_bytes());
     if chunked {
         for c in body.chunks(64 * 1024) {
-            if s.write_all(format!("{:x}\r\n", c.len()).as_bytes()).is_err()
+            if s.write_all(format!("{:x}\r\n", c.len()).as_bytes())
+                .is_err()
                 || s.write_all(c).is_err()
                 || s.write_all(b"\r\n").is_err()
             {
@@ -62,9 +63,14 @@ fn raw_post(svc: &Service, content_type: &str, body: &[u8], chunked: bool) -> (S
     let mut resp = Vec::new();
     let _ = s.read_to_end(&mut resp);
     let text = String::from_utf8_lossy(&resp).to_string();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
     let code: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = String::new();
         let mut r = rest;
         while let Some((len, after)) = r.split_once("\r\n") {
@@ -87,7 +93,9 @@ fn raw_post(svc: &Service, content_type: &str, body: &[u8], chunked: bool) -> (S
 }
 
 fn error_text(body: &Value) -> &str {
-    body["error"].as_str().unwrap_or_else(|| panic!("no error text: {body}"))
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error text: {body}"))
 }
 
 fn assert_error(st: StatusCode, body: &Value, want: u16, mentions: &[&str], what: &str) {
@@ -109,16 +117,26 @@ async fn rest_contract() {
     let s3 = svc.embedded_s3();
     let creds = s3.creds_file();
     s3.fill("contract-empty", vec![]).await;
-    s3.fill("contract-one", vec![("a/clip02.flac".into(), devset("asr/clip02.flac"))])
-        .await;
+    s3.fill(
+        "contract-one",
+        vec![("a/clip02.flac".into(), devset("asr/clip02.flac"))],
+    )
+    .await;
 
     // --- The OpenAPI document is served, identical to the checked-in one, without auth.
-    let r = svc.http.get(svc.url("/v1/openapi.yaml")).send().await.unwrap();
+    let r = svc
+        .http
+        .get(svc.url("/v1/openapi.yaml"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), OPENAPI_YAML);
 
     // --- Authentication on every route, with and without the interface's prefix.
-    let good_job = svc.create("function=recognize", form(&creds, "contract-empty", None)).await;
+    let good_job = svc
+        .create("function=recognize", form(&creds, "contract-empty", None))
+        .await;
     let id = good_job["batch_id"].as_str().unwrap().to_string();
     let bad_auths: [(Option<(&str, &str)>, &str); 5] = [
         (None, "no credentials"),
@@ -129,12 +147,28 @@ async fn rest_contract() {
     ];
     for prefix in ["", "/speech-to-text/api"] {
         let routes: Vec<(Method, String, Op)> = vec![
-            (Method::POST, format!("{prefix}/v1/batches?function=recognize"), Op::Create),
+            (
+                Method::POST,
+                format!("{prefix}/v1/batches?function=recognize"),
+                Op::Create,
+            ),
             (Method::GET, format!("{prefix}/v1/batches"), Op::List),
             (Method::GET, format!("{prefix}/v1/batches/{id}"), Op::Job),
-            (Method::PUT, format!("{prefix}/v1/batches/{id}?action=cancel"), Op::Job),
-            (Method::DELETE, format!("{prefix}/v1/batches/{id}"), Op::Delete),
-            (Method::GET, format!("{prefix}/v1/batches/no-such-id"), Op::Job),
+            (
+                Method::PUT,
+                format!("{prefix}/v1/batches/{id}?action=cancel"),
+                Op::Job,
+            ),
+            (
+                Method::DELETE,
+                format!("{prefix}/v1/batches/{id}"),
+                Op::Delete,
+            ),
+            (
+                Method::GET,
+                format!("{prefix}/v1/batches/no-such-id"),
+                Op::Job,
+            ),
         ];
         for (m, path, op) in &routes {
             for (auth, what) in &bad_auths {
@@ -146,12 +180,26 @@ async fn rest_contract() {
                     }
                 })
                 .await;
-                assert_error(st, &body, 401, &["apikey"], &format!("{m} {path} with {what}"));
+                assert_error(
+                    st,
+                    &body,
+                    401,
+                    &["apikey"],
+                    &format!("{m} {path} with {what}"),
+                );
             }
             // A bearer token is not basic authentication.
-            let (st, body) =
-                send(&svc, m.clone(), path, None, *op, |rb| rb.bearer_auth(API_KEY)).await;
-            assert_error(st, &body, 401, &[], &format!("{m} {path} with a bearer token"));
+            let (st, body) = send(&svc, m.clone(), path, None, *op, |rb| {
+                rb.bearer_auth(API_KEY)
+            })
+            .await;
+            assert_error(
+                st,
+                &body,
+                401,
+                &[],
+                &format!("{m} {path} with a bearer token"),
+            );
         }
     }
     let r = svc.http.get(svc.url("/v1/batches")).send().await.unwrap();
@@ -166,7 +214,15 @@ async fn rest_contract() {
     assert_eq!(after["status"], "completed", "{after}");
     assert_eq!(after["total_count"], 0);
     // The same key works under the prefix.
-    let (st, body) = send(&svc, Method::GET, &format!("/speech-to-text/api/v1/batches/{id}"), Some(("apikey", API_KEY)), Op::Job, |rb| rb).await;
+    let (st, body) = send(
+        &svc,
+        Method::GET,
+        &format!("/speech-to-text/api/v1/batches/{id}"),
+        Some(("apikey", API_KEY)),
+        Op::Job,
+        |rb| rb,
+    )
+    .await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(body, after);
 
@@ -177,11 +233,19 @@ async fn rest_contract() {
         ("model=en-US_BroadbandModel", vec!["function"]),
         ("function=transcribe", vec!["transcribe", "recognize"]),
         ("function=", vec!["function"]),
-        ("function=recognize&function=recognize", vec!["function", "more than once"]),
+        (
+            "function=recognize&function=recognize",
+            vec!["function", "more than once"],
+        ),
     ] {
-        let (st, body) = send(&svc, Method::POST, &format!("/v1/batches?{query}"), auth, Op::Create, |rb| {
-            rb.multipart(form(&creds, "contract-empty", None))
-        })
+        let (st, body) = send(
+            &svc,
+            Method::POST,
+            &format!("/v1/batches?{query}"),
+            auth,
+            Op::Create,
+            |rb| rb.multipart(form(&creds, "contract-empty", None)),
+        )
         .await;
         assert_error(st, &body, 400, &mentions, &format!("POST ?{query}"));
     }
@@ -193,7 +257,15 @@ async fn rest_contract() {
         ("?action=", vec!["action"]),
         ("?action=cancel&action=cancel", vec!["more than once"]),
     ] {
-        let (st, body) = send(&svc, Method::PUT, &format!("/v1/batches/{id}{query}"), auth, Op::Job, |rb| rb).await;
+        let (st, body) = send(
+            &svc,
+            Method::PUT,
+            &format!("/v1/batches/{id}{query}"),
+            auth,
+            Op::Job,
+            |rb| rb,
+        )
+        .await;
         assert_error(st, &body, 400, &mentions, &format!("PUT {query}"));
     }
 
@@ -206,17 +278,23 @@ async fn rest_contract() {
             "only a location",
         ),
         (
-            Form::new().text("input_bucket_name", "contract-empty").text("input_bucket_location", LOCATION),
+            Form::new()
+                .text("input_bucket_name", "contract-empty")
+                .text("input_bucket_location", LOCATION),
             vec!["input_credentials_file"],
             "no input credentials",
         ),
         (
-            Form::new().part("input_credentials_file", creds_part()).text("input_bucket_location", LOCATION),
+            Form::new()
+                .part("input_credentials_file", creds_part())
+                .text("input_bucket_location", LOCATION),
             vec!["input_bucket_name"],
             "no input bucket name",
         ),
         (
-            Form::new().part("input_credentials_file", creds_part()).text("input_bucket_name", "contract-empty"),
+            Form::new()
+                .part("input_credentials_file", creds_part())
+                .text("input_bucket_name", "contract-empty"),
             vec!["input_bucket_location"],
             "no input location",
         ),
@@ -257,16 +335,36 @@ async fn rest_contract() {
         ),
     ];
     for (f, mentions, what) in cases {
-        let (st, body) = send(&svc, Method::POST, "/v1/batches?function=recognize", auth, Op::Create, |rb| rb.multipart(f)).await;
+        let (st, body) = send(
+            &svc,
+            Method::POST,
+            "/v1/batches?function=recognize",
+            auth,
+            Op::Create,
+            |rb| rb.multipart(f),
+        )
+        .await;
         assert_error(st, &body, 400, &mentions, what);
     }
 
     // --- Credentials files in neither format.
     for (bytes, what) in [
-        (br#"{"endpoint": "http://x", "user": "u", "password": "p"}"#.to_vec(), "unknown fields"),
-        (br#"{"end_point": "http://x", "access_key": "only-the-access-key"}"#.to_vec(), "no secret_key"),
-        (br#"{"apikey": "k", "region": "us-south"}"#.to_vec(), "IAM without end_point"),
-        (b"end_point=http://x\naccess_key=a\nsecret_key=b".to_vec(), "not JSON"),
+        (
+            br#"{"endpoint": "http://x", "user": "u", "password": "p"}"#.to_vec(),
+            "unknown fields",
+        ),
+        (
+            br#"{"end_point": "http://x", "access_key": "only-the-access-key"}"#.to_vec(),
+            "no secret_key",
+        ),
+        (
+            br#"{"apikey": "k", "region": "us-south"}"#.to_vec(),
+            "IAM without end_point",
+        ),
+        (
+            b"end_point=http://x\naccess_key=a\nsecret_key=b".to_vec(),
+            "not JSON",
+        ),
         (b"[]".to_vec(), "a JSON array"),
         (Vec::new(), "empty"),
     ] {
@@ -274,13 +372,41 @@ async fn rest_contract() {
             .part("input_credentials_file", file_part(bytes))
             .text("input_bucket_location", LOCATION)
             .text("input_bucket_name", "contract-empty");
-        let (st, body) = send(&svc, Method::POST, "/v1/batches?function=recognize", auth, Op::Create, |rb| rb.multipart(f)).await;
-        assert_error(st, &body, 400, &["input_credentials_file"], &format!("credentials: {what}"));
+        let (st, body) = send(
+            &svc,
+            Method::POST,
+            "/v1/batches?function=recognize",
+            auth,
+            Op::Create,
+            |rb| rb.multipart(f),
+        )
+        .await;
+        assert_error(
+            st,
+            &body,
+            400,
+            &["input_credentials_file"],
+            &format!("credentials: {what}"),
+        );
     }
     // The same for the output bucket's file.
     let f = form(&creds, "contract-empty", Some((b"{}", "out")));
-    let (st, body) = send(&svc, Method::POST, "/v1/batches?function=recognize", auth, Op::Create, |rb| rb.multipart(f)).await;
-    assert_error(st, &body, 400, &["output_credentials_file"], "output credentials {}");
+    let (st, body) = send(
+        &svc,
+        Method::POST,
+        "/v1/batches?function=recognize",
+        auth,
+        Op::Create,
+        |rb| rb.multipart(f),
+    )
+    .await;
+    assert_error(
+        st,
+        &body,
+        400,
+        &["output_credentials_file"],
+        "output credentials {}",
+    );
 
     // --- Recognition parameters.
     for (q, mentions) in [
@@ -295,11 +421,19 @@ async fn rest_contract() {
         ("model=", vec!["model"]),
         ("acoustic_customization_id=abc123", vec!["abc123"]),
         ("language_customization_id=def456", vec!["def456"]),
-        ("redaction=true&redaction=false", vec!["redaction", "more than once"]),
+        (
+            "redaction=true&redaction=false",
+            vec!["redaction", "more than once"],
+        ),
     ] {
-        let (st, body) = send(&svc, Method::POST, &format!("/v1/batches?function=recognize&{q}"), auth, Op::Create, |rb| {
-            rb.multipart(form(&creds, "contract-empty", None))
-        })
+        let (st, body) = send(
+            &svc,
+            Method::POST,
+            &format!("/v1/batches?function=recognize&{q}"),
+            auth,
+            Op::Create,
+            |rb| rb.multipart(form(&creds, "contract-empty", None)),
+        )
         .await;
         assert_error(st, &body, 400, &mentions, q);
     }
@@ -310,9 +444,14 @@ async fn rest_contract() {
         "customization_weight=1.0&model=en-US_ShortForm_NarrowbandModel",
         "model=en-US_BroadbandModel&timestamps=false&speaker_labels=false",
     ] {
-        let (st, body) = send(&svc, Method::POST, &format!("/v1/batches?function=recognize&{q}"), auth, Op::Create, |rb| {
-            rb.multipart(form(&creds, "contract-empty", None))
-        })
+        let (st, body) = send(
+            &svc,
+            Method::POST,
+            &format!("/v1/batches?function=recognize&{q}"),
+            auth,
+            Op::Create,
+            |rb| rb.multipart(form(&creds, "contract-empty", None)),
+        )
         .await;
         assert_eq!(st, 200, "{q}: {body}");
     }
@@ -322,7 +461,12 @@ async fn rest_contract() {
     // these go over a plain socket that reads the answer whatever happens to the write.
     let boundary = "XbOuNdArYx";
     let mut body = Vec::new();
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"input_bucket_name\"\r\n\r\n").as_bytes());
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"input_bucket_name\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
     body.extend(std::iter::repeat_n(b'x', 1024 * 1024 + 10));
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let ct = format!("multipart/form-data; boundary={boundary}");
@@ -332,13 +476,30 @@ async fn rest_contract() {
     assert_error(st, &b, 413, &[], "1 MiB + 10 bytes chunked");
     // Just under the limit is not refused for its size.
     let mut ok = Vec::new();
-    ok.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"input_bucket_name\"\r\n\r\n").as_bytes());
+    ok.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"input_bucket_name\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
     ok.extend(std::iter::repeat_n(b'x', 1000));
     ok.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let (st, b) = raw_post(&svc, &ct, &ok, false);
-    assert_error(st, &b, 400, &["input_credentials_file"], "a small form without credentials");
+    assert_error(
+        st,
+        &b,
+        400,
+        &["input_credentials_file"],
+        "a small form without credentials",
+    );
     let (st, b) = raw_post(&svc, &ct, &ok, true);
-    assert_error(st, &b, 400, &["input_credentials_file"], "a small chunked form without credentials");
+    assert_error(
+        st,
+        &b,
+        400,
+        &["input_credentials_file"],
+        "a small chunked form without credentials",
+    );
     // A valid form sent chunked (no Content-Length) is accepted.
     let mut good = Vec::new();
     for (name, value) in [
@@ -346,7 +507,10 @@ async fn rest_contract() {
         ("input_bucket_location", LOCATION.as_bytes().to_vec()),
         ("input_bucket_name", b"contract-empty".to_vec()),
     ] {
-        good.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes());
+        good.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+                .as_bytes(),
+        );
         good.extend_from_slice(&value);
         good.extend_from_slice(b"\r\n");
     }
@@ -356,20 +520,39 @@ async fn rest_contract() {
 
     // --- Not multipart: 415.
     for (ct, payload) in [
-        (Some("application/json"), r#"{"input_bucket_name": "contract-empty"}"#),
-        (Some("application/x-www-form-urlencoded"), "input_bucket_name=contract-empty"),
+        (
+            Some("application/json"),
+            r#"{"input_bucket_name": "contract-empty"}"#,
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "input_bucket_name=contract-empty",
+        ),
         (Some("text/plain"), "hello"),
         (None, ""),
     ] {
-        let (st, body) = send(&svc, Method::POST, "/v1/batches?function=recognize", auth, Op::Create, |rb| {
-            let rb = rb.body(payload.to_string());
-            match ct {
-                Some(ct) => rb.header("content-type", ct),
-                None => rb,
-            }
-        })
+        let (st, body) = send(
+            &svc,
+            Method::POST,
+            "/v1/batches?function=recognize",
+            auth,
+            Op::Create,
+            |rb| {
+                let rb = rb.body(payload.to_string());
+                match ct {
+                    Some(ct) => rb.header("content-type", ct),
+                    None => rb,
+                }
+            },
+        )
         .await;
-        assert_error(st, &body, 415, &["multipart/form-data"], &format!("content type {ct:?}"));
+        assert_error(
+            st,
+            &body,
+            415,
+            &["multipart/form-data"],
+            &format!("content type {ct:?}"),
+        );
     }
 
     // --- Unknown batch ids: 404, with and without the prefix.
@@ -381,7 +564,13 @@ async fn rest_contract() {
         ] {
             let path = format!("{prefix}/v1/batches/6829a370-c214-b219-8223-890a109a7644{q}");
             let (st, body) = send(&svc, m.clone(), &path, auth, op, |rb| rb).await;
-            assert_error(st, &body, 404, &["6829a370-c214-b219-8223-890a109a7644"], &format!("{m} {path}"));
+            assert_error(
+                st,
+                &body,
+                404,
+                &["6829a370-c214-b219-8223-890a109a7644"],
+                &format!("{m} {path}"),
+            );
         }
     }
     // Unknown paths: 404 error body.
@@ -397,7 +586,10 @@ async fn rest_contract() {
         (Method::DELETE, "/v1/batches".to_string()),
         (Method::PUT, "/v1/batches".to_string()),
         (Method::PATCH, "/speech-to-text/api/v1/batches".to_string()),
-        (Method::PATCH, format!("/speech-to-text/api/v1/batches/{id}")),
+        (
+            Method::PATCH,
+            format!("/speech-to-text/api/v1/batches/{id}"),
+        ),
     ] {
         let (st, body) = send(&svc, m.clone(), &path, auth, Op::Job, |rb| rb).await;
         assert_error(st, &body, 405, &[m.as_str()], &format!("{m} {path}"));
@@ -408,12 +600,20 @@ async fn rest_contract() {
     // --- Statuses and their fields; list newest first.
     let secret_wrong = "Wr0ngSecretValue/ForTheContractTest+xyz";
     let apikey = "IamApiKeyNeverToBeShown0123456789abcdef";
-    let one = svc.create("function=recognize", form(&creds, "contract-one", None)).await;
-    let missing = svc.create("function=recognize", form(&creds, "no-such-bucket", None)).await;
+    let one = svc
+        .create("function=recognize", form(&creds, "contract-one", None))
+        .await;
+    let missing = svc
+        .create("function=recognize", form(&creds, "no-such-bucket", None))
+        .await;
     let wrong = svc
         .create(
             "function=recognize",
-            form(&hmac_file(&s3.endpoint, &s3.access_key, secret_wrong), "contract-one", None),
+            form(
+                &hmac_file(&s3.endpoint, &s3.access_key, secret_wrong),
+                "contract-one",
+                None,
+            ),
         )
         .await;
     let iam_creds = serde_json::to_vec(&serde_json::json!({
@@ -423,7 +623,9 @@ async fn rest_contract() {
         "region": "us-south",
     }))
     .unwrap();
-    let iam = svc.create("function=recognize", form(&iam_creds, "contract-one", None)).await;
+    let iam = svc
+        .create("function=recognize", form(&iam_creds, "contract-one", None))
+        .await;
     let ids: Vec<String> = [&one, &missing, &wrong, &iam]
         .iter()
         .map(|j| j["batch_id"].as_str().unwrap().to_string())
@@ -434,13 +636,27 @@ async fn rest_contract() {
         assert_eq!(j["progress"], 0.0);
         assert_eq!(j["created"], j["updated"], "{j}");
         assert_eq!(j["input_bucket_location"], LOCATION);
-        assert_eq!(j["output_bucket_name"], j["input_bucket_name"], "same bucket when no output is given");
+        assert_eq!(
+            j["output_bucket_name"], j["input_bucket_name"],
+            "same bucket when no output is given"
+        );
         assert_eq!(j["output_bucket_location"], LOCATION);
     }
     let (done, seen) = svc.wait_final(&ids[0], Duration::from_secs(60)).await;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!((done["total_count"].as_u64(), done["successful_count"].as_u64()), (Some(1), Some(1)), "{done}");
-    assert!(seen.iter().all(|s| ["initializing", "waiting", "running", "completed"].contains(&s.as_str())), "{seen:?}");
+    assert_eq!(
+        (
+            done["total_count"].as_u64(),
+            done["successful_count"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{done}"
+    );
+    assert!(
+        seen.iter()
+            .all(|s| ["initializing", "waiting", "running", "completed"].contains(&s.as_str())),
+        "{seen:?}"
+    );
     assert!(done["finished"].as_str().unwrap() >= done["created"].as_str().unwrap());
     let fails = [
         (&ids[1], vec!["no-such-bucket"]),
@@ -452,7 +668,10 @@ async fn rest_contract() {
         assert_eq!(j["status"], "failed", "{j}");
         let m = j["error_message"].as_str().unwrap();
         for want in mentions {
-            assert!(m.contains(want), "error_message should mention {want:?}: {m}");
+            assert!(
+                m.contains(want),
+                "error_message should mention {want:?}: {m}"
+            );
         }
         assert_eq!(j["successful_count"], 0);
         assert_eq!(j["failed_count"], 0);
@@ -463,15 +682,30 @@ async fn rest_contract() {
     assert_eq!(canceled["status"], "completed");
 
     let list = svc.list().await;
-    let listed: Vec<&str> = list.iter().map(|j| j["batch_id"].as_str().unwrap()).collect();
+    let listed: Vec<&str> = list
+        .iter()
+        .map(|j| j["batch_id"].as_str().unwrap())
+        .collect();
     let created_order: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
-    let pos = |id: &str| listed.iter().position(|l| *l == id).unwrap_or_else(|| panic!("{id} not listed"));
+    let pos = |id: &str| {
+        listed
+            .iter()
+            .position(|l| *l == id)
+            .unwrap_or_else(|| panic!("{id} not listed"))
+    };
     for w in created_order.windows(2) {
         assert!(pos(w[0]) < pos(w[1]), "not newest first: {listed:?}");
     }
-    assert_eq!(listed.last(), Some(&id.as_str()), "the first job is last: {listed:?}");
+    assert_eq!(
+        listed.last(),
+        Some(&id.as_str()),
+        "the first job is last: {listed:?}"
+    );
     for w in list.windows(2) {
-        assert!(w[0]["created"].as_str() >= w[1]["created"].as_str(), "not newest first by created");
+        assert!(
+            w[0]["created"].as_str() >= w[1]["created"].as_str(),
+            "not newest first by created"
+        );
     }
     for j in &list {
         let single = svc.get(j["batch_id"].as_str().unwrap()).await;
@@ -480,7 +714,11 @@ async fn rest_contract() {
 
     // --- Delete: 204, then 404 and gone from the list.
     svc.delete(&ids[1]).await;
-    assert!(svc.list().await.iter().all(|j| j["batch_id"] != ids[1].as_str()));
+    assert!(svc
+        .list()
+        .await
+        .iter()
+        .all(|j| j["batch_id"] != ids[1].as_str()));
 
     // --- Credentials are stored 0600; no secret in any response or log line.
     for e in std::fs::read_dir(svc.data.path().join("credentials")).unwrap() {

@@ -89,7 +89,11 @@ impl Curl<'_> {
             "{} --silent --show-error --write-out '\\n%{{http_code}}'",
             text.lines().collect::<Vec<_>>().join(" \\\n")
         );
-        let out = Command::new("bash").arg("-c").arg(&script).output().unwrap();
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
         let stdout = String::from_utf8(out.stdout).unwrap();
         assert!(
             out.status.success(),
@@ -112,7 +116,12 @@ fn transcript(result: &Value) -> String {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["alternatives"][0]["transcript"].as_str().unwrap().to_string())
+        .map(|r| {
+            r["alternatives"][0]["transcript"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -121,11 +130,23 @@ fn transcript(result: &Value) -> String {
 async fn interface_curl_examples_work_as_written() {
     // The examples are the interface's own text.
     if let Ok(doc) = std::fs::read_to_string(INTERFACE) {
-        for ex in [CREATE_SEPARATE, CREATE_SAME_FORMATTED, CREATE_SAME, LIST, GET, CANCEL, DELETE] {
+        for ex in [
+            CREATE_SEPARATE,
+            CREATE_SAME_FORMATTED,
+            CREATE_SAME,
+            LIST,
+            GET,
+            CANCEL,
+            DELETE,
+        ] {
             assert!(doc.contains(ex), "not in the interface as written:\n{ex}");
         }
     }
-    let svc = Service::start(Opts { max_running_jobs: 2, ..Opts::default() }).await;
+    let svc = Service::start(Opts {
+        max_running_jobs: 2,
+        ..Opts::default()
+    })
+    .await;
     let s3 = svc.embedded_s3();
     let dir = tempfile::tempdir().unwrap();
     // The embedded S3 writes a credentials file in the interface's format: use it as is.
@@ -135,13 +156,29 @@ async fn interface_curl_examples_work_as_written() {
     )
     .unwrap();
     let clip = devset("asr/clip14.flac");
-    s3.fill("my-cos-bucket", vec![("audio-file.flac".into(), clip.clone())]).await;
-    s3.fill("my-cos-input-bucket", vec![("calls/monday/audio-file.flac".into(), clip.clone())]).await;
+    s3.fill(
+        "my-cos-bucket",
+        vec![("audio-file.flac".into(), clip.clone())],
+    )
+    .await;
+    s3.fill(
+        "my-cos-input-bucket",
+        vec![("calls/monday/audio-file.flac".into(), clip.clone())],
+    )
+    .await;
     s3.fill("my-cos-output-bucket", vec![]).await;
 
     for unprefixed in [false, true] {
-        let curl = Curl { svc: &svc, dir: dir.path(), unprefixed };
-        let tag = if unprefixed { "/v1/batches" } else { "/speech-to-text/api/v1/batches" };
+        let curl = Curl {
+            svc: &svc,
+            dir: dir.path(),
+            unprefixed,
+        };
+        let tag = if unprefixed {
+            "/v1/batches"
+        } else {
+            "/speech-to-text/api/v1/batches"
+        };
 
         // Example 1: separate input and output buckets.
         let (code, job) = curl.run(CREATE_SEPARATE, None);
@@ -165,8 +202,17 @@ async fn interface_curl_examples_work_as_written() {
         let (code, list) = curl.run(LIST, None);
         assert_eq!(code, 200, "[{tag}] {list}");
         validate(Op::List, reqwest::StatusCode::OK, &list);
-        let ids: Vec<&str> = list["jobs"].as_array().unwrap().iter().map(|j| j["batch_id"].as_str().unwrap()).collect();
-        assert_eq!(&ids[..2], [formatted.as_str(), separate.as_str()], "[{tag}]");
+        let ids: Vec<&str> = list["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["batch_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            &ids[..2],
+            [formatted.as_str(), separate.as_str()],
+            "[{tag}]"
+        );
 
         // Get each until completed.
         for id in [&separate, &formatted] {
@@ -187,13 +233,31 @@ async fn interface_curl_examples_work_as_written() {
             assert_eq!(job["progress"], 1.0);
         }
         // Results: the same relative path in the output bucket; beside the input otherwise.
-        let out = s3.read("my-cos-output-bucket", "calls/monday/audio-file.flac.json").await;
+        let out = s3
+            .read("my-cos-output-bucket", "calls/monday/audio-file.flac.json")
+            .await;
         let out: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(s3.batch_of("my-cos-output-bucket", "calls/monday/audio-file.flac.json").await.as_deref(), Some(separate.as_str()));
-        assert!(!s3.keys("my-cos-input-bucket").await.iter().any(|k| k.ends_with(".json")), "nothing written to the input bucket");
+        assert_eq!(
+            s3.batch_of("my-cos-output-bucket", "calls/monday/audio-file.flac.json")
+                .await
+                .as_deref(),
+            Some(separate.as_str())
+        );
+        assert!(
+            !s3.keys("my-cos-input-bucket")
+                .await
+                .iter()
+                .any(|k| k.ends_with(".json")),
+            "nothing written to the input bucket"
+        );
         let plain = transcript(&out);
         // Timestamps and speaker labels are always on, with the labels copied into timestamps.
-        assert!(out["speaker_labels"].as_array().is_some_and(|l| !l.is_empty()), "{out}");
+        assert!(
+            out["speaker_labels"]
+                .as_array()
+                .is_some_and(|l| !l.is_empty()),
+            "{out}"
+        );
         let ts = &out["results"][0]["alternatives"][0]["timestamps"][0];
         assert!(ts[1].is_number() && ts[2].is_number(), "{out}");
         let fmt = s3.read("my-cos-bucket", "audio-file.flac.json").await;
@@ -201,8 +265,14 @@ async fn interface_curl_examples_work_as_written() {
         let fmt_text = transcript(&fmt);
         eprintln!("[{tag}] plain: {plain:?}\n[{tag}] smart_formatting+redaction: {fmt_text:?}");
         assert!(plain.to_lowercase().contains("thirty"), "{plain}");
-        assert!(!plain.chars().any(|c| c.is_ascii_digit()), "no smart formatting by default: {plain}");
-        assert!(fmt_text.contains("30"), "smart_formatting=true gives digits: {fmt_text}");
+        assert!(
+            !plain.chars().any(|c| c.is_ascii_digit()),
+            "no smart formatting by default: {plain}"
+        );
+        assert!(
+            fmt_text.contains("30"),
+            "smart_formatting=true gives digits: {fmt_text}"
+        );
 
         // Example 3 (minimal, same bucket), then cancel and delete as written.
         let (code, job) = curl.run(CREATE_SAME, None);
@@ -211,7 +281,10 @@ async fn interface_curl_examples_work_as_written() {
         let (code, job) = curl.run(CANCEL, Some(&minimal));
         assert_eq!(code, 200, "[{tag}] {job}");
         validate(Op::Job, reqwest::StatusCode::OK, &job);
-        assert!(["canceled", "completed"].contains(&job["status"].as_str().unwrap()), "{job}");
+        assert!(
+            ["canceled", "completed"].contains(&job["status"].as_str().unwrap()),
+            "{job}"
+        );
         let (code, body) = curl.run(DELETE, Some(&minimal));
         assert_eq!(code, 204, "[{tag}] {body}");
         assert_eq!(body, Value::Null, "204 has no body");
@@ -231,6 +304,9 @@ async fn interface_curl_examples_work_as_written() {
         assert_eq!(code, 200);
         assert_eq!(list["jobs"], serde_json::json!([]), "[{tag}]");
         // Outputs stay after delete.
-        assert!(s3.keys("my-cos-bucket").await.contains(&"audio-file.flac.json".to_string()));
+        assert!(s3
+            .keys("my-cos-bucket")
+            .await
+            .contains(&"audio-file.flac.json".to_string()));
     }
 }

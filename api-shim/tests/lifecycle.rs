@@ -22,10 +22,18 @@ fn id_of(job: &Value) -> String {
 fn assert_forward(seen: &[String], what: &str) {
     let idx: Vec<usize> = seen
         .iter()
-        .map(|s| ORDER.iter().position(|o| o == s).unwrap_or_else(|| panic!("{what}: unexpected {s} in {seen:?}")))
+        .map(|s| {
+            ORDER
+                .iter()
+                .position(|o| o == s)
+                .unwrap_or_else(|| panic!("{what}: unexpected {s} in {seen:?}"))
+        })
         .collect();
     assert_eq!(idx.first(), Some(&0), "{what}: {seen:?}");
-    assert!(idx.windows(2).all(|w| w[0] < w[1]), "{what}: not forward: {seen:?}");
+    assert!(
+        idx.windows(2).all(|w| w[0] < w[1]),
+        "{what}: not forward: {seen:?}"
+    );
 }
 
 /// Creates a job and follows it to a final status; the statuses seen include the create reply's.
@@ -65,64 +73,165 @@ async fn outputs_and_failures(svc: &Service, s3: &S3Target) {
     eprintln!("[{tag}] same bucket: {seen:?}");
     assert_forward(&seen, tag);
     assert_eq!(job1["status"], "completed", "[{tag}] {job1}");
-    assert_eq!((job1["total_count"].as_u64(), job1["successful_count"].as_u64(), job1["failed_count"].as_u64()), (Some(3), Some(3), Some(0)), "[{tag}] {job1}");
+    assert_eq!(
+        (
+            job1["total_count"].as_u64(),
+            job1["successful_count"].as_u64(),
+            job1["failed_count"].as_u64()
+        ),
+        (Some(3), Some(3), Some(0)),
+        "[{tag}] {job1}"
+    );
     let id1 = id_of(&job1);
     let keys: BTreeSet<String> = s3.keys("same").await.into_iter().collect();
-    assert_eq!(keys, input_keys.union(&json_keys).cloned().collect(), "[{tag}] outputs beside the inputs");
+    assert_eq!(
+        keys,
+        input_keys.union(&json_keys).cloned().collect(),
+        "[{tag}] outputs beside the inputs"
+    );
     for k in &json_keys {
-        assert_eq!(s3.batch_of("same", k).await.as_deref(), Some(id1.as_str()), "[{tag}] {k}");
+        assert_eq!(
+            s3.batch_of("same", k).await.as_deref(),
+            Some(id1.as_str()),
+            "[{tag}] {k}"
+        );
         let v: Value = serde_json::from_slice(&s3.read("same", k).await).unwrap();
-        assert!(v["results"].as_array().is_some_and(|r| !r.is_empty()), "[{tag}] {k}: {v}");
+        assert!(
+            v["results"].as_array().is_some_and(|r| !r.is_empty()),
+            "[{tag}] {k}: {v}"
+        );
     }
     assert_eq!(s3.outputs_of("same", &id1).await, (3, 0));
-    assert_eq!(s3.input_hashes("same").await, hashes, "[{tag}] inputs modified");
+    assert_eq!(
+        s3.input_hashes("same").await,
+        hashes,
+        "[{tag}] inputs modified"
+    );
 
     // 2. A rerun over the bucket that now holds outputs: the same total, outputs overwritten.
-    let (job2, _) = run(svc, "function=recognize&word_confidence=true", form(&creds, "same", None)).await;
+    let (job2, _) = run(
+        svc,
+        "function=recognize&word_confidence=true",
+        form(&creds, "same", None),
+    )
+    .await;
     let id2 = id_of(&job2);
     assert_eq!(job2["status"], "completed", "[{tag}] {job2}");
-    assert_eq!(job2["total_count"], 3, "[{tag}] outputs counted as inputs: {job2}");
+    assert_eq!(
+        job2["total_count"], 3,
+        "[{tag}] outputs counted as inputs: {job2}"
+    );
     assert_eq!(job2["successful_count"], 3, "[{tag}] {job2}");
     let keys: BTreeSet<String> = s3.keys("same").await.into_iter().collect();
-    assert_eq!(keys, input_keys.union(&json_keys).cloned().collect(), "[{tag}] outputs treated as inputs");
-    assert_eq!(s3.outputs_of("same", &id2).await, (3, 0), "[{tag}] not overwritten");
+    assert_eq!(
+        keys,
+        input_keys.union(&json_keys).cloned().collect(),
+        "[{tag}] outputs treated as inputs"
+    );
+    assert_eq!(
+        s3.outputs_of("same", &id2).await,
+        (3, 0),
+        "[{tag}] not overwritten"
+    );
     assert_eq!(s3.outputs_of("same", &id1).await, (0, 0));
     let v: Value = serde_json::from_slice(&s3.read("same", "top.flac.json").await).unwrap();
-    assert!(v["results"][0]["alternatives"][0]["word_confidence"].is_array(), "[{tag}] the rerun's parameters: {v}");
-    assert_eq!(s3.input_hashes("same").await, hashes, "[{tag}] inputs modified");
+    assert!(
+        v["results"][0]["alternatives"][0]["word_confidence"].is_array(),
+        "[{tag}] the rerun's parameters: {v}"
+    );
+    assert_eq!(
+        s3.input_hashes("same").await,
+        hashes,
+        "[{tag}] inputs modified"
+    );
 
     // 3. A separate output bucket mirrors the folders; the input bucket is untouched.
-    let (job3, _) = run(svc, "function=recognize", form(&creds, "same", Some((&creds, "mirror")))).await;
+    let (job3, _) = run(
+        svc,
+        "function=recognize",
+        form(&creds, "same", Some((&creds, "mirror"))),
+    )
+    .await;
     let id3 = id_of(&job3);
     assert_eq!(job3["status"], "completed", "[{tag}] {job3}");
     assert_eq!(job3["output_bucket_name"], "mirror");
     assert_eq!(job3["total_count"], 3);
     let mirrored: BTreeSet<String> = s3.keys("mirror").await.into_iter().collect();
-    assert_eq!(mirrored, json_keys, "[{tag}] a/b/c.flac -> a/b/c.flac.json in the output bucket");
+    assert_eq!(
+        mirrored, json_keys,
+        "[{tag}] a/b/c.flac -> a/b/c.flac.json in the output bucket"
+    );
     assert_eq!(s3.outputs_of("mirror", &id3).await, (3, 0));
-    assert_eq!(s3.outputs_of("same", &id2).await, (3, 0), "[{tag}] the input bucket was written");
-    assert_eq!(s3.input_hashes("same").await, hashes, "[{tag}] inputs modified");
+    assert_eq!(
+        s3.outputs_of("same", &id2).await,
+        (3, 0),
+        "[{tag}] the input bucket was written"
+    );
+    assert_eq!(
+        s3.input_hashes("same").await,
+        hashes,
+        "[{tag}] inputs modified"
+    );
 
     // 4. Request-level failures: failed, with an error_message that says what to fix.
-    let wrong = hmac_file(&s3.endpoint, &s3.access_key, "Wrong/Secret+Key0123456789abcdefghij");
+    let wrong = hmac_file(
+        &s3.endpoint,
+        &s3.access_key,
+        "Wrong/Secret+Key0123456789abcdefghij",
+    );
     let unknown_key = hmac_file(&s3.endpoint, "no-such-access-key", &s3.secret_key);
     let cases: Vec<(reqwest::multipart::Form, Vec<&str>, &str)> = vec![
-        (form(&wrong, "same", None), vec!["same", "secret_key"], "wrong secret"),
-        (form(&unknown_key, "same", None), vec!["same", "access_key"], "unknown access key"),
-        (form(&creds, "no-such-bucket", None), vec!["no-such-bucket"], "missing bucket"),
-        (form(&creds, "same", Some((&creds, "no-such-output"))), vec!["no-such-output"], "missing output bucket"),
-        (form(&creds, "same", Some((&wrong, "mirror"))), vec!["mirror", "secret_key"], "wrong secret for the output"),
+        (
+            form(&wrong, "same", None),
+            vec!["same", "secret_key"],
+            "wrong secret",
+        ),
+        (
+            form(&unknown_key, "same", None),
+            vec!["same", "access_key"],
+            "unknown access key",
+        ),
+        (
+            form(&creds, "no-such-bucket", None),
+            vec!["no-such-bucket"],
+            "missing bucket",
+        ),
+        (
+            form(&creds, "same", Some((&creds, "no-such-output"))),
+            vec!["no-such-output"],
+            "missing output bucket",
+        ),
+        (
+            form(&creds, "same", Some((&wrong, "mirror"))),
+            vec!["mirror", "secret_key"],
+            "wrong secret for the output",
+        ),
     ];
     for (f, mentions, what) in cases {
         let (job, seen) = run(svc, "function=recognize", f).await;
         assert_eq!(job["status"], "failed", "[{tag}] {what}: {job}");
         let m = job["error_message"].as_str().unwrap();
         for want in mentions {
-            assert!(m.contains(want), "[{tag}] {what}: error_message should mention {want:?}: {m}");
+            assert!(
+                m.contains(want),
+                "[{tag}] {what}: error_message should mention {want:?}: {m}"
+            );
         }
-        assert!(!m.contains("Wrong/Secret") && !m.contains(&s3.secret_key), "[{tag}] secret in {m}");
-        assert_eq!((job["successful_count"].as_u64(), job["failed_count"].as_u64()), (Some(0), Some(0)));
-        assert!(seen.iter().all(|s| s == "initializing" || s == "failed"), "[{tag}] {what}: {seen:?}");
+        assert!(
+            !m.contains("Wrong/Secret") && !m.contains(&s3.secret_key),
+            "[{tag}] secret in {m}"
+        );
+        assert_eq!(
+            (
+                job["successful_count"].as_u64(),
+                job["failed_count"].as_u64()
+            ),
+            (Some(0), Some(0))
+        );
+        assert!(
+            seen.iter().all(|s| s == "initializing" || s == "failed"),
+            "[{tag}] {what}: {seen:?}"
+        );
     }
     assert_eq!(s3.outputs_of("mirror", &id3).await, (3, 0));
     assert_eq!(s3.input_hashes("same").await, hashes);
@@ -131,7 +240,12 @@ async fn outputs_and_failures(svc: &Service, s3: &S3Target) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_on_seaweedfs() {
     let weed = Seaweed::start().await;
-    let svc = Service::start(Opts { workers: 1, max_shards: 3, ..Opts::default() }).await;
+    let svc = Service::start(Opts {
+        workers: 1,
+        max_shards: 3,
+        ..Opts::default()
+    })
+    .await;
     outputs_and_failures(&svc, &weed.target).await;
 }
 
@@ -151,26 +265,62 @@ async fn lifecycle_on_embedded_s3() {
     outputs_and_failures(&svc, &s3).await;
 
     // --- An endpoint where nothing listens: failed, naming the end point.
-    let closed = hmac_file(&format!("http://{}", closed_addr()), &s3.access_key, &s3.secret_key);
+    let closed = hmac_file(
+        &format!("http://{}", closed_addr()),
+        &s3.access_key,
+        &s3.secret_key,
+    );
     let (job, _) = run(&svc, "function=recognize", form(&closed, "same", None)).await;
     assert_eq!(job["status"], "failed", "{job}");
-    assert!(job["error_message"].as_str().unwrap().contains("end_point"), "{job}");
+    assert!(
+        job["error_message"].as_str().unwrap().contains("end_point"),
+        "{job}"
+    );
     let failed = job;
 
     // --- waiting: one job runs at a time; later ones wait, first come first served.
-    s3.fill("long", vec![("conv01.flac".into(), devset("conversations/conv01.flac")), ("conv02.flac".into(), devset("conversations/conv02.flac"))]).await;
-    for (b, c) in [("short1", "clip02"), ("short2", "clip13"), ("short3", "clip14")] {
+    s3.fill(
+        "long",
+        vec![
+            ("conv01.flac".into(), devset("conversations/conv01.flac")),
+            ("conv02.flac".into(), devset("conversations/conv02.flac")),
+        ],
+    )
+    .await;
+    for (b, c) in [
+        ("short1", "clip02"),
+        ("short2", "clip13"),
+        ("short3", "clip14"),
+    ] {
         s3.fill(b, vec![(format!("{c}.flac"), clip(c))]).await;
     }
-    let long = svc.create("function=recognize", form(&creds, "long", None)).await;
+    let long = svc
+        .create("function=recognize", form(&creds, "long", None))
+        .await;
     let long_id = id_of(&long);
-    svc.wait_for(&long_id, Duration::from_secs(30), |j| j["status"] == "running").await;
-    let w1 = id_of(&svc.create("function=recognize", form(&creds, "short1", None)).await);
-    let w2 = id_of(&svc.create("function=recognize", form(&creds, "short2", None)).await);
-    let w3 = id_of(&svc.create("function=recognize", form(&creds, "short3", None)).await);
+    svc.wait_for(&long_id, Duration::from_secs(30), |j| {
+        j["status"] == "running"
+    })
+    .await;
+    let w1 = id_of(
+        &svc.create("function=recognize", form(&creds, "short1", None))
+            .await,
+    );
+    let w2 = id_of(
+        &svc.create("function=recognize", form(&creds, "short2", None))
+            .await,
+    );
+    let w3 = id_of(
+        &svc.create("function=recognize", form(&creds, "short3", None))
+            .await,
+    );
     let mut w2_seen = Vec::new();
     for w in [&w1, &w2, &w3] {
-        let (j, seen) = svc.wait_for(w, Duration::from_secs(20), |j| j["status"] != "initializing").await;
+        let (j, seen) = svc
+            .wait_for(w, Duration::from_secs(20), |j| {
+                j["status"] != "initializing"
+            })
+            .await;
         assert_eq!(j["status"], "waiting", "a second job while one runs: {j}");
         assert_eq!(j["total_count"], 1, "scanned before waiting: {j}");
         assert_eq!(j["progress"], 0.0);
@@ -178,7 +328,11 @@ async fn lifecycle_on_embedded_s3() {
             w2_seen = seen;
         }
     }
-    assert_eq!(svc.get(&long_id).await["status"], "running", "the long job finished too early to test waiting");
+    assert_eq!(
+        svc.get(&long_id).await["status"],
+        "running",
+        "the long job finished too early to test waiting"
+    );
     // Cancel in waiting: canceled at once, never processes a file.
     let c = svc.cancel(&w1).await;
     assert_eq!(c["status"], "canceled", "{c}");
@@ -200,17 +354,36 @@ async fn lifecycle_on_embedded_s3() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let w1_now = svc.get(&w1).await;
     assert_eq!(w1_now["status"], "canceled");
-    assert_eq!((w1_now["successful_count"].as_u64(), w1_now["failed_count"].as_u64()), (Some(0), Some(0)));
-    assert!(s3.outputs("short1").await.is_empty(), "a job canceled while waiting wrote outputs");
-    assert!(s3.outputs("short3").await.is_empty(), "a job deleted while waiting wrote outputs");
+    assert_eq!(
+        (
+            w1_now["successful_count"].as_u64(),
+            w1_now["failed_count"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert!(
+        s3.outputs("short1").await.is_empty(),
+        "a job canceled while waiting wrote outputs"
+    );
+    assert!(
+        s3.outputs("short3").await.is_empty(),
+        "a job deleted while waiting wrote outputs"
+    );
     assert_eq!(s3.outputs_of("short2", &w2).await, (1, 0));
 
     // --- Cancel and delete while running: no new file starts; outputs stay.
-    let eight: Vec<(String, Vec<u8>)> = short_clips().into_iter().take(8).map(|(n, b)| (format!("{n}.flac"), b)).collect();
+    let eight: Vec<(String, Vec<u8>)> = short_clips()
+        .into_iter()
+        .take(8)
+        .map(|(n, b)| (format!("{n}.flac"), b))
+        .collect();
     s3.fill("eight", eight.clone()).await;
     s3.fill("eight-del", eight).await;
     for (bucket, delete) in [("eight", false), ("eight-del", true)] {
-        let id = id_of(&svc.create("function=recognize", form(&creds, bucket, None)).await);
+        let id = id_of(
+            &svc.create("function=recognize", form(&creds, bucket, None))
+                .await,
+        );
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while s3.outputs_of(bucket, &id).await.0 == 0 {
             assert!(std::time::Instant::now() < deadline, "no output");
@@ -226,21 +399,43 @@ async fn lifecycle_on_embedded_s3() {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let after: BTreeSet<String> = s3.outputs(bucket).await.into_keys().collect();
         let what = if delete { "delete" } else { "cancel" };
-        eprintln!("{what} while running: {} outputs, then {} after 3 s", before.len(), after.len());
+        eprintln!(
+            "{what} while running: {} outputs, then {} after 3 s",
+            before.len(),
+            after.len()
+        );
         assert!(before.is_subset(&after), "{what}: outputs removed");
-        assert!(after.len() <= before.len() + 1, "{what}: new files started: {} -> {}", before.len(), after.len());
+        assert!(
+            after.len() <= before.len() + 1,
+            "{what}: new files started: {} -> {}",
+            before.len(),
+            after.len()
+        );
         assert!(after.len() < 8, "{what}: the job ran to the end");
         if !delete {
             let j = svc.get(&id).await;
             assert_eq!(j["status"], "canceled", "{j}");
-            assert!(j["successful_count"].as_u64().unwrap() <= after.len() as u64, "{j}");
+            assert!(
+                j["successful_count"].as_u64().unwrap() <= after.len() as u64,
+                "{j}"
+            );
         }
     }
 
     // --- initializing: an endpoint that accepts connections and never answers.
-    let hole = hmac_file(&format!("http://{}", black_hole()), &s3.access_key, &s3.secret_key);
-    let init_cancel = id_of(&svc.create("function=recognize", form(&hole, "same", None)).await);
-    let init_delete = id_of(&svc.create("function=recognize", form(&hole, "same", None)).await);
+    let hole = hmac_file(
+        &format!("http://{}", black_hole()),
+        &s3.access_key,
+        &s3.secret_key,
+    );
+    let init_cancel = id_of(
+        &svc.create("function=recognize", form(&hole, "same", None))
+            .await,
+    );
+    let init_delete = id_of(
+        &svc.create("function=recognize", form(&hole, "same", None))
+            .await,
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for id in [&init_cancel, &init_delete] {
         assert_eq!(svc.get(id).await["status"], "initializing");
@@ -251,7 +446,14 @@ async fn lifecycle_on_embedded_s3() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let j = svc.get(&init_cancel).await;
     assert_eq!(j["status"], "canceled", "{j}");
-    assert_eq!((j["total_count"].as_u64(), j["successful_count"].as_u64(), j["failed_count"].as_u64()), (Some(0), Some(0), Some(0)));
+    assert_eq!(
+        (
+            j["total_count"].as_u64(),
+            j["successful_count"].as_u64(),
+            j["failed_count"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0))
+    );
     assert_eq!(s3.outputs_of("same", &init_cancel).await, (0, 0));
 
     // --- Cancel of finished jobs leaves them unchanged.
@@ -268,7 +470,11 @@ async fn lifecycle_on_embedded_s3() {
     for j in [&long_done, &canceled, &failed, &w2_done] {
         svc.delete(&id_of(j)).await;
     }
-    assert_eq!(s3.outputs("long").await, long_outputs, "delete touched the outputs");
+    assert_eq!(
+        s3.outputs("long").await,
+        long_outputs,
+        "delete touched the outputs"
+    );
     assert_eq!(long_outputs.len(), 2);
 
     // --- IAM credentials: token endpoint + bearer-checking proxy in front of s3s-fs.
@@ -287,7 +493,12 @@ async fn lifecycle_on_embedded_s3() {
         assert!(st.refused.is_empty(), "the proxy refused: {:?}", st.refused);
     }
     let rejected_key = "rejected-apikey-0123456789abcdef";
-    let (j, _) = run(&svc, "function=recognize", form(&iam.creds_file(rejected_key), "cos-bucket", None)).await;
+    let (j, _) = run(
+        &svc,
+        "function=recognize",
+        form(&iam.creds_file(rejected_key), "cos-bucket", None),
+    )
+    .await;
     assert_eq!(j["status"], "failed", "{j}");
     let m = j["error_message"].as_str().unwrap();
     assert!(m.contains("apikey") && !m.contains(rejected_key), "{m}");
@@ -313,10 +524,22 @@ async fn lifecycle_on_embedded_s3() {
     let id = id_of(&j);
     let outputs = s3.outputs("bad").await;
     for k in &bad_keys {
-        assert_eq!(outputs.get(&format!("{k}.notice")), Some(&Some(id.clone())), "{k}: no .notice");
-        assert!(!outputs.contains_key(&format!("{k}.json")), "{k}: a .json for a bad file");
-        let body: Value = serde_json::from_slice(&s3.read("bad", &format!("{k}.notice")).await).unwrap();
-        validate(Op::Job, reqwest::StatusCode::from_u16(body["code"].as_u64().unwrap() as u16).unwrap(), &body);
+        assert_eq!(
+            outputs.get(&format!("{k}.notice")),
+            Some(&Some(id.clone())),
+            "{k}: no .notice"
+        );
+        assert!(
+            !outputs.contains_key(&format!("{k}.json")),
+            "{k}: a .json for a bad file"
+        );
+        let body: Value =
+            serde_json::from_slice(&s3.read("bad", &format!("{k}.notice")).await).unwrap();
+        validate(
+            Op::Job,
+            reqwest::StatusCode::from_u16(body["code"].as_u64().unwrap() as u16).unwrap(),
+            &body,
+        );
         eprintln!("{k}: {}", body["error"]);
     }
     assert_eq!(s3.outputs_of("bad", &id).await, (0, n));

@@ -131,21 +131,34 @@ async fn crash_and_shutdown_mid_job() {
     objects.push(("f02.flac".into(), devset("conversations/conv01.flac")));
     let keys: Vec<String> = objects.iter().map(|(k, _)| k.clone()).collect();
     s3.fill("term", objects).await;
-    let job = svc.create("function=recognize", form(&s3.creds_file(), "term", None)).await;
+    let job = svc
+        .create("function=recognize", form(&s3.creds_file(), "term", None))
+        .await;
     let id = job["batch_id"].as_str().unwrap().to_string();
     let n0 = wait_outputs(&svc, &s3, "term", &id, 2).await;
     assert_eq!(n0, 2);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let outs = s3.outputs("term").await;
-    assert!(!outs.contains_key("f02.flac.json"), "the conversation finished too fast to test SIGTERM");
+    assert!(
+        !outs.contains_key("f02.flac.json"),
+        "the conversation finished too fast to test SIGTERM"
+    );
     let (status, took) = svc.terminate(Duration::from_secs(70));
-    assert!(status.success(), "exit status after SIGTERM: {status}\n{}", tail(&svc.log(), 20));
-    assert!(took < Duration::from_secs(60), "exit took {took:?}, more than the grace");
+    assert!(
+        status.success(),
+        "exit status after SIGTERM: {status}\n{}",
+        tail(&svc.log(), 20)
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "exit took {took:?}, more than the grace"
+    );
     let outs = s3.outputs("term").await;
     let n1 = outs.len() as u64;
     eprintln!("SIGTERM with {n0} outputs: exited in {took:?} with {n1}");
     assert!(
-        outs.get("f02.flac.json").is_some_and(|b| b.as_deref() == Some(id.as_str())),
+        outs.get("f02.flac.json")
+            .is_some_and(|b| b.as_deref() == Some(id.as_str())),
         "the file in flight at SIGTERM did not finish: {outs:?}"
     );
     assert_eq!(n1, 3, "new files started after SIGTERM: {outs:?}");
