@@ -146,7 +146,7 @@ impl Backend for Kubernetes {
             .await
             .map_err(|e| kube_error("cannot list SpeechBatches", e))?;
         let mut jobs: Vec<BatchJob> = list.items.iter().map(SpeechBatch::to_batch_job).collect();
-        jobs.sort_by(|a, b| b.created.cmp(&a.created));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.created));
         Ok(jobs)
     }
 

@@ -251,7 +251,15 @@ impl SpeechBatch {
             .metadata
             .creation_timestamp
             .as_ref()
-            .map(|t| Timestamp(chrono::DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond() as u32).unwrap_or_default()))
+            .map(|t| {
+                Timestamp(
+                    chrono::DateTime::from_timestamp(
+                        t.0.as_second(),
+                        t.0.subsec_nanosecond() as u32,
+                    )
+                    .unwrap_or_default(),
+                )
+            })
             .unwrap_or_else(Timestamp::now);
         let parse = |s: &Option<String>| s.as_deref().and_then(Timestamp::parse);
         let state = status.status.unwrap_or(BatchStatus::Initializing);
@@ -271,7 +279,9 @@ impl SpeechBatch {
             created,
             updated: parse(&status.updated).unwrap_or(created),
             finished: parse(&status.finished).filter(|_| state == BatchStatus::Completed),
-            error_message: status.error_message.filter(|_| state == BatchStatus::Failed),
+            error_message: status
+                .error_message
+                .filter(|_| state == BatchStatus::Failed),
         }
     }
 }

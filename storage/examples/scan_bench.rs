@@ -3,7 +3,6 @@
 //! process's peak RSS. `cargo run --release -p speechbatch-storage --example scan_bench -- 100000`
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::time::Instant;

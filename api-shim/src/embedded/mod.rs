@@ -147,7 +147,9 @@ impl Inner {
                 r.job.error_message = Some(message);
             }
         });
-        self.stop_token(id).map(|t| t.cancel());
+        if let Some(t) = self.stop_token(id) {
+            t.cancel();
+        }
         self.wake.notify_one();
     }
 
@@ -465,7 +467,7 @@ impl Backend for Embedded {
             .values()
             .map(|l| (l.record.seq, l.record.job.clone()))
             .collect();
-        all.sort_by(|a, b| b.0.cmp(&a.0));
+        all.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
         Ok(all.into_iter().map(|(_, j)| j).collect())
     }
 
