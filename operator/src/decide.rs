@@ -92,7 +92,9 @@ pub struct Decision {
 /// Whether this reconcile must scan the input bucket first: not final, not canceled, no plan.
 pub fn needs_scan(batch: &SpeechBatch) -> bool {
     let status = batch.status.as_ref();
-    let final_ = status.and_then(|s| s.status).is_some_and(BatchStatus::is_final);
+    let final_ = status
+        .and_then(|s| s.status)
+        .is_some_and(BatchStatus::is_final);
     !final_ && !batch.spec.cancel && status.and_then(|s| s.plan.as_ref()).is_none()
 }
 
@@ -131,8 +133,13 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
     };
 
     if batch.spec.cancel {
-        set(&mut conds, cond::CANCELED, "True", "CanceledByUser",
-            "spec.cancel is true: no new file starts; outputs written so far stay".into());
+        set(
+            &mut conds,
+            cond::CANCELED,
+            "True",
+            "CanceledByUser",
+            "spec.cancel is true: no new file starts; outputs written so far stay".into(),
+        );
         if obs.job.as_ref().is_some_and(|j| !j.deleting) {
             job_action = JobAction::Delete(job_name.clone());
         }
@@ -146,11 +153,26 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
             match &obs.scan {
                 Some(ScanOutcome::Planned(p)) => {
                     let message = format!("{} input files in {} shards", p.total, p.len());
-                    set(&mut conds, cond::SCANNED, "True", "Planned", message.clone());
-                    notes.push(Note { reason: "Scanned", message, warning: false });
+                    set(
+                        &mut conds,
+                        cond::SCANNED,
+                        "True",
+                        "Planned",
+                        message.clone(),
+                    );
+                    notes.push(Note {
+                        reason: "Scanned",
+                        message,
+                        warning: false,
+                    });
                     if p.total == 0 {
-                        set(&mut conds, cond::COMPLETE, "True", "NoInputFiles",
-                            "The input bucket holds no audio files: nothing to do".into());
+                        set(
+                            &mut conds,
+                            cond::COMPLETE,
+                            "True",
+                            "NoInputFiles",
+                            "The input bucket holds no audio files: nothing to do".into(),
+                        );
                         notes.push(Note {
                             reason: "Completed",
                             message: "The input bucket holds no audio files".into(),
@@ -171,12 +193,36 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
                         now.0.duration_since(since).as_secs_f64() >= policy.scan_retry.as_secs_f64()
                     });
                     if *permanent || expired {
-                        set(&mut conds, cond::SCANNED, "False", "ScanFailed", message.clone());
-                        set(&mut conds, cond::FAILED, "True", "ScanFailed", message.clone());
-                        notes.push(Note { reason: "Failed", message: message.clone(), warning: true });
+                        set(
+                            &mut conds,
+                            cond::SCANNED,
+                            "False",
+                            "ScanFailed",
+                            message.clone(),
+                        );
+                        set(
+                            &mut conds,
+                            cond::FAILED,
+                            "True",
+                            "ScanFailed",
+                            message.clone(),
+                        );
+                        notes.push(Note {
+                            reason: "Failed",
+                            message: message.clone(),
+                            warning: true,
+                        });
                     } else {
-                        set(&mut conds, cond::SCANNED, "Unknown", "ScanRetrying",
-                            format!("{message} (retrying for up to {} s)", policy.scan_retry.as_secs()));
+                        set(
+                            &mut conds,
+                            cond::SCANNED,
+                            "Unknown",
+                            "ScanRetrying",
+                            format!(
+                                "{message} (retrying for up to {} s)",
+                                policy.scan_retry.as_secs()
+                            ),
+                        );
                     }
                 }
                 None => {}
@@ -187,17 +233,31 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
             match &obs.job {
                 None => match RecognitionParams::try_from(&batch.spec.recognition) {
                     Ok(params) => {
-                        job_action = JobAction::Create(Box::new(build_job(batch, p, &params, &policy.job)));
+                        job_action =
+                            JobAction::Create(Box::new(build_job(batch, p, &params, &policy.job)));
                         notes.push(Note {
                             reason: "JobCreated",
-                            message: format!("Created Job {job_name} with {} shards", p.bounds.len()),
+                            message: format!(
+                                "Created Job {job_name} with {} shards",
+                                p.bounds.len()
+                            ),
                             warning: false,
                         });
                     }
                     Err(e) => {
                         let message = format!("spec.recognition.model: {e}");
-                        set(&mut conds, cond::FAILED, "True", "InvalidSpec", message.clone());
-                        notes.push(Note { reason: "Failed", message, warning: true });
+                        set(
+                            &mut conds,
+                            cond::FAILED,
+                            "True",
+                            "InvalidSpec",
+                            message.clone(),
+                        );
+                        notes.push(Note {
+                            reason: "Failed",
+                            message,
+                            warning: true,
+                        });
                     }
                 },
                 Some(job) => observe_job(job, &obs.pods, &mut conds, &mut notes, &mut set, policy),
@@ -205,6 +265,10 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
         }
     }
 
+    // Every condition was re-evaluated against this generation.
+    for c in &mut conds {
+        c.observed_generation = generation;
+    }
     // Shard results: merged by index, so retries never double count.
     let shard_count = plan.as_ref().map_or(0, |p| p.bounds.len());
     let shards = merge_shards(&prev.shards, &obs.pods, shard_count);
@@ -241,7 +305,11 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
         shards,
         job_name: Some(job_name).filter(|_| shard_count > 0 || prev.job_name.is_some()),
     };
-    Decision { status, job: job_action, notes }
+    Decision {
+        status,
+        job: job_action,
+        notes,
+    }
 }
 
 /// Moves the conditions forward from the Job: admitted when not suspended, running once a pod
@@ -251,7 +319,13 @@ fn observe_job(
     pods: &[PodReport],
     conds: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
     notes: &mut Vec<Note>,
-    set: &mut impl FnMut(&mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>, &str, &str, &str, String),
+    set: &mut impl FnMut(
+        &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+        &str,
+        &str,
+        &str,
+        String,
+    ),
     policy: &Policy,
 ) {
     if job.suspended {
@@ -261,28 +335,53 @@ fn observe_job(
         };
         set(conds, cond::ADMITTED, "False", "Suspended", message);
     } else {
-        set(conds, cond::ADMITTED, "True", "JobAdmitted", format!("Job {} may start pods", job.name));
+        set(
+            conds,
+            cond::ADMITTED,
+            "True",
+            "JobAdmitted",
+            format!("Job {} may start pods", job.name),
+        );
     }
     let started = !job.suspended && (job.active > 0 || job.any_finished)
         || pods.iter().any(|p| p.outcome != PodOutcome::Active);
     if started || cond::is_true(conds, cond::RUNNING) {
-        set(conds, cond::RUNNING, "True", "ShardsStarted", "Shard pods have started".into());
+        set(
+            conds,
+            cond::RUNNING,
+            "True",
+            "ShardsStarted",
+            "Shard pods have started".into(),
+        );
     }
     if let Some(job_message) = &job.failed {
         // The first permanent error a shard reported says what to fix; else the Job's reason.
         let shard_error = pods
             .iter()
             .filter_map(|p| match &p.outcome {
-                PodOutcome::Failed { exit_code, error: Some(e) } => Some((*exit_code, e)),
+                PodOutcome::Failed {
+                    exit_code,
+                    error: Some(e),
+                } => Some((*exit_code, e)),
                 _ => None,
             })
             .min_by_key(|(code, _)| *code != Some(crate::build::PERMANENT_EXIT_CODE))
             .map(|(_, e)| e.clone());
         let message = shard_error.unwrap_or_else(|| job_message.clone());
         set(conds, cond::FAILED, "True", "JobFailed", message.clone());
-        notes.push(Note { reason: "Failed", message, warning: true });
+        notes.push(Note {
+            reason: "Failed",
+            message,
+            warning: true,
+        });
     } else if job.complete {
-        set(conds, cond::COMPLETE, "True", "JobComplete", "Every shard finished".into());
+        set(
+            conds,
+            cond::COMPLETE,
+            "True",
+            "JobComplete",
+            "Every shard finished".into(),
+        );
         notes.push(Note {
             reason: "Completed",
             message: format!("Job {} finished every shard", job.name),
