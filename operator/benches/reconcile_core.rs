@@ -18,20 +18,55 @@ fn main() {
     let mut planner = ShardPlanner::new(64);
     for agent in 0..1000 {
         for call in 0..1000 {
-            planner.push(&format!("calls/2026/11/26/agent-{agent:04}/call-{call:06}.wav"));
+            planner.push(&format!(
+                "calls/2026/11/26/agent-{agent:04}/call-{call:06}.wav"
+            ));
         }
     }
     let plan = planner.finish();
-    let d = decide(&Observed { batch: &batch, scan: Some(ScanOutcome::Planned(plan.clone())), job: None, pods: vec![], now: crds::Timestamp::now() }, &policy);
+    let d = decide(
+        &Observed {
+            batch: &batch,
+            scan: Some(ScanOutcome::Planned(plan.clone())),
+            job: None,
+            pods: vec![],
+            now: crds::Timestamp::now(),
+        },
+        &policy,
+    );
     batch.status = Some(d.status);
-    let job = JobObservation { name: "b".into(), active: 8, any_finished: true, ..Default::default() };
+    let job = JobObservation {
+        name: "b".into(),
+        active: 8,
+        any_finished: true,
+        ..Default::default()
+    };
     let pods: Vec<PodReport> = (0..64u32)
-        .map(|i| PodReport { index: i, outcome: if i < 56 { PodOutcome::Succeeded { successful: 15_000, failed: 625 } } else { PodOutcome::Active } })
+        .map(|i| PodReport {
+            index: i,
+            outcome: if i < 56 {
+                PodOutcome::Succeeded {
+                    successful: 15_000,
+                    failed: 625,
+                }
+            } else {
+                PodOutcome::Active
+            },
+        })
         .collect();
     let mut times = Vec::new();
     for _ in 0..2_000 {
         let t = Instant::now();
-        let d = decide(&Observed { batch: &batch, scan: None, job: Some(job.clone()), pods: pods.clone(), now: crds::Timestamp::now() }, &policy);
+        let d = decide(
+            &Observed {
+                batch: &batch,
+                scan: None,
+                job: Some(job.clone()),
+                pods: pods.clone(),
+                now: crds::Timestamp::now(),
+            },
+            &policy,
+        );
         std::hint::black_box(&d);
         times.push(t.elapsed());
     }

@@ -24,8 +24,12 @@ pub async fn apply_status(
         "kind": SpeechBatch::kind(&()),
         "status": status,
     });
-    api.patch_status(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
-        .await
+    api.patch_status(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
 }
 
 /// Reads a Job; `None` when it does not exist.

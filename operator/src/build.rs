@@ -63,15 +63,19 @@ pub fn job_name(batch_name: &str) -> String {
         return batch_name.to_owned();
     }
     // FNV-1a: stable across releases (std's hasher is not).
-    let hash = batch_name
-        .bytes()
-        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    let hash = batch_name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
     let prefix = batch_name[..MAX - 9].trim_end_matches(['-', '.']);
     format!("{prefix}-{:08x}", hash as u32)
 }
 
 fn quantities(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, Quantity>> {
-    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), Quantity(v.clone()))).collect())
+    (!m.is_empty()).then(|| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), Quantity(v.clone())))
+            .collect()
+    })
 }
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
@@ -103,8 +107,14 @@ fn secret_volume(name: &str, bucket: &BucketSpec) -> Volume {
 /// The labels of a batch's Job and its pods.
 pub fn job_labels(batch: &SpeechBatch, settings: &JobSettings) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
-        ("app.kubernetes.io/name".to_owned(), SHARD_APP_NAME.to_owned()),
-        ("app.kubernetes.io/managed-by".to_owned(), "speechbatch-operator".to_owned()),
+        (
+            "app.kubernetes.io/name".to_owned(),
+            SHARD_APP_NAME.to_owned(),
+        ),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            "speechbatch-operator".to_owned(),
+        ),
         (BATCH_LABEL.to_owned(), batch.name_any()),
     ]);
     if let Some(q) = &settings.kueue_queue {
@@ -152,7 +162,10 @@ pub fn build_job(
         env("SPEECHBATCH_OUTPUT_LOCATION", &output.location),
         env(
             "SPEECHBATCH_OUTPUT_CREDENTIALS",
-            format!("{CREDENTIALS_DIR}/output/{}", output.credentials_secret.key()),
+            format!(
+                "{CREDENTIALS_DIR}/output/{}",
+                output.credentials_secret.key()
+            ),
         ),
     ];
     if let Some(url) = &settings.iam_token_url {
@@ -256,7 +269,11 @@ pub fn build_job(
 /// completion index: a reported index replaces its entry (a retried shard recounts its whole
 /// range from the outputs' metadata, so its tally is exact, never an increment), and entries of
 /// indexes whose pods are gone are kept. Indexes outside the plan are ignored. O(shards).
-pub fn merge_shards(recorded: &[ShardResult], pods: &[PodReport], shards: usize) -> Vec<ShardResult> {
+pub fn merge_shards(
+    recorded: &[ShardResult],
+    pods: &[PodReport],
+    shards: usize,
+) -> Vec<ShardResult> {
     let mut by_index: BTreeMap<u32, ShardResult> = recorded
         .iter()
         .filter(|r| (r.index as usize) < shards)

@@ -17,13 +17,21 @@ pub struct Config {
     #[arg(long, env = "SPEECHBATCH_NAMESPACE")]
     pub namespace: Option<String>,
     /// Image of the shard worker (runs `transcriber shard`).
-    #[arg(long, env = "SPEECHBATCH_SHARD_IMAGE", default_value = "speechbatch/transcriber:latest")]
+    #[arg(
+        long,
+        env = "SPEECHBATCH_SHARD_IMAGE",
+        default_value = "speechbatch/transcriber:latest"
+    )]
     pub shard_image: String,
     /// imagePullPolicy of shard containers (Always, IfNotPresent, Never).
     #[arg(long, env = "SPEECHBATCH_SHARD_IMAGE_PULL_POLICY")]
     pub shard_image_pull_policy: Option<String>,
     /// Service account of shard pods (needs no RBAC rules).
-    #[arg(long, env = "SPEECHBATCH_SHARD_SERVICE_ACCOUNT", default_value = "speechbatch-shard")]
+    #[arg(
+        long,
+        env = "SPEECHBATCH_SHARD_SERVICE_ACCOUNT",
+        default_value = "speechbatch-shard"
+    )]
     pub shard_service_account: String,
     /// Shards processed at once when a SpeechBatch sets no spec.parallelism.
     #[arg(long, env = "SPEECHBATCH_DEFAULT_PARALLELISM", default_value_t = 4,
@@ -67,13 +75,21 @@ pub struct Config {
     #[arg(long, env = "SPEECHBATCH_RESYNC_SECONDS", default_value_t = 60)]
     pub resync_seconds: u64,
     /// Address of the HTTP server for /metrics, /healthz and /readyz.
-    #[arg(long, env = "SPEECHBATCH_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
+    #[arg(
+        long,
+        env = "SPEECHBATCH_METRICS_ADDRESS",
+        default_value = "0.0.0.0:8080"
+    )]
     pub metrics_address: SocketAddr,
     /// Run the controller only while holding the leader Lease.
     #[arg(long, env = "SPEECHBATCH_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
     /// Name of the leader Lease.
-    #[arg(long, env = "SPEECHBATCH_LEASE_NAME", default_value = "speechbatch-operator")]
+    #[arg(
+        long,
+        env = "SPEECHBATCH_LEASE_NAME",
+        default_value = "speechbatch-operator"
+    )]
     pub lease_name: String,
     /// Namespace of the leader Lease (default: the pod's namespace, else `default`).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]

@@ -132,7 +132,11 @@ impl Context {
 }
 
 fn key(batch: &SpeechBatch) -> String {
-    format!("{}/{}", batch.namespace().unwrap_or_default(), batch.name_any())
+    format!(
+        "{}/{}",
+        batch.namespace().unwrap_or_default(),
+        batch.name_any()
+    )
 }
 
 /// Reconciles one SpeechBatch.
@@ -165,7 +169,10 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
         None
     };
     // The Job can only exist once a plan was recorded.
-    let job_name = prev.job_name.clone().unwrap_or_else(|| build::job_name(&name));
+    let job_name = prev
+        .job_name
+        .clone()
+        .unwrap_or_else(|| build::job_name(&name));
     let (mut job, mut pods) = (None, Vec::new());
     if !is_final && prev.plan.is_some() {
         if let Some(j) = apply::get_job(&jobs, &job_name).await? {
@@ -181,7 +188,13 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
         }
     }
     let decision = decide(
-        &Observed { batch, scan, job, pods, now: Timestamp::now() },
+        &Observed {
+            batch,
+            scan,
+            job,
+            pods,
+            now: Timestamp::now(),
+        },
         &ctx.policy,
     );
 
@@ -199,7 +212,11 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
     let reference = batch.object_ref(&());
     for note in &decision.notes {
         let event = KubeEvent {
-            type_: if note.warning { EventType::Warning } else { EventType::Normal },
+            type_: if note.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
             reason: note.reason.to_owned(),
             note: Some(note.message.chars().take(1000).collect()),
             action: "Reconcile".to_owned(),
@@ -216,7 +233,9 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
     } else if cond::find(&decision.status.conditions, cond::SCANNED)
         .is_some_and(|c| c.status == "Unknown")
     {
-        Action::requeue(Duration::from_secs(15).min(ctx.policy.scan_retry.max(Duration::from_secs(1))))
+        Action::requeue(
+            Duration::from_secs(15).min(ctx.policy.scan_retry.max(Duration::from_secs(1))),
+        )
     } else {
         Action::requeue(ctx.resync)
     })
@@ -264,17 +283,25 @@ pub async fn run(client: Client, namespace: Option<&str>, ctx: Arc<Context>) {
             Api::<Job>::namespaced(client.clone(), ns),
             Api::<Pod>::namespaced(client.clone(), ns),
         ),
-        None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client)),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client),
+        ),
     };
     let shard_selector = format!("app.kubernetes.io/name={SHARD_APP_NAME}");
     Controller::new(batches, watcher::Config::default().any_semantic())
         .with_config(ControllerConfig::default().debounce(Duration::from_secs(1)))
         .owns(jobs, watcher::Config::default().labels(&shard_selector))
-        .watches(pods, watcher::Config::default().labels(&shard_selector), |pod: Pod| {
-            let ns = pod.namespace()?;
-            let batch = pod.labels().get(BATCH_LABEL)?.clone();
-            Some(ObjectRef::<SpeechBatch>::new(&batch).within(&ns))
-        })
+        .watches(
+            pods,
+            watcher::Config::default().labels(&shard_selector),
+            |pod: Pod| {
+                let ns = pod.namespace()?;
+                let batch = pod.labels().get(BATCH_LABEL)?.clone();
+                Some(ObjectRef::<SpeechBatch>::new(&batch).within(&ns))
+            },
+        )
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

@@ -39,9 +39,17 @@ pub enum Scenario {
     FinalizerCreation(SpeechBatch),
     /// Scan done: the Secret is read, the status patched `waiting` with the plan, the Job
     /// created, `Scanned` and `JobCreated` events published.
-    ScanThenCreateJob { batch: SpeechBatch, secret: Value, total: u64 },
+    ScanThenCreateJob {
+        batch: SpeechBatch,
+        secret: Value,
+        total: u64,
+    },
     /// The Secret is read and the scan fails: status `failed` with the message, a `Failed` event.
-    ScanFails { batch: SpeechBatch, secret: Value, message_contains: &'static str },
+    ScanFails {
+        batch: SpeechBatch,
+        secret: Value,
+        message_contains: &'static str,
+    },
     /// A planned batch whose Job is missing: the Job is created, the status unchanged.
     RecreateMissingJob(SpeechBatch),
     /// `spec.cancel`: the Job and its pods are read, the Job deleted in the background, the
@@ -77,7 +85,11 @@ impl ApiServerVerifier {
         assert_eq!(request.method(), method, "{uri}");
         assert_eq!(request.uri().path(), path, "{uri}");
         let bytes = request.into_body().collect_bytes().await.unwrap();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
         (body, uri, send)
     }
 
@@ -86,13 +98,18 @@ impl ApiServerVerifier {
             let (event, _, send) = self.expect(Method::POST, EVENTS).await;
             assert_eq!(event["reason"], *reason, "{event}");
             let text = event.to_string();
-            assert!(!text.contains("SECRET-") && !text.contains("AKID-"), "credentials in an event: {text}");
+            assert!(
+                !text.contains("SECRET-") && !text.contains("AKID-"),
+                "credentials in an event: {text}"
+            );
             send.send_response(response(201, &event));
         }
     }
 
     async fn get_job(&mut self, b: &SpeechBatch, job: Option<Value>) {
-        let (_, _, send) = self.expect(Method::GET, &format!("{JOBS}/{}", b.name_any())).await;
+        let (_, _, send) = self
+            .expect(Method::GET, &format!("{JOBS}/{}", b.name_any()))
+            .await;
         match job {
             Some(j) => send.send_response(response(200, &j)),
             None => send.send_response(response(404, &not_found("jobs.batch"))),
@@ -104,35 +121,72 @@ impl ApiServerVerifier {
         tokio::spawn(async move {
             match scenario {
                 Scenario::FinalizerCreation(b) => {
-                    let (patch, _, send) = self.expect(Method::PATCH, &format!("{BATCHES}/{}", b.name_any())).await;
-                    assert_eq!(patch[1], json!({"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}));
+                    let (patch, _, send) = self
+                        .expect(Method::PATCH, &format!("{BATCHES}/{}", b.name_any()))
+                        .await;
+                    assert_eq!(
+                        patch[1],
+                        json!({"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]})
+                    );
                     let mut done = b.clone();
                     done.metadata.finalizers = Some(vec![FINALIZER.into()]);
                     send.send_response(response(200, &serde_json::to_value(done).unwrap()));
                 }
-                Scenario::ScanThenCreateJob { batch: b, secret, total } => {
-                    let (_, _, send) = self.expect(Method::GET, "/api/v1/namespaces/default/secrets/meeting-audio-credentials").await;
+                Scenario::ScanThenCreateJob {
+                    batch: b,
+                    secret,
+                    total,
+                } => {
+                    let (_, _, send) = self
+                        .expect(
+                            Method::GET,
+                            "/api/v1/namespaces/default/secrets/meeting-audio-credentials",
+                        )
+                        .await;
                     send.send_response(response(200, &secret));
-                    let (patch, uri, send) = self.expect(Method::PATCH, &format!("{BATCHES}/{}/status", b.name_any())).await;
-                    assert!(uri.contains("fieldManager=speechbatch-operator") && uri.contains("force=true"), "{uri}");
+                    let (patch, uri, send) = self
+                        .expect(Method::PATCH, &format!("{BATCHES}/{}/status", b.name_any()))
+                        .await;
+                    assert!(
+                        uri.contains("fieldManager=speechbatch-operator")
+                            && uri.contains("force=true"),
+                        "{uri}"
+                    );
                     assert_eq!(patch["kind"], "SpeechBatch");
                     assert_eq!(patch["status"]["status"], "waiting");
                     assert_eq!(patch["status"]["totalCount"], total);
                     assert_eq!(patch["status"]["plan"]["total"], total);
                     assert_eq!(patch["status"]["observedGeneration"], 1);
-                    assert!(!patch.to_string().contains("SECRET-"), "credentials in the status");
+                    assert!(
+                        !patch.to_string().contains("SECRET-"),
+                        "credentials in the status"
+                    );
                     send.send_response(response(200, &with_status(&b, &patch)));
                     let (job, _, send) = self.expect(Method::POST, JOBS).await;
                     assert_eq!(job["metadata"]["name"], b.name_any());
                     assert_eq!(job["spec"]["completionMode"], "Indexed");
-                    assert!(!job.to_string().contains("SECRET-"), "credentials in the Job");
+                    assert!(
+                        !job.to_string().contains("SECRET-"),
+                        "credentials in the Job"
+                    );
                     send.send_response(response(201, &job));
                     self.events(&["Scanned", "JobCreated"]).await;
                 }
-                Scenario::ScanFails { batch: b, secret, message_contains } => {
-                    let (_, _, send) = self.expect(Method::GET, "/api/v1/namespaces/default/secrets/meeting-audio-credentials").await;
+                Scenario::ScanFails {
+                    batch: b,
+                    secret,
+                    message_contains,
+                } => {
+                    let (_, _, send) = self
+                        .expect(
+                            Method::GET,
+                            "/api/v1/namespaces/default/secrets/meeting-audio-credentials",
+                        )
+                        .await;
                     send.send_response(response(200, &secret));
-                    let (patch, _, send) = self.expect(Method::PATCH, &format!("{BATCHES}/{}/status", b.name_any())).await;
+                    let (patch, _, send) = self
+                        .expect(Method::PATCH, &format!("{BATCHES}/{}/status", b.name_any()))
+                        .await;
                     assert_eq!(patch["status"]["status"], "failed", "{patch}");
                     let message = patch["status"]["errorMessage"].as_str().unwrap();
                     assert!(message.contains(message_contains), "{message}");
@@ -149,27 +203,43 @@ impl ApiServerVerifier {
                 }
                 Scenario::Cancel(b) => {
                     self.get_job(&b, Some(owned_job(&b, false))).await;
-                    let (_, uri, send) = self.expect(Method::GET, "/api/v1/namespaces/default/pods").await;
-                    assert!(uri.contains("labelSelector=batch.kubernetes.io%2Fjob-name%3D"), "{uri}");
+                    let (_, uri, send) = self
+                        .expect(Method::GET, "/api/v1/namespaces/default/pods")
+                        .await;
+                    assert!(
+                        uri.contains("labelSelector=batch.kubernetes.io%2Fjob-name%3D"),
+                        "{uri}"
+                    );
                     send.send_response(response(200, &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})));
-                    let (opts, _, send) = self.expect(Method::DELETE, &format!("{JOBS}/{}", b.name_any())).await;
+                    let (opts, _, send) = self
+                        .expect(Method::DELETE, &format!("{JOBS}/{}", b.name_any()))
+                        .await;
                     assert_eq!(opts["propagationPolicy"], "Background");
                     send.send_response(response(200, &owned_job(&b, true)));
-                    let (patch, _, send) = self.expect(Method::PATCH, &format!("{BATCHES}/{}/status", b.name_any())).await;
+                    let (patch, _, send) = self
+                        .expect(Method::PATCH, &format!("{BATCHES}/{}/status", b.name_any()))
+                        .await;
                     assert_eq!(patch["status"]["status"], "canceled");
                     send.send_response(response(200, &with_status(&b, &patch)));
                     self.events(&["Canceled"]).await;
                 }
                 Scenario::DeletionDeletesJob(b) => {
                     self.get_job(&b, Some(owned_job(&b, false))).await;
-                    let (opts, _, send) = self.expect(Method::DELETE, &format!("{JOBS}/{}", b.name_any())).await;
+                    let (opts, _, send) = self
+                        .expect(Method::DELETE, &format!("{JOBS}/{}", b.name_any()))
+                        .await;
                     assert_eq!(opts["propagationPolicy"], "Foreground");
                     send.send_response(response(200, &owned_job(&b, true)));
                 }
                 Scenario::DeletionRemovesFinalizer(b) => {
                     self.get_job(&b, None).await;
-                    let (patch, _, send) = self.expect(Method::PATCH, &format!("{BATCHES}/{}", b.name_any())).await;
-                    assert_eq!(patch[1], json!({"op": "remove", "path": "/metadata/finalizers/0"}));
+                    let (patch, _, send) = self
+                        .expect(Method::PATCH, &format!("{BATCHES}/{}", b.name_any()))
+                        .await;
+                    assert_eq!(
+                        patch[1],
+                        json!({"op": "remove", "path": "/metadata/finalizers/0"})
+                    );
                     let mut done = b.clone();
                     done.metadata.finalizers = None;
                     send.send_response(response(200, &serde_json::to_value(done).unwrap()));
@@ -216,16 +286,31 @@ impl Scanner for FixedScan {
 fn context(scanner: Arc<dyn Scanner>) -> (Arc<Context>, ApiServerVerifier) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
-    let ctx = Context::new(client, policy(), scanner, Arc::new(Metrics::default()), None, Duration::from_secs(60));
+    let ctx = Context::new(
+        client,
+        policy(),
+        scanner,
+        Arc::new(Metrics::default()),
+        None,
+        Duration::from_secs(60),
+    );
     (Arc::new(ctx), ApiServerVerifier(handle))
 }
 
 fn no_scan() -> Arc<dyn Scanner> {
-    Arc::new(FixedScan(ScanOutcome::Failed { permanent: true, message: "no scan expected".into() }))
+    Arc::new(FixedScan(ScanOutcome::Failed {
+        permanent: true,
+        message: "no scan expected".into(),
+    }))
 }
 
 /// Runs one reconcile against a scenario and checks that no other request was made.
-async fn reconcile_with(ctx: Arc<Context>, verifier: ApiServerVerifier, b: SpeechBatch, scenario: Scenario) -> Result<Action, Error> {
+async fn reconcile_with(
+    ctx: Arc<Context>,
+    verifier: ApiServerVerifier,
+    b: SpeechBatch,
+    scenario: Scenario,
+) -> Result<Action, Error> {
     let mocksrv = verifier.run(scenario);
     let result = reconcile(Arc::new(b), ctx.clone()).await;
     let mut verifier = match tokio::time::timeout(Duration::from_secs(10), mocksrv).await {
@@ -234,7 +319,9 @@ async fn reconcile_with(ctx: Arc<Context>, verifier: ApiServerVerifier, b: Speec
     };
     drop(ctx);
     // Every client clone is gone with the context: the handle ends unless a request is queued.
-    if let Ok(Some((req, _))) = tokio::time::timeout(Duration::from_secs(2), verifier.0.next_request()).await {
+    if let Ok(Some((req, _))) =
+        tokio::time::timeout(Duration::from_secs(2), verifier.0.next_request()).await
+    {
         panic!("unexpected request {} {}", req.method(), req.uri());
     }
     result
@@ -253,10 +340,19 @@ fn planned_batch() -> SpeechBatch {
         planner.push(k);
     }
     let d = crate::decide::decide(
-        &crate::decide::Observed { batch: &b, scan: Some(ScanOutcome::Planned(planner.finish())), job: None, pods: vec![], now: crds::Timestamp::now() },
+        &crate::decide::Observed {
+            batch: &b,
+            scan: Some(ScanOutcome::Planned(planner.finish())),
+            job: None,
+            pods: vec![],
+            now: crds::Timestamp::now(),
+        },
         &policy(),
     );
-    SpeechBatch { status: Some(d.status), ..b }
+    SpeechBatch {
+        status: Some(d.status),
+        ..b
+    }
 }
 
 /// An embedded S3 server with bucket `meeting-audio` holding `files` inputs (and an output,
@@ -265,10 +361,20 @@ async fn bucket(dir: &std::path::Path, files: usize, secret_key: &str) -> (Embed
     let root = dir.join("s3");
     std::fs::create_dir_all(root.join("meeting-audio/2026")).unwrap();
     for i in 0..files {
-        std::fs::write(root.join(format!("meeting-audio/2026/call-{i:03}.wav")), b"RIFF....").unwrap();
+        std::fs::write(
+            root.join(format!("meeting-audio/2026/call-{i:03}.wav")),
+            b"RIFF....",
+        )
+        .unwrap();
     }
     std::fs::write(root.join("meeting-audio/2026/call-000.wav.json"), b"{}").unwrap();
-    let s3 = EmbeddedS3::start(root, "127.0.0.1:0".parse().unwrap(), Some(("AKID-OPERATOR", "SECRET-OPERATOR"))).await.unwrap();
+    let s3 = EmbeddedS3::start(
+        root,
+        "127.0.0.1:0".parse().unwrap(),
+        Some(("AKID-OPERATOR", "SECRET-OPERATOR")),
+    )
+    .await
+    .unwrap();
     let creds = json!({"end_point": s3.endpoint(), "access_key": "AKID-OPERATOR", "secret_key": secret_key});
     let secret = json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -279,7 +385,11 @@ async fn bucket(dir: &std::path::Path, files: usize, secret_key: &str) -> (Embed
 }
 
 fn scanner() -> Arc<dyn Scanner> {
-    let storage = StorageConfig { max_attempts: 1, connect_timeout: Duration::from_secs(2), ..StorageConfig::default() };
+    let storage = StorageConfig {
+        max_attempts: 1,
+        connect_timeout: Duration::from_secs(2),
+        ..StorageConfig::default()
+    };
     BucketScanner::new(64, storage)
 }
 
@@ -287,7 +397,9 @@ fn scanner() -> Arc<dyn Scanner> {
 async fn a_new_speechbatch_gets_the_finalizer_first() {
     let (ctx, verifier) = context(no_scan());
     let b = batch();
-    let action = reconcile_with(ctx, verifier, b.clone(), Scenario::FinalizerCreation(b)).await.unwrap();
+    let action = reconcile_with(ctx, verifier, b.clone(), Scenario::FinalizerCreation(b))
+        .await
+        .unwrap();
     assert_eq!(action, Action::await_change());
 }
 
@@ -297,7 +409,11 @@ async fn a_new_speechbatch_is_scanned_from_its_bucket_then_its_job_created_and_s
     let (_s3, secret) = bucket(dir.path(), 7, "SECRET-OPERATOR").await;
     let (ctx, verifier) = context(scanner());
     let b = with_finalizer(batch());
-    let scenario = Scenario::ScanThenCreateJob { batch: b.clone(), secret, total: 7 };
+    let scenario = Scenario::ScanThenCreateJob {
+        batch: b.clone(),
+        secret,
+        total: 7,
+    };
     let action = reconcile_with(ctx, verifier, b, scenario).await.unwrap();
     assert_eq!(action, Action::requeue(Duration::from_secs(60)));
 }
@@ -308,7 +424,11 @@ async fn a_speechbatch_with_a_wrong_secret_key_fails_saying_the_credentials_were
     let (_s3, secret) = bucket(dir.path(), 2, "SECRET-WRONG").await;
     let (ctx, verifier) = context(scanner());
     let b = with_finalizer(batch());
-    let scenario = Scenario::ScanFails { batch: b.clone(), secret, message_contains: "meeting-audio" };
+    let scenario = Scenario::ScanFails {
+        batch: b.clone(),
+        secret,
+        message_contains: "meeting-audio",
+    };
     let action = reconcile_with(ctx, verifier, b, scenario).await.unwrap();
     assert_eq!(action, Action::await_change());
 }
@@ -317,8 +437,13 @@ async fn a_speechbatch_with_a_wrong_secret_key_fails_saying_the_credentials_were
 async fn a_planned_speechbatch_whose_job_is_missing_gets_it_created() {
     let (ctx, verifier) = context(no_scan());
     let b = planned_batch();
-    assert_eq!(b.status.as_ref().unwrap().status, Some(crds::BatchStatus::Waiting));
-    reconcile_with(ctx, verifier, b.clone(), Scenario::RecreateMissingJob(b)).await.unwrap();
+    assert_eq!(
+        b.status.as_ref().unwrap().status,
+        Some(crds::BatchStatus::Waiting)
+    );
+    reconcile_with(ctx, verifier, b.clone(), Scenario::RecreateMissingJob(b))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -326,21 +451,42 @@ async fn spec_cancel_deletes_the_job_and_patches_status_canceled() {
     let (ctx, verifier) = context(no_scan());
     let mut b = planned_batch();
     b.spec.cancel = true;
-    let action = reconcile_with(ctx, verifier, b.clone(), Scenario::Cancel(b)).await.unwrap();
+    let action = reconcile_with(ctx, verifier, b.clone(), Scenario::Cancel(b))
+        .await
+        .unwrap();
     assert_eq!(action, Action::await_change());
 }
 
 #[tokio::test]
 async fn deletion_deletes_the_job_then_removes_the_finalizer_once_it_is_gone() {
     let mut b = planned_batch();
-    b.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+    b.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
     let (ctx, verifier) = context(no_scan());
-    let err = reconcile_with(ctx, verifier, b.clone(), Scenario::DeletionDeletesJob(b.clone())).await.unwrap_err();
+    let err = reconcile_with(
+        ctx,
+        verifier,
+        b.clone(),
+        Scenario::DeletionDeletesJob(b.clone()),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.metric_label(), "waiting", "{err}");
     let (ctx, _verifier) = context(no_scan());
-    assert_eq!(error_policy(Arc::new(b.clone()), &err, ctx), Action::requeue(Duration::from_secs(2)));
+    assert_eq!(
+        error_policy(Arc::new(b.clone()), &err, ctx),
+        Action::requeue(Duration::from_secs(2))
+    );
     let (ctx, verifier) = context(no_scan());
-    let action = reconcile_with(ctx, verifier, b.clone(), Scenario::DeletionRemovesFinalizer(b)).await.unwrap();
+    let action = reconcile_with(
+        ctx,
+        verifier,
+        b.clone(),
+        Scenario::DeletionRemovesFinalizer(b),
+    )
+    .await
+    .unwrap();
     assert_eq!(action, Action::await_change());
 }
 
@@ -350,6 +496,8 @@ async fn a_finished_speechbatch_makes_no_request_at_all() {
     let mut b = planned_batch();
     let status = b.status.as_mut().unwrap();
     status.status = Some(crds::BatchStatus::Completed);
-    let action = reconcile_with(ctx, verifier, b, Scenario::Nothing).await.unwrap();
+    let action = reconcile_with(ctx, verifier, b, Scenario::Nothing)
+        .await
+        .unwrap();
     assert_eq!(action, Action::await_change());
 }

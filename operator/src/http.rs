@@ -32,9 +32,19 @@ fn respond(state: &HttpState, path: &str) -> Response<Full<Bytes>> {
             state.metrics.encode(),
         ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/readyz" if state.ready.load(Ordering::Relaxed) => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "the API server has not answered yet\n".to_owned()),
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_owned()),
+        "/readyz" if state.ready.load(Ordering::Relaxed) => {
+            (StatusCode::OK, "text/plain", "ok\n".to_owned())
+        }
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "the API server has not answered yet\n".to_owned(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_owned(),
+        ),
     };
     Response::builder()
         .status(code)
@@ -44,7 +54,10 @@ fn respond(state: &HttpState, path: &str) -> Response<Full<Bytes>> {
 }
 
 /// Binds `addr` and serves until the task is dropped. Returns the bound address.
-pub async fn serve(addr: SocketAddr, state: HttpState) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    addr: SocketAddr,
+    state: HttpState,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {

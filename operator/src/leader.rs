@@ -36,14 +36,19 @@ pub enum LeaseDecision {
 
 /// Pure: the decision for `identity` given the Lease and the time.
 pub fn decide_lease(lease: Option<&Lease>, identity: &str, now: jiff::Timestamp) -> LeaseDecision {
-    let Some(lease) = lease else { return LeaseDecision::Create };
+    let Some(lease) = lease else {
+        return LeaseDecision::Create;
+    };
     let spec = lease.spec.clone().unwrap_or_default();
     match spec.holder_identity.as_deref() {
         Some(h) if h == identity => LeaseDecision::Renew,
         None | Some("") => LeaseDecision::TakeOver,
         Some(_) => {
             let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15));
-            let renewed = spec.renew_time.map(|t| t.0).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            let renewed = spec
+                .renew_time
+                .map(|t| t.0)
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
             if now.as_second() - renewed.as_second() > duration {
                 LeaseDecision::TakeOver
             } else {
@@ -75,10 +80,15 @@ impl LeaseLock {
         let spec = |prev: Option<&LeaseSpec>, take: bool| LeaseSpec {
             holder_identity: Some(self.identity.clone()),
             lease_duration_seconds: Some(self.duration.as_secs() as i32),
-            acquire_time: if take { Some(MicroTime(now)) } else { prev.and_then(|p| p.acquire_time.clone()) },
+            acquire_time: if take {
+                Some(MicroTime(now))
+            } else {
+                prev.and_then(|p| p.acquire_time.clone())
+            },
             renew_time: Some(MicroTime(now)),
             lease_transitions: Some(
-                prev.and_then(|p| p.lease_transitions).unwrap_or(0) + i32::from(take && prev.is_some()),
+                prev.and_then(|p| p.lease_transitions).unwrap_or(0)
+                    + i32::from(take && prev.is_some()),
             ),
             ..Default::default()
         };
@@ -86,14 +96,19 @@ impl LeaseLock {
             (LeaseDecision::Wait, _) => return Ok(false),
             (LeaseDecision::Create, _) | (_, None) => {
                 let lease = Lease {
-                    metadata: ObjectMeta { name: Some(self.name.clone()), ..Default::default() },
+                    metadata: ObjectMeta {
+                        name: Some(self.name.clone()),
+                        ..Default::default()
+                    },
                     spec: Some(spec(None, true)),
                 };
                 self.api.create(&PostParams::default(), &lease).await
             }
             (d, Some(mut lease)) => {
                 lease.spec = Some(spec(lease.spec.as_ref(), d == LeaseDecision::TakeOver));
-                self.api.replace(&self.name, &PostParams::default(), &lease).await
+                self.api
+                    .replace(&self.name, &PostParams::default(), &lease)
+                    .await
             }
         };
         match result {
@@ -107,9 +122,16 @@ impl LeaseLock {
     /// Gives the Lease up (on shutdown), so that another replica takes over at once.
     pub async fn release(&self) {
         if let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await {
-            if let Some(spec) = lease.spec.as_mut().filter(|s| s.holder_identity.as_deref() == Some(&self.identity)) {
+            if let Some(spec) = lease
+                .spec
+                .as_mut()
+                .filter(|s| s.holder_identity.as_deref() == Some(&self.identity))
+            {
                 spec.holder_identity = None;
-                let _ = self.api.replace(&self.name, &PostParams::default(), &lease).await;
+                let _ = self
+                    .api
+                    .replace(&self.name, &PostParams::default(), &lease)
+                    .await;
             }
         }
     }

@@ -65,7 +65,10 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     let ready = Arc::new(AtomicBool::new(false));
     let (_, _server) = http::serve(
         config.metrics_address,
-        http::HttpState { metrics: metrics.clone(), ready: ready.clone() },
+        http::HttpState {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        },
     )
     .await
     .map_err(|e| RunError::Http(config.metrics_address, e))?;

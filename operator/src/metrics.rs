@@ -54,9 +54,21 @@ impl Default for Metrics {
         let failures = Family::<ErrorLabels, Counter>::default();
         let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let batches = Family::<StatusLabels, Gauge>::default();
-        registry.register("reconciliations", "Reconciliations started", reconciliations.clone());
-        registry.register("reconcile_failures", "Reconciliations that failed, by error kind", failures.clone());
-        registry.register("reconcile_duration_seconds", "Time per reconcile, bucket scans included", reconcile_duration.clone());
+        registry.register(
+            "reconciliations",
+            "Reconciliations started",
+            reconciliations.clone(),
+        );
+        registry.register(
+            "reconcile_failures",
+            "Reconciliations that failed, by error kind",
+            failures.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time per reconcile, bucket scans included",
+            reconcile_duration.clone(),
+        );
         registry.register("batches", "SpeechBatches by status", batches.clone());
         Metrics {
             registry,
@@ -85,12 +97,19 @@ impl Metrics {
     /// Counts a reconcile and times it until the guard drops.
     pub fn reconcile(&self) -> ReconcileTimer<'_> {
         self.reconciliations.inc();
-        ReconcileTimer { start: Instant::now(), histogram: &self.reconcile_duration }
+        ReconcileTimer {
+            start: Instant::now(),
+            histogram: &self.reconcile_duration,
+        }
     }
 
     /// Counts a failed reconcile.
     pub fn failure(&self, kind: &str) {
-        self.failures.get_or_create(&ErrorLabels { error: kind.to_owned() }).inc();
+        self.failures
+            .get_or_create(&ErrorLabels {
+                error: kind.to_owned(),
+            })
+            .inc();
     }
 
     /// Records the status of a batch (`None`: it is gone) and recomputes the gauge.
@@ -102,14 +121,19 @@ impl Metrics {
         };
         for s in BatchStatus::ALL {
             let n = known.values().filter(|v| **v == s).count();
-            self.batches.get_or_create(&StatusLabels { status: s.as_str().to_owned() }).set(n as i64);
+            self.batches
+                .get_or_create(&StatusLabels {
+                    status: s.as_str().to_owned(),
+                })
+                .set(n as i64);
         }
     }
 
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
         out
     }
 }

@@ -53,8 +53,14 @@ impl JobObservation {
             active: status.active.unwrap_or(0),
             any_finished: status.succeeded.unwrap_or(0) > 0
                 || status.failed.unwrap_or(0) > 0
-                || status.completed_indexes.as_deref().is_some_and(|s| !s.is_empty())
-                || status.failed_indexes.as_deref().is_some_and(|s| !s.is_empty()),
+                || status
+                    .completed_indexes
+                    .as_deref()
+                    .is_some_and(|s| !s.is_empty())
+                || status
+                    .failed_indexes
+                    .as_deref()
+                    .is_some_and(|s| !s.is_empty()),
             complete: cond("Complete").is_some(),
             failed,
             deleting: job.metadata.deletion_timestamp.is_some(),
@@ -109,7 +115,12 @@ pub fn pod_report(pod: &Pod) -> Option<PodReport> {
         .annotations
         .as_ref()
         .and_then(|a| a.get(COMPLETION_INDEX_ANNOTATION))
-        .or_else(|| pod.metadata.labels.as_ref().and_then(|l| l.get(COMPLETION_INDEX_ANNOTATION)))?
+        .or_else(|| {
+            pod.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(COMPLETION_INDEX_ANNOTATION))
+        })?
         .parse()
         .ok()?;
     let status = pod.status.as_ref();
@@ -125,11 +136,15 @@ pub fn pod_report(pod: &Pod) -> Option<PodReport> {
     let outcome = match phase {
         "Succeeded" => match message {
             // A tally for another index is not this pod's: ignore it rather than misattribute.
-            Some(TerminationMessage { index: i, successful: Some(s), failed: Some(f), .. })
-                if i.is_none_or(|i| i == index) =>
-            {
-                PodOutcome::Succeeded { successful: s, failed: f }
-            }
+            Some(TerminationMessage {
+                index: i,
+                successful: Some(s),
+                failed: Some(f),
+                ..
+            }) if i.is_none_or(|i| i == index) => PodOutcome::Succeeded {
+                successful: s,
+                failed: f,
+            },
             _ => PodOutcome::SucceededWithoutTally,
         },
         "Failed" => PodOutcome::Failed {

@@ -16,7 +16,8 @@ use crate::decide::ScanOutcome;
 pub trait Scanner: Send + Sync {
     /// Reads the credentials, checks access to the input and output buckets and plans at most
     /// `max_shards` shards. Errors come back as [`ScanOutcome::Failed`], classified.
-    fn scan<'a>(&'a self, client: &'a Client, batch: &'a SpeechBatch) -> BoxFuture<'a, ScanOutcome>;
+    fn scan<'a>(&'a self, client: &'a Client, batch: &'a SpeechBatch)
+        -> BoxFuture<'a, ScanOutcome>;
 }
 
 /// The real scanner: Secrets through the API, buckets over S3.
@@ -31,7 +32,10 @@ pub struct BucketScanner {
 impl BucketScanner {
     /// A scanner planning at most `max_shards` shards.
     pub fn new(max_shards: usize, storage: StorageConfig) -> Arc<Self> {
-        Arc::new(BucketScanner { max_shards, storage })
+        Arc::new(BucketScanner {
+            max_shards,
+            storage,
+        })
     }
 }
 
@@ -49,7 +53,10 @@ pub fn is_permanent(kind: StorageErrorKind) -> bool {
 }
 
 fn failed(permanent: bool, message: impl Into<String>) -> ScanOutcome {
-    ScanOutcome::Failed { permanent, message: message.into() }
+    ScanOutcome::Failed {
+        permanent,
+        message: message.into(),
+    }
 }
 
 async fn connect(
@@ -84,7 +91,13 @@ async fn connect(
         .as_ref()
         .and_then(|d| d.get(key))
         .map(|b| b.0.clone())
-        .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).map(|s| s.clone().into_bytes()));
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|s| s.clone().into_bytes())
+        });
     let Some(bytes) = bytes else {
         return Err(failed(true, format!(
             "The credentials Secret '{}' of the {which} bucket has no key '{key}': put the credentials file there or set credentialsSecret.key",
@@ -113,10 +126,15 @@ fn kube_error_summary(e: &kube::Error) -> String {
 }
 
 impl Scanner for BucketScanner {
-    fn scan<'a>(&'a self, client: &'a Client, batch: &'a SpeechBatch) -> BoxFuture<'a, ScanOutcome> {
+    fn scan<'a>(
+        &'a self,
+        client: &'a Client,
+        batch: &'a SpeechBatch,
+    ) -> BoxFuture<'a, ScanOutcome> {
         Box::pin(async move {
             let ns = batch.namespace().unwrap_or_else(|| "default".to_owned());
-            let input = match connect(client, &ns, "input", &batch.spec.input, &self.storage).await {
+            let input = match connect(client, &ns, "input", &batch.spec.input, &self.storage).await
+            {
                 Ok(b) => b,
                 Err(o) => return o,
             };

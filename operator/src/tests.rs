@@ -71,8 +71,23 @@ fn at(s: &str) -> Timestamp {
 const T0: &str = "2026-11-26T10:00:00.000+0000";
 const T1: &str = "2026-11-26T10:01:00.000+0000";
 
-fn run(batch: &SpeechBatch, scan: Option<ScanOutcome>, job: Option<JobObservation>, pods: Vec<PodReport>, now: &str) -> Decision {
-    decide(&Observed { batch, scan, job, pods, now: at(now) }, &policy())
+fn run(
+    batch: &SpeechBatch,
+    scan: Option<ScanOutcome>,
+    job: Option<JobObservation>,
+    pods: Vec<PodReport>,
+    now: &str,
+) -> Decision {
+    decide(
+        &Observed {
+            batch,
+            scan,
+            job,
+            pods,
+            now: at(now),
+        },
+        &policy(),
+    )
 }
 
 /// Applies a decision's status to the batch, as the API server would.
@@ -83,7 +98,13 @@ fn after(mut b: SpeechBatch, d: &Decision) -> SpeechBatch {
 
 fn planned(n: u64, shards: usize) -> SpeechBatch {
     let b = batch();
-    let d = run(&b, Some(ScanOutcome::Planned(plan(n, shards))), None, vec![], T0);
+    let d = run(
+        &b,
+        Some(ScanOutcome::Planned(plan(n, shards))),
+        None,
+        vec![],
+        T0,
+    );
     after(b, &d)
 }
 
@@ -149,7 +170,12 @@ status:
 }
 
 fn ok(index: u32, successful: u64, failed: u64) -> PodReport {
-    pod(index, "Succeeded", 0, &format!(r#"{{"index":{index},"successful":{successful},"failed":{failed}}}"#))
+    pod(
+        index,
+        "Succeeded",
+        0,
+        &format!(r#"{{"index":{index},"successful":{successful},"failed":{failed}}}"#),
+    )
 }
 
 fn condition(type_: &str, status: &str) -> Condition {
@@ -173,11 +199,34 @@ fn status_is_derived_from_conditions_for_every_status() {
         (&[], BatchStatus::Initializing),
         (&[(cond::SCANNED, "Unknown")], BatchStatus::Initializing),
         (&[(cond::SCANNED, "True")], BatchStatus::Waiting),
-        (&[(cond::SCANNED, "True"), (cond::ADMITTED, "False")], BatchStatus::Waiting),
-        (&[(cond::SCANNED, "True"), (cond::ADMITTED, "True"), (cond::RUNNING, "True")], BatchStatus::Running),
-        (&[(cond::SCANNED, "True"), (cond::RUNNING, "True"), (cond::COMPLETE, "True")], BatchStatus::Completed),
-        (&[(cond::SCANNED, "True"), (cond::CANCELED, "True")], BatchStatus::Canceled),
-        (&[(cond::SCANNED, "False"), (cond::FAILED, "True")], BatchStatus::Failed),
+        (
+            &[(cond::SCANNED, "True"), (cond::ADMITTED, "False")],
+            BatchStatus::Waiting,
+        ),
+        (
+            &[
+                (cond::SCANNED, "True"),
+                (cond::ADMITTED, "True"),
+                (cond::RUNNING, "True"),
+            ],
+            BatchStatus::Running,
+        ),
+        (
+            &[
+                (cond::SCANNED, "True"),
+                (cond::RUNNING, "True"),
+                (cond::COMPLETE, "True"),
+            ],
+            BatchStatus::Completed,
+        ),
+        (
+            &[(cond::SCANNED, "True"), (cond::CANCELED, "True")],
+            BatchStatus::Canceled,
+        ),
+        (
+            &[(cond::SCANNED, "False"), (cond::FAILED, "True")],
+            BatchStatus::Failed,
+        ),
     ];
     for (conds, want) in cases {
         let conds: Vec<_> = conds.iter().map(|(t, s)| condition(t, s)).collect();
@@ -200,13 +249,24 @@ fn a_new_batch_needs_a_scan_and_is_initializing_until_planned() {
 #[test]
 fn a_planned_scan_records_the_plan_waits_and_creates_the_job() {
     let b = batch();
-    let d = run(&b, Some(ScanOutcome::Planned(plan(10, 3))), None, vec![], T0);
+    let d = run(
+        &b,
+        Some(ScanOutcome::Planned(plan(10, 3))),
+        None,
+        vec![],
+        T0,
+    );
     assert_eq!(state(&d), BatchStatus::Waiting);
     assert_eq!(d.status.total_count, 10);
     let p = d.status.plan.as_ref().unwrap();
-    assert_eq!((p.total, p.bounds.len(), p.sizes.iter().sum::<u64>()), (10, 3, 10));
+    assert_eq!(
+        (p.total, p.bounds.len(), p.sizes.iter().sum::<u64>()),
+        (10, 3, 10)
+    );
     assert_eq!(d.status.job_name.as_deref(), Some("meetings-2026-11"));
-    let JobAction::Create(job) = &d.job else { panic!("{:?}", d.job) };
+    let JobAction::Create(job) = &d.job else {
+        panic!("{:?}", d.job)
+    };
     assert_eq!(job.spec.as_ref().unwrap().completions, Some(3));
     let reasons: Vec<_> = d.notes.iter().map(|n| n.reason).collect();
     assert_eq!(reasons, ["Scanned", "JobCreated"]);
@@ -215,7 +275,13 @@ fn a_planned_scan_records_the_plan_waits_and_creates_the_job() {
 
 #[test]
 fn an_empty_bucket_completes_at_once() {
-    let d = run(&batch(), Some(ScanOutcome::Planned(plan(0, 64))), None, vec![], T0);
+    let d = run(
+        &batch(),
+        Some(ScanOutcome::Planned(plan(0, 64))),
+        None,
+        vec![],
+        T0,
+    );
     assert_eq!(state(&d), BatchStatus::Completed);
     assert_eq!(d.status.progress, 1.0);
     assert_eq!(d.status.finished.as_deref(), Some(T0));
@@ -225,7 +291,16 @@ fn an_empty_bucket_completes_at_once() {
 #[test]
 fn a_permanent_scan_error_fails_the_batch_with_what_to_fix() {
     let msg = "The credentials for bucket meeting-audio were rejected: check access_key";
-    let d = run(&batch(), Some(ScanOutcome::Failed { permanent: true, message: msg.into() }), None, vec![], T0);
+    let d = run(
+        &batch(),
+        Some(ScanOutcome::Failed {
+            permanent: true,
+            message: msg.into(),
+        }),
+        None,
+        vec![],
+        T0,
+    );
     assert_eq!(state(&d), BatchStatus::Failed);
     assert_eq!(d.status.error_message.as_deref(), Some(msg));
     assert_eq!(d.job, JobAction::None);
@@ -235,10 +310,20 @@ fn a_permanent_scan_error_fails_the_batch_with_what_to_fix() {
 #[test]
 fn a_transient_scan_error_is_retried_until_the_window_ends() {
     let b = batch();
-    let fail = || Some(ScanOutcome::Failed { permanent: false, message: "Nothing answered at http://s3.local".into() });
+    let fail = || {
+        Some(ScanOutcome::Failed {
+            permanent: false,
+            message: "Nothing answered at http://s3.local".into(),
+        })
+    };
     let d = run(&b, fail(), None, vec![], T0);
     assert_eq!(state(&d), BatchStatus::Initializing);
-    assert_eq!(cond::find(&d.status.conditions, cond::SCANNED).unwrap().status, "Unknown");
+    assert_eq!(
+        cond::find(&d.status.conditions, cond::SCANNED)
+            .unwrap()
+            .status,
+        "Unknown"
+    );
     // Still within 300 s: retrying, the first failure's time kept.
     let b = after(b, &d);
     let d = run(&b, fail(), None, vec![], "2026-11-26T10:04:00.000+0000");
@@ -254,7 +339,12 @@ fn a_suspended_or_podless_job_is_waiting_and_an_active_pod_makes_it_running() {
     let b = planned(10, 3);
     let d = run(&b, None, Some(job_obs(JOB_SUSPENDED)), vec![], T1);
     assert_eq!(state(&d), BatchStatus::Waiting);
-    assert_eq!(cond::find(&d.status.conditions, cond::ADMITTED).unwrap().status, "False");
+    assert_eq!(
+        cond::find(&d.status.conditions, cond::ADMITTED)
+            .unwrap()
+            .status,
+        "False"
+    );
     let d = run(&b, None, Some(job_obs(JOB_ADMITTED_NO_POD)), vec![], T1);
     assert_eq!(state(&d), BatchStatus::Waiting);
     assert!(cond::is_true(&d.status.conditions, cond::ADMITTED));
@@ -269,12 +359,27 @@ fn a_suspended_or_podless_job_is_waiting_and_an_active_pod_makes_it_running() {
 #[test]
 fn a_complete_job_completes_the_batch_with_every_shards_counts() {
     let b = planned(10, 3);
-    let sizes = b.status.as_ref().unwrap().plan.as_ref().unwrap().sizes.clone();
-    let pods: Vec<_> = sizes.iter().enumerate().map(|(i, s)| ok(i as u32, s - 1, 1)).collect();
+    let sizes = b
+        .status
+        .as_ref()
+        .unwrap()
+        .plan
+        .as_ref()
+        .unwrap()
+        .sizes
+        .clone();
+    let pods: Vec<_> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ok(i as u32, s - 1, 1))
+        .collect();
     let d = run(&b, None, Some(job_obs(JOB_COMPLETE)), pods, T1);
     assert_eq!(state(&d), BatchStatus::Completed);
     let s = &d.status;
-    assert_eq!((s.total_count, s.successful_count, s.failed_count), (10, 7, 3));
+    assert_eq!(
+        (s.total_count, s.successful_count, s.failed_count),
+        (10, 7, 3)
+    );
     assert_eq!(s.successful_count + s.failed_count, s.total_count);
     assert_eq!(s.progress, 1.0);
     assert_eq!(s.finished.as_deref(), Some(T1));
@@ -287,11 +392,19 @@ fn a_failed_job_fails_the_batch_with_the_shards_error_message() {
     let pods = vec![
         ok(1, 3, 0),
         pod(0, "Failed", 1, r#"{"error":"transient"}"#),
-        pod(0, "Failed", 3, r#"{"error":"The output bucket calls-transcripts does not exist: create it"}"#),
+        pod(
+            0,
+            "Failed",
+            3,
+            r#"{"error":"The output bucket calls-transcripts does not exist: create it"}"#,
+        ),
     ];
     let d = run(&b, None, Some(job_obs(JOB_FAILED)), pods, T1);
     assert_eq!(state(&d), BatchStatus::Failed);
-    assert_eq!(d.status.error_message.as_deref(), Some("The output bucket calls-transcripts does not exist: create it"));
+    assert_eq!(
+        d.status.error_message.as_deref(),
+        Some("The output bucket calls-transcripts does not exist: create it")
+    );
     assert_eq!(d.status.successful_count, 3);
     // Without a readable termination message, the Job's condition message is used.
     let d = run(&b, None, Some(job_obs(JOB_FAILED)), vec![], T1);
@@ -321,11 +434,20 @@ fn cancel_in_each_active_status_cancels_and_deletes_the_job_when_there_is_one() 
 #[test]
 fn final_statuses_never_change_again() {
     let b = planned(10, 3);
-    let completed = after(b.clone(), &run(&b, None, Some(job_obs(JOB_COMPLETE)), vec![ok(0, 4, 0)], T1));
-    let failed = after(b.clone(), &run(&b, None, Some(job_obs(JOB_FAILED)), vec![], T1));
+    let completed = after(
+        b.clone(),
+        &run(&b, None, Some(job_obs(JOB_COMPLETE)), vec![ok(0, 4, 0)], T1),
+    );
+    let failed = after(
+        b.clone(),
+        &run(&b, None, Some(job_obs(JOB_FAILED)), vec![], T1),
+    );
     let mut c = b.clone();
     c.spec.cancel = true;
-    let canceled = after(c.clone(), &run(&c, None, Some(job_obs(JOB_RUNNING)), vec![], T1));
+    let canceled = after(
+        c.clone(),
+        &run(&c, None, Some(job_obs(JOB_RUNNING)), vec![], T1),
+    );
     for done in [completed, failed, canceled] {
         let before = done.status.clone().unwrap();
         assert!(before.status.unwrap().is_final());
@@ -333,41 +455,85 @@ fn final_statuses_never_change_again() {
         again.spec.cancel = !again.spec.cancel;
         again.metadata.generation = Some(2);
         assert!(!needs_scan(&again));
-        let d = run(&again, None, Some(job_obs(JOB_RUNNING)), vec![ok(0, 99, 99)], "2026-11-27T00:00:00.000+0000");
+        let d = run(
+            &again,
+            None,
+            Some(job_obs(JOB_RUNNING)),
+            vec![ok(0, 99, 99)],
+            "2026-11-27T00:00:00.000+0000",
+        );
         assert_eq!(d.job, JobAction::None);
         assert!(d.notes.is_empty());
-        assert_eq!(d.status, SpeechBatchStatus { observed_generation: Some(2), ..before });
+        assert_eq!(
+            d.status,
+            SpeechBatchStatus {
+                observed_generation: Some(2),
+                ..before
+            }
+        );
     }
 }
 
 #[test]
 fn shard_tallies_are_merged_by_index_and_a_retry_replaces_never_adds() {
-    let recorded = vec![ShardResult { index: 0, successful: 5, failed: 0 }];
+    let recorded = vec![ShardResult {
+        index: 0,
+        successful: 5,
+        failed: 0,
+    }];
     // Index 0 retried: its new tally is exact for the whole range.
     let pods = vec![
         ok(0, 4, 1),
         pod(1, "Failed", 1, r#"{"error":"x"}"#),
         ok(1, 5, 0),
         ok(7, 1, 1), // outside the plan
-        PodReport { index: 2, outcome: PodOutcome::Active },
+        PodReport {
+            index: 2,
+            outcome: PodOutcome::Active,
+        },
     ];
     let merged = merge_shards(&recorded, &pods, 3);
     assert_eq!(
         merged,
-        [ShardResult { index: 0, successful: 4, failed: 1 }, ShardResult { index: 1, successful: 5, failed: 0 }]
+        [
+            ShardResult {
+                index: 0,
+                successful: 4,
+                failed: 1
+            },
+            ShardResult {
+                index: 1,
+                successful: 5,
+                failed: 0
+            }
+        ]
     );
     // Reconciling twice with the same pods counts once.
     let b = planned(15, 3);
     let d = run(&b, None, Some(job_obs(JOB_RUNNING)), pods.clone(), T1);
     let d2 = run(&after(b, &d), None, Some(job_obs(JOB_RUNNING)), pods, T1);
     assert_eq!((d2.status.successful_count, d2.status.failed_count), (9, 1));
-    assert_eq!(d2.status, d.status, "an unchanged observation gives an unchanged status");
+    assert_eq!(
+        d2.status, d.status,
+        "an unchanged observation gives an unchanged status"
+    );
 }
 
 #[test]
 fn pod_reports_ignore_a_tally_for_another_index() {
-    assert_eq!(ok(2, 1, 0).outcome, PodOutcome::Succeeded { successful: 1, failed: 0 });
-    let wrong = pod(2, "Succeeded", 0, r#"{"index":3,"successful":1,"failed":0}"#);
+    assert_eq!(
+        ok(2, 1, 0).outcome,
+        PodOutcome::Succeeded {
+            successful: 1,
+            failed: 0
+        }
+    );
+    let wrong = pod(
+        2,
+        "Succeeded",
+        0,
+        r#"{"index":3,"successful":1,"failed":0}"#,
+    );
     assert_eq!(wrong.outcome, PodOutcome::SucceededWithoutTally);
     let garbage = pod(2, "Succeeded", 0, "not json");
     assert_eq!(garbage.outcome, PodOutcome::SucceededWithoutTally);
@@ -389,16 +555,32 @@ spec:
     )
     .unwrap();
     let p = plan(100, 5);
-    let status = crds::resource::ShardPlanStatus { total: p.total, bounds: p.bounds.clone(), sizes: p.sizes.clone() };
+    let status = crds::resource::ShardPlanStatus {
+        total: p.total,
+        bounds: p.bounds.clone(),
+        sizes: p.sizes.clone(),
+    };
     let params = crds::RecognitionParams::try_from(&b.spec.recognition).unwrap();
     let job = build_job(&b, &status, &params, &policy().job);
     let v = serde_json::to_value(&job).unwrap();
     assert_eq!(v["metadata"]["name"], "calls");
-    assert_eq!(v["metadata"]["labels"]["app.kubernetes.io/name"], "speechbatch-shard");
+    assert_eq!(
+        v["metadata"]["labels"]["app.kubernetes.io/name"],
+        "speechbatch-shard"
+    );
     assert_eq!(v["metadata"]["labels"]["speechbatch.io/batch"], "calls");
-    assert!(v["metadata"]["labels"].get("kueue.x-k8s.io/queue-name").is_none());
+    assert!(v["metadata"]["labels"]
+        .get("kueue.x-k8s.io/queue-name")
+        .is_none());
     let owner = &v["metadata"]["ownerReferences"][0];
-    assert_eq!((owner["kind"].as_str(), owner["uid"].as_str(), owner["controller"].as_bool()), (Some("SpeechBatch"), Some("u-1"), Some(true)));
+    assert_eq!(
+        (
+            owner["kind"].as_str(),
+            owner["uid"].as_str(),
+            owner["controller"].as_bool()
+        ),
+        (Some("SpeechBatch"), Some("u-1"), Some(true))
+    );
     let spec = &v["spec"];
     assert_eq!(spec["completionMode"], "Indexed");
     assert_eq!(spec["completions"], 5);
@@ -408,11 +590,20 @@ spec:
     assert_eq!(spec["suspend"], false);
     let rules = &spec["podFailurePolicy"]["rules"];
     assert_eq!(rules[0]["action"], "FailJob");
-    assert_eq!(rules[0]["onExitCodes"], serde_json::json!({"containerName": "shard", "operator": "In", "values": [3]}));
+    assert_eq!(
+        rules[0]["onExitCodes"],
+        serde_json::json!({"containerName": "shard", "operator": "In", "values": [3]})
+    );
     assert_eq!(rules[1]["action"], "Ignore");
-    assert_eq!(rules[1]["onPodConditions"], serde_json::json!([{"type": "DisruptionTarget", "status": "True"}]));
+    assert_eq!(
+        rules[1]["onPodConditions"],
+        serde_json::json!([{"type": "DisruptionTarget", "status": "True"}])
+    );
     let pod = &spec["template"]["spec"];
-    assert_eq!(spec["template"]["metadata"]["labels"]["speechbatch.io/batch"], "calls");
+    assert_eq!(
+        spec["template"]["metadata"]["labels"]["speechbatch.io/batch"],
+        "calls"
+    );
     assert_eq!(pod["restartPolicy"], "Never");
     assert_eq!(pod["serviceAccountName"], "speechbatch-shard");
     assert_eq!(pod["automountServiceAccountToken"], false);
@@ -431,29 +622,62 @@ spec:
         .iter()
         .map(|e| {
             assert!(e.get("valueFrom").is_none(), "no env from Secrets: {e}");
-            (e["name"].as_str().unwrap().to_owned(), e["value"].as_str().unwrap().to_owned())
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e["value"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     assert_eq!(env["SPEECHBATCH_BATCH_ID"], "calls");
-    assert_eq!(serde_json::from_str::<Vec<String>>(&env["SPEECHBATCH_SHARD_BOUNDS"]).unwrap(), p.bounds);
-    assert_eq!(serde_json::from_str::<crds::RecognitionParams>(&env["SPEECHBATCH_PARAMS"]).unwrap(), params);
+    assert_eq!(
+        serde_json::from_str::<Vec<String>>(&env["SPEECHBATCH_SHARD_BOUNDS"]).unwrap(),
+        p.bounds
+    );
+    assert_eq!(
+        serde_json::from_str::<crds::RecognitionParams>(&env["SPEECHBATCH_PARAMS"]).unwrap(),
+        params
+    );
     assert_eq!(env["SPEECHBATCH_INPUT_BUCKET"], "calls-raw");
     assert_eq!(env["SPEECHBATCH_INPUT_LOCATION"], "us-geo");
     assert_eq!(env["SPEECHBATCH_OUTPUT_BUCKET"], "calls-out");
     assert_eq!(env["SPEECHBATCH_OUTPUT_LOCATION"], "us-south");
-    assert_eq!(env["SPEECHBATCH_INPUT_CREDENTIALS"], "/var/run/secrets/speechbatch/input/credentials.json");
-    assert_eq!(env["SPEECHBATCH_OUTPUT_CREDENTIALS"], "/var/run/secrets/speechbatch/output/cos.json");
-    assert!(!env.contains_key("JOB_COMPLETION_INDEX"), "set by Kubernetes");
+    assert_eq!(
+        env["SPEECHBATCH_INPUT_CREDENTIALS"],
+        "/var/run/secrets/speechbatch/input/credentials.json"
+    );
+    assert_eq!(
+        env["SPEECHBATCH_OUTPUT_CREDENTIALS"],
+        "/var/run/secrets/speechbatch/output/cos.json"
+    );
+    assert!(
+        !env.contains_key("JOB_COMPLETION_INDEX"),
+        "set by Kubernetes"
+    );
     let vols = &pod["volumes"];
     assert_eq!(vols[0]["secret"]["secretName"], "raw-creds");
-    assert_eq!(vols[0]["secret"]["items"], serde_json::json!([{"key": "credentials.json", "path": "credentials.json"}]));
+    assert_eq!(
+        vols[0]["secret"]["items"],
+        serde_json::json!([{"key": "credentials.json", "path": "credentials.json"}])
+    );
     assert_eq!(vols[1]["secret"]["secretName"], "out-creds");
-    assert_eq!(vols[1]["secret"]["items"], serde_json::json!([{"key": "cos.json", "path": "cos.json"}]));
-    assert_eq!(c["volumeMounts"][0]["mountPath"], "/var/run/secrets/speechbatch/input");
+    assert_eq!(
+        vols[1]["secret"]["items"],
+        serde_json::json!([{"key": "cos.json", "path": "cos.json"}])
+    );
+    assert_eq!(
+        c["volumeMounts"][0]["mountPath"],
+        "/var/run/secrets/speechbatch/input"
+    );
     assert_eq!(c["volumeMounts"][1]["readOnly"], true);
     // Nothing but names of Secrets: no credential field appears anywhere in the Job.
     let text = v.to_string();
-    for secret_field in ["access_key", "secret_key", "apikey", "stringData", "secretKeyRef"] {
+    for secret_field in [
+        "access_key",
+        "secret_key",
+        "apikey",
+        "stringData",
+        "secretKeyRef",
+    ] {
         assert!(!text.contains(secret_field), "{secret_field} in the Job");
     }
 }
@@ -461,13 +685,27 @@ spec:
 #[test]
 fn without_an_output_bucket_results_go_beside_the_inputs() {
     let b = planned(4, 2);
-    let d = run(&batch(), Some(ScanOutcome::Planned(plan(4, 2))), None, vec![], T0);
-    let JobAction::Create(job) = d.job else { panic!() };
+    let d = run(
+        &batch(),
+        Some(ScanOutcome::Planned(plan(4, 2))),
+        None,
+        vec![],
+        T0,
+    );
+    let JobAction::Create(job) = d.job else {
+        panic!()
+    };
     let v = serde_json::to_value(&job).unwrap();
     let env = v["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
-    assert!(env.contains(r#""name":"SPEECHBATCH_OUTPUT_BUCKET","value":"meeting-audio""#), "{env}");
+    assert!(
+        env.contains(r#""name":"SPEECHBATCH_OUTPUT_BUCKET","value":"meeting-audio""#),
+        "{env}"
+    );
     assert!(env.contains(r#""name":"SPEECHBATCH_OUTPUT_CREDENTIALS","value":"/var/run/secrets/speechbatch/output/credentials.json""#));
-    assert_eq!(v["spec"]["template"]["spec"]["volumes"][1]["secret"]["secretName"], "meeting-audio-credentials");
+    assert_eq!(
+        v["spec"]["template"]["spec"]["volumes"][1]["secret"]["secretName"],
+        "meeting-audio-credentials"
+    );
     assert!(b.status.is_some());
 }
 
@@ -476,12 +714,35 @@ fn with_a_kueue_queue_the_job_is_created_suspended_and_labelled() {
     let mut pol = policy();
     pol.job.kueue_queue = Some("asr-queue".into());
     let b = batch();
-    let d = decide(&Observed { batch: &b, scan: Some(ScanOutcome::Planned(plan(3, 3))), job: None, pods: vec![], now: at(T0) }, &pol);
-    let JobAction::Create(job) = d.job else { panic!() };
+    let d = decide(
+        &Observed {
+            batch: &b,
+            scan: Some(ScanOutcome::Planned(plan(3, 3))),
+            job: None,
+            pods: vec![],
+            now: at(T0),
+        },
+        &pol,
+    );
+    let JobAction::Create(job) = d.job else {
+        panic!()
+    };
     assert_eq!(job.spec.as_ref().unwrap().suspend, Some(true));
-    assert_eq!(job.metadata.labels.as_ref().unwrap()["kueue.x-k8s.io/queue-name"], "asr-queue");
     assert_eq!(
-        job.spec.as_ref().unwrap().template.metadata.as_ref().unwrap().labels.as_ref().unwrap()["kueue.x-k8s.io/queue-name"],
+        job.metadata.labels.as_ref().unwrap()["kueue.x-k8s.io/queue-name"],
+        "asr-queue"
+    );
+    assert_eq!(
+        job.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .labels
+            .as_ref()
+            .unwrap()["kueue.x-k8s.io/queue-name"],
         "asr-queue"
     );
 }
@@ -502,7 +763,9 @@ fn a_million_file_status_stays_under_10_kb() {
     let mut planner = ShardPlanner::new(crate::Config::defaults().max_shards as usize);
     for agent in 0..1000 {
         for call in 0..1000 {
-            planner.push(&format!("calls/2026/11/26/agent-{agent:04}/call-{call:06}.wav"));
+            planner.push(&format!(
+                "calls/2026/11/26/agent-{agent:04}/call-{call:06}.wav"
+            ));
         }
     }
     let p = planner.finish();
@@ -511,11 +774,19 @@ fn a_million_file_status_stays_under_10_kb() {
     let d = run(&b, Some(ScanOutcome::Planned(p.clone())), None, vec![], T0);
     let b = after(b, &d);
     // Every shard reported, the Job complete: the largest status the batch can have.
-    let pods: Vec<_> = p.sizes.iter().enumerate().map(|(i, s)| ok(i as u32, s - 17, 17)).collect();
+    let pods: Vec<_> = p
+        .sizes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ok(i as u32, s - 17, 17))
+        .collect();
     let d = run(&b, None, Some(job_obs(JOB_COMPLETE)), pods, T1);
     assert_eq!(d.status.successful_count + d.status.failed_count, 1_000_000);
     let size = serde_json::to_vec(&d.status).unwrap().len();
-    println!("status of a 1,000,000-file batch in {} shards: {size} bytes", p.len());
+    println!(
+        "status of a 1,000,000-file batch in {} shards: {size} bytes",
+        p.len()
+    );
     assert!(size < 10 * 1024, "{size} bytes");
 }
 
@@ -535,10 +806,22 @@ fn lease_decisions() {
         }),
     };
     assert_eq!(decide_lease(None, "me", now), LeaseDecision::Create);
-    assert_eq!(decide_lease(Some(&lease(Some("me"), 999_990)), "me", now), LeaseDecision::Renew);
-    assert_eq!(decide_lease(Some(&lease(Some("other"), 999_990)), "me", now), LeaseDecision::Wait);
-    assert_eq!(decide_lease(Some(&lease(Some("other"), 999_900)), "me", now), LeaseDecision::TakeOver);
-    assert_eq!(decide_lease(Some(&lease(None, 999_999)), "me", now), LeaseDecision::TakeOver);
+    assert_eq!(
+        decide_lease(Some(&lease(Some("me"), 999_990)), "me", now),
+        LeaseDecision::Renew
+    );
+    assert_eq!(
+        decide_lease(Some(&lease(Some("other"), 999_990)), "me", now),
+        LeaseDecision::Wait
+    );
+    assert_eq!(
+        decide_lease(Some(&lease(Some("other"), 999_900)), "me", now),
+        LeaseDecision::TakeOver
+    );
+    assert_eq!(
+        decide_lease(Some(&lease(None, 999_999)), "me", now),
+        LeaseDecision::TakeOver
+    );
 }
 
 #[test]
@@ -550,17 +833,32 @@ fn metrics_are_exposed_without_batch_names() {
     m.failure("kube");
     m.set_batch("default/secret-name", Some(BatchStatus::Running));
     let text = m.encode();
-    for name in ["speechbatch_operator_reconciliations_total", "speechbatch_operator_reconcile_failures_total", "speechbatch_operator_reconcile_duration_seconds_bucket", "speechbatch_operator_batches"] {
+    for name in [
+        "speechbatch_operator_reconciliations_total",
+        "speechbatch_operator_reconcile_failures_total",
+        "speechbatch_operator_reconcile_duration_seconds_bucket",
+        "speechbatch_operator_batches",
+    ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
-    assert!(text.contains(r#"speechbatch_operator_batches{status="running"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"speechbatch_operator_batches{status="running"} 1"#),
+        "{text}"
+    );
     assert!(!text.contains("secret-name"));
 }
 
 #[test]
 fn the_default_flags_parse() {
     let c = crate::Config::defaults();
-    assert_eq!((c.default_parallelism, c.backoff_limit_per_index, c.max_shards), (4, 3, 64));
+    assert_eq!(
+        (
+            c.default_parallelism,
+            c.backoff_limit_per_index,
+            c.max_shards
+        ),
+        (4, 3, 64)
+    );
     let p = c.policy();
     assert_eq!(p.job.requests["memory"], "1Gi");
     assert!(c.leader_election);
