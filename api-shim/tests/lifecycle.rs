@@ -247,6 +247,7 @@ async fn lifecycle_on_seaweedfs() {
     })
     .await;
     outputs_and_failures(&svc, &weed.target).await;
+    bad_files_become_notices(&svc, &weed.target).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -503,7 +504,12 @@ async fn lifecycle_on_embedded_s3() {
     let m = j["error_message"].as_str().unwrap();
     assert!(m.contains("apikey") && !m.contains(rejected_key), "{m}");
 
-    // --- Every malformed file becomes a .notice with an error body; the job completes.
+    bad_files_become_notices(&svc, &s3).await;
+}
+
+/// Every malformed file of the devset becomes a `.notice` with an error body; the job completes.
+async fn bad_files_become_notices(svc: &Service, s3: &S3Target) {
+    let creds = s3.creds_file();
     let mut bad = Vec::new();
     for e in std::fs::read_dir(format!("{DEVSET}/bad")).unwrap() {
         let p = e.unwrap().path();
@@ -515,7 +521,7 @@ async fn lifecycle_on_embedded_s3() {
     let n = bad.len() as u64;
     let bad_keys: Vec<String> = bad.iter().map(|(k, _)| k.clone()).collect();
     s3.fill("bad", bad).await;
-    let (j, _) = run(&svc, "function=recognize", form(&creds, "bad", None)).await;
+    let (j, _) = run(svc, "function=recognize", form(&creds, "bad", None)).await;
     eprintln!("bad files: {j}");
     assert_eq!(j["status"], "completed", "{j}");
     assert_eq!(j["total_count"], n);
