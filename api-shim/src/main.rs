@@ -93,8 +93,9 @@ fn default_threads() -> usize {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,warp=warn,aws_config=warn,aws_smithy_runtime=warn".into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
