@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use crds::{ErrorBody, RecognitionParams};
 use futures::StreamExt;
-use speechbatch_audio::{AudioError, MAX_BYTES};
+use speechbatch_audio::MAX_BYTES;
 use speechbatch_storage::{output_key, Bucket, OutputKind, StorageError, StorageErrorKind};
 use speechbatch_textfmt::FormatOptions;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Engine, RecognizeError, RecognizeOptions};
+use crate::{Engine, RecognizeOptions};
 
 /// How one input file ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,19 +102,11 @@ impl BatchFiles {
         let bytes = match self.input.get(key, MAX_BYTES as u64).await {
             Ok(b) => b,
             Err(e) => match e.kind {
+                // The storage error already says how large the object is and what the limit
+                // is; the engine rejects oversized audio with 400 too.
                 StorageErrorKind::TooLarge => {
-                    let body = RecognizeError::Audio(AudioError::TooLarge {
-                        size: MAX_BYTES + 1,
-                    })
-                    .to_error_body();
                     return self
-                        .write_notice(
-                            key,
-                            &ErrorBody {
-                                error: e.message,
-                                ..body
-                            },
-                        )
+                        .write_notice(key, &ErrorBody::new(400, e.message))
                         .await;
                 }
                 StorageErrorKind::NotFound => {

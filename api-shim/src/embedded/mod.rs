@@ -20,7 +20,7 @@ use speechbatch_storage::{plan_shards, Bucket, Credentials, StorageConfig};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use transcriber::batch::{run_shard, BatchFiles, ShardEnd, ShardRange, Tally};
+use transcriber::batch::{run_shard, BatchFiles, ShardEnd, ShardRange};
 use transcriber::Engine;
 
 use crate::backend::{Backend, CreateBatch};
@@ -336,9 +336,7 @@ async fn run_job(inner: Arc<Inner>, id: String) {
             let range = ShardRange { start_after, last };
             let on_file = |_key: &str, outcome| {
                 inner.update(&id, |r| {
-                    let mut t = Tally::default();
-                    t.add(outcome);
-                    r.shards[i].add(t);
+                    r.shards[i].add(outcome);
                     r.recount();
                     let done = r.job.successful_count + r.job.failed_count;
                     if r.job.status == BatchStatus::Running {
@@ -432,7 +430,6 @@ impl Backend for Embedded {
             seq,
             params: request.params,
             separate_output: request.output.is_some(),
-            input_endpoint: request.input.credentials.end_point().to_string(),
             plan: None,
             shards: Vec::new(),
         };

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crds::{BatchJob, RecognitionParams};
 use serde::{Deserialize, Serialize};
 use speechbatch_storage::{Credentials, ShardPlan};
-use transcriber::batch::Tally;
+use transcriber::batch::FileOutcome;
 
 /// Progress of one shard of a running job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -25,10 +25,12 @@ pub struct ShardProgress {
 }
 
 impl ShardProgress {
-    /// Adds a finished file.
-    pub fn add(&mut self, t: Tally) {
-        self.successful += t.successful;
-        self.failed += t.failed;
+    /// Counts one finished file.
+    pub fn add(&mut self, outcome: FileOutcome) {
+        match outcome {
+            FileOutcome::Succeeded => self.successful += 1,
+            FileOutcome::Failed => self.failed += 1,
+        }
     }
 }
 
@@ -43,8 +45,6 @@ pub struct JobRecord {
     pub params: RecognitionParams,
     /// Whether results go to a separate output bucket (with its own credentials file).
     pub separate_output: bool,
-    /// Endpoint of the input bucket, for messages (no secret in it).
-    pub input_endpoint: String,
     /// The shard plan, once the input bucket is scanned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<ShardPlan>,
