@@ -168,7 +168,7 @@ ok "every RBAC rule has a comment saying why (templates and renders)"
 
 # --- 6. no secret values in the manifests ------------------------------------------------------
 "$py" - "$work/default.yaml" "$work/ci.yaml" "$work/noshim.yaml" <<'PY' || fail "a rendered manifest holds a secret value (see above)"
-import base64, re, sys, yaml
+import base64, os, re, sys, yaml
 bad = []
 SECRETISH_ENV = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL)", re.I)
 PATTERNS = [
@@ -218,7 +218,8 @@ for render in sys.argv[1:]:
         rest = open(render).read().replace(base64.b64encode(key.encode()).decode(), "")
         if key in rest:
             bad.append(f"{render}: the generated API key appears outside its Secret")
-    if "ci" in render and secrets:
+    # The file name, not the path: a random temporary folder name can contain "ci" too.
+    if os.path.basename(render) == "ci.yaml" and secrets:
         bad.append(f"{render}: with apiKey.existingSecret the chart must create no Secret")
     if "noshim" in render and secrets:
         bad.append(f"{render}: without the REST shim there is no API key Secret to make")
