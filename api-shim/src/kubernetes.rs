@@ -43,6 +43,12 @@ fn kube_error(context: &str, e: kube::Error) -> ApiError {
     ApiError::internal(context, e)
 }
 
+/// A SpeechBatch being deleted (the operator's finalizer is stopping its Job) is already gone
+/// for the REST API: the interface says a deleted job answers 404 at once.
+fn is_deleting(batch: &SpeechBatch) -> bool {
+    batch.metadata.deletion_timestamp.is_some()
+}
+
 fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
@@ -145,15 +151,20 @@ impl Backend for Kubernetes {
             .list(&ListParams::default())
             .await
             .map_err(|e| kube_error("cannot list SpeechBatches", e))?;
-        let mut jobs: Vec<BatchJob> = list.items.iter().map(SpeechBatch::to_batch_job).collect();
+        let mut jobs: Vec<BatchJob> = list
+            .items
+            .iter()
+            .filter(|b| !is_deleting(b))
+            .map(SpeechBatch::to_batch_job)
+            .collect();
         jobs.sort_by_key(|j| std::cmp::Reverse(j.created));
         Ok(jobs)
     }
 
     async fn get(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
         match self.batches.get_opt(batch_id).await {
-            Ok(Some(b)) => Ok(b.to_batch_job()),
-            Ok(None) => Err(ApiError::unknown_batch(batch_id)),
+            Ok(Some(b)) if !is_deleting(&b) => Ok(b.to_batch_job()),
+            Ok(_) => Err(ApiError::unknown_batch(batch_id)),
             Err(e) => Err(kube_error("cannot read the SpeechBatch", e)),
         }
     }
@@ -180,7 +191,8 @@ impl Backend for Kubernetes {
 
     async fn delete(&self, batch_id: &str) -> Result<(), ApiError> {
         // The operator's finalizer stops the Job before the record goes; the Secrets go with
-        // their owner; outputs are never touched.
+        // their owner; outputs are never touched. A batch already being deleted is gone.
+        self.get(batch_id).await?;
         match self
             .batches
             .delete(batch_id, &DeleteParams::background())

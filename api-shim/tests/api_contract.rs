@@ -107,13 +107,30 @@ fn assert_error(st: StatusCode, body: &Value, want: u16, mentions: &[&str], what
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rest_contract() {
+async fn rest_contract_on_the_embedded_backend() {
+    rest_contract(Backend::Embedded).await;
+}
+
+/// The same contract with SpeechBatch resources, the operator and shard Jobs behind it (on a
+/// kube-sim cluster: see tests/kubernetes_e2e.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_contract_on_the_kubernetes_backend() {
+    rest_contract(Backend::Kubernetes).await;
+}
+
+async fn rest_contract(backend: Backend) {
     // IAM token exchanges go to a closed port: a job with IAM credentials fails quickly.
     let svc = Service::start(Opts {
+        backend,
         iam_token_url: Some(format!("http://{}/identity/token", closed_addr())),
         ..Opts::default()
     })
     .await;
+    // Jobs take longer through the operator and shard pods (process start, model load).
+    let settle = match backend {
+        Backend::Embedded => Duration::from_secs(60),
+        Backend::Kubernetes => Duration::from_secs(240),
+    };
     let s3 = svc.embedded_s3();
     let creds = s3.creds_file();
     s3.fill("contract-empty", vec![]).await;
@@ -210,7 +227,7 @@ async fn rest_contract() {
         "401 without WWW-Authenticate: Basic"
     );
     // None of the unauthenticated requests changed the job.
-    let (after, _) = svc.wait_final(&id, Duration::from_secs(20)).await;
+    let (after, _) = svc.wait_final(&id, settle).await;
     assert_eq!(after["status"], "completed", "{after}");
     assert_eq!(after["total_count"], 0);
     // The same key works under the prefix.
@@ -642,7 +659,7 @@ async fn rest_contract() {
         );
         assert_eq!(j["output_bucket_location"], LOCATION);
     }
-    let (done, seen) = svc.wait_final(&ids[0], Duration::from_secs(60)).await;
+    let (done, seen) = svc.wait_final(&ids[0], settle).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(
         (
@@ -664,7 +681,7 @@ async fn rest_contract() {
         (&ids[3], vec!["IAM"]),
     ];
     for (id, mentions) in fails {
-        let (j, _) = svc.wait_final(id, Duration::from_secs(60)).await;
+        let (j, _) = svc.wait_final(id, settle).await;
         assert_eq!(j["status"], "failed", "{j}");
         let m = j["error_message"].as_str().unwrap();
         for want in mentions {
@@ -720,10 +737,28 @@ async fn rest_contract() {
         .iter()
         .all(|j| j["batch_id"] != ids[1].as_str()));
 
-    // --- Credentials are stored 0600; no secret in any response or log line.
-    for e in std::fs::read_dir(svc.data.path().join("credentials")).unwrap() {
-        let mode = e.unwrap().metadata().unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "credentials file mode");
+    // --- Credentials are stored 0600 (embedded) or in Secrets, never in a SpeechBatch
+    // (Kubernetes); no secret in any response or log line (the operator's and the shards' too).
+    match &svc.kube {
+        None => {
+            for e in std::fs::read_dir(svc.data.path().join("credentials")).unwrap() {
+                let mode = e.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "credentials file mode");
+            }
+        }
+        Some(k) => {
+            let batches: kube::Api<crds::resource::SpeechBatch> =
+                kube::Api::namespaced(k.client().await, common::cluster::NAMESPACE);
+            let all = batches.list(&Default::default()).await.unwrap();
+            assert!(
+                all.items.len() >= 4,
+                "the batches are SpeechBatch resources"
+            );
+            let text = serde_json::to_string(&all).unwrap();
+            for secret in [s3.secret_key.as_str(), secret_wrong, apikey] {
+                assert!(!text.contains(secret), "a secret in a SpeechBatch");
+            }
+        }
     }
     let log = svc.log();
     assert!(log.contains("REST API on"), "the log was captured: {log}");

@@ -185,14 +185,49 @@ async fn unknown_batches_are_404_for_get_and_delete() {
     let not_found = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
         "reason": "NotFound", "code": 404, "message": "speechbatches \"nope\" not found"});
     let server = tokio::spawn(async move {
-        for method in ["GET", "DELETE"] {
+        // DELETE of an unknown batch stops at its GET.
+        for _ in 0..2 {
             let (req, _, send) = next(&mut handle).await;
-            assert_eq!(req.method(), method);
+            assert_eq!(req.method(), "GET");
             reply(send, 404, not_found.clone());
         }
     });
     assert_eq!(k8s.get("nope").await.unwrap_err().status, 404);
     assert_eq!(k8s.delete("nope").await.unwrap_err().status, 404);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_batch_being_deleted_is_already_gone_for_get_list_cancel_and_delete() {
+    let (k8s, mut handle) = backend();
+    let mut deleting = speechbatch("going", Some("running"));
+    deleting["metadata"]["deletionTimestamp"] = serde_json::json!("2026-11-26T10:05:00Z");
+    deleting["metadata"]["finalizers"] = serde_json::json!(["speechbatch.io/stop-shards"]);
+    let kept = speechbatch("kept", Some("running"));
+    let list = serde_json::json!({"apiVersion": "speechbatch.io/v1alpha1",
+        "kind": "SpeechBatchList", "metadata": {}, "items": [deleting.clone(), kept]});
+    let server = tokio::spawn(async move {
+        let (req, _, send) = next(&mut handle).await;
+        assert_eq!(req.method(), "GET");
+        reply(send, 200, list);
+        // get, cancel and delete each read the batch once and go no further.
+        for _ in 0..3 {
+            let (req, _, send) = next(&mut handle).await;
+            assert_eq!(req.method(), "GET");
+            reply(send, 200, deleting.clone());
+        }
+    });
+    let listed = k8s.list().await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|j| j.batch_id.as_str())
+            .collect::<Vec<_>>(),
+        ["kept"]
+    );
+    assert_eq!(k8s.get("going").await.unwrap_err().status, 404);
+    assert_eq!(k8s.cancel("going").await.unwrap_err().status, 404);
+    assert_eq!(k8s.delete("going").await.unwrap_err().status, 404);
     server.await.unwrap();
 }
 

@@ -1,10 +1,10 @@
 //! Against a REAL apiextensions-apiserver (`scripts/k8s-env`, see setup/k8s/README.md): the
 //! checked-in CRD, the examples, schema validation, and the operator's own server-side-apply
 //! status path (same field manager), generation/observedGeneration and forced ownership.
-//! The server has no core/v1 or batch/v1, so Secrets, Jobs and Events are not exercised here.
+//! The server has no core/v1 or batch/v1, so Secrets, Jobs and Events are not exercised here;
+//! api-shim/tests/kubernetes_e2e.rs runs the whole operator on kube-sim's stand-ins for them.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,6 @@ use crds::resource::SpeechBatch;
 use futures::future::BoxFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, ResourceExt};
 use operator::apply::{apply_status, MANAGER};
@@ -25,63 +24,6 @@ fn repo() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-/// etcd + apiextensions-apiserver in a temp dir; stopped on drop.
-struct TestApi {
-    dir: tempfile::TempDir,
-}
-
-impl TestApi {
-    fn start() -> TestApi {
-        let repo = repo();
-        let bins = Command::new("bash")
-            .arg("-c")
-            .arg(". setup/k8s/env.sh && echo \"$APIEXT_SERVER\" && echo \"$ETCD\"")
-            .current_dir(&repo)
-            .output()
-            .expect("bash runs");
-        let text = String::from_utf8_lossy(&bins.stdout).to_string();
-        for bin in text.lines() {
-            assert!(
-                Path::new(bin).is_file(),
-                "{bin} is missing: run setup/k8s.sh to install the test Kubernetes API (apiextensions-apiserver + etcd)"
-            );
-        }
-        assert!(
-            bins.status.success() && text.lines().count() == 2,
-            "setup/k8s/env.sh failed: run setup/k8s.sh"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(repo.join("scripts/k8s-env"))
-            .arg("start")
-            .arg(dir.path())
-            .output()
-            .expect("scripts/k8s-env runs");
-        assert!(
-            out.status.success(),
-            "k8s-env start failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        TestApi { dir }
-    }
-
-    async fn client(&self) -> Client {
-        let kc = Kubeconfig::read_from(self.dir.path().join("kubeconfig")).unwrap();
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-            .await
-            .unwrap();
-        Client::try_from(cfg).unwrap()
-    }
-}
-
-impl Drop for TestApi {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/k8s-env"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
 }
 
 fn policy() -> Policy {
@@ -127,8 +69,8 @@ async fn table_row(client: &Client, name: &str) -> serde_json::Map<String, serde
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_crd_examples_and_the_operators_status_writes_work_on_a_real_api_server() {
     let started = Instant::now();
-    let api_server = TestApi::start();
-    let client = api_server.client().await;
+    let api_server = kube_sim::ApiServer::start().unwrap();
+    let client = api_server.client().await.unwrap();
 
     // The checked-in CRD, applied and Established.
     let crd_yaml = std::fs::read_to_string(

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
+pub mod cluster;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -29,9 +31,19 @@ pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 // ---------------------------------------------------------------------------------------------
 // The service
 
+/// Which backend the service runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    /// The default: local job store, in-process workers, embedded S3.
+    Embedded,
+    /// SpeechBatch resources on a kube-sim cluster, reconciled by the real operator.
+    Kubernetes,
+}
+
 /// Options of one `speechbatch` process.
 #[derive(Clone, Debug)]
 pub struct Opts {
+    pub backend: Backend,
     pub max_running_jobs: usize,
     pub workers: usize,
     pub max_shards: usize,
@@ -43,6 +55,7 @@ pub struct Opts {
 impl Default for Opts {
     fn default() -> Self {
         Opts {
+            backend: Backend::Embedded,
             max_running_jobs: 2,
             workers: 1,
             max_shards: 8,
@@ -63,23 +76,31 @@ pub struct Service {
     log_dir: tempfile::TempDir,
     starts: usize,
     pub http: reqwest::Client,
+    /// The cluster, operator and S3 endpoint of the Kubernetes backend.
+    pub kube: Option<cluster::KubeStack>,
 }
 
 impl Service {
     pub async fn start(opts: Opts) -> Service {
         let p = free_ports(2);
+        let log_dir = tempfile::tempdir().unwrap();
+        let kube = match opts.backend {
+            Backend::Embedded => None,
+            Backend::Kubernetes => Some(cluster::KubeStack::start(log_dir.path(), &opts).await),
+        };
         let mut s = Service {
             child: None,
             opts,
             api_port: p[0],
             s3_port: p[1],
             data: tempfile::tempdir().unwrap(),
-            log_dir: tempfile::tempdir().unwrap(),
+            log_dir,
             starts: 0,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
+            kube,
         };
         s.spawn().await;
         s
@@ -92,10 +113,16 @@ impl Service {
         let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
         let o = &self.opts;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_speechbatch"));
+        match &self.kube {
+            None => cmd
+                .arg("--s3-listen")
+                .arg(format!("127.0.0.1:{}", self.s3_port)),
+            Some(k) => cmd
+                .args(["--backend", "kubernetes", "--namespace", cluster::NAMESPACE])
+                .env("KUBECONFIG", k.cluster.kubeconfig()),
+        };
         cmd.arg("--listen")
             .arg(format!("127.0.0.1:{}", self.api_port))
-            .arg("--s3-listen")
-            .arg(format!("127.0.0.1:{}", self.s3_port))
             .arg("--data-dir")
             .arg(self.data.path())
             .arg("--api-key")
@@ -143,12 +170,20 @@ impl Service {
         self.log_dir.path().join(format!("stderr.{n}.log"))
     }
 
-    /// Everything the process (every start of it) wrote to stdout and stderr.
+    /// Everything the process (every start of it) wrote to stdout and stderr; with the
+    /// Kubernetes backend also the operator's and every shard pod's output.
     pub fn log(&self) -> String {
-        (1..=self.starts)
+        let mut log = (1..=self.starts)
             .map(|n| std::fs::read_to_string(self.log_path(n)).unwrap_or_default())
             .collect::<Vec<_>>()
-            .join("\n")
+            .join("\n");
+        if let Some(k) = &self.kube {
+            log.push_str("\n--- operator ---\n");
+            log.push_str(&k.operator_log());
+            log.push_str("\n--- shard pods ---\n");
+            log.push_str(&k.cluster.pod_logs());
+        }
+        log
     }
 
     pub fn pid(&self) -> u32 {
@@ -220,8 +255,11 @@ impl Service {
         serde_json::from_slice(&bytes).unwrap()
     }
 
-    /// An S3 target for the embedded server.
+    /// An S3 target for the embedded server (with the Kubernetes backend: the test's own).
     pub fn embedded_s3(&self) -> S3Target {
+        if let Some(k) = &self.kube {
+            return k.s3.target.clone();
+        }
         let c = self.s3_credentials();
         S3Target {
             name: "embedded s3s-fs",

@@ -1,0 +1,355 @@
+//! End to end on Kubernetes, as close as this machine allows: REST → SpeechBatch → operator →
+//! Indexed Job → `transcriber shard` processes → S3 outputs → status, with the real
+//! `speechbatch --backend kubernetes`, the real operator and the real shard worker.
+//!
+//! The cluster is kube-sim: a real apiextensions-apiserver on etcd stores the SpeechBatch
+//! resources, and stand-in CRDs behind a path-mapping proxy store Secrets, Pods and Jobs; a test
+//! Job controller and kubelet run one `transcriber shard` process per pod, and a test garbage
+//! collector follows owner references (see kube-sim/src/lib.rs for what is and is not real).
+
+mod common;
+
+use std::time::Duration;
+
+use common::cluster::{NAMESPACE, OPERATOR_IDENTITY};
+use common::*;
+use crds::resource::SpeechBatch;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The order statuses may be seen in, for a job that is not canceled.
+fn in_lifecycle_order(seen: &[String]) -> bool {
+    let rank = |s: &str| {
+        ["initializing", "waiting", "running", "completed", "failed"]
+            .iter()
+            .position(|x| *x == s)
+            .unwrap_or(usize::MAX)
+    };
+    seen.windows(2).all(|w| rank(&w[0]) < rank(&w[1]))
+}
+
+fn as_u64(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
+    let svc = Service::start(Opts {
+        backend: Backend::Kubernetes,
+        max_shards: 3,
+        workers: 2,
+        ..Default::default()
+    })
+    .await;
+    let stack = svc.kube.as_ref().unwrap();
+    let client = stack.client().await;
+    let s3 = svc.embedded_s3();
+
+    // --- A batch over REST: 5 clips in nested folders and 2 bad files, 3 shards, 2 at a time.
+    let mut inputs: Vec<(String, Vec<u8>)> = short_clips()
+        .into_iter()
+        .take(5)
+        .enumerate()
+        .map(|(i, (name, bytes))| (format!("calls/day{}/{name}.flac", i % 2), bytes))
+        .collect();
+    for bad in ["empty.wav", "truncated.flac"] {
+        inputs.push((format!("calls/bad/{bad}"), devset(&format!("bad/{bad}"))));
+    }
+    s3.fill("e2e-in", inputs.clone()).await;
+    let before = s3.input_hashes("e2e-in").await;
+    let job = svc
+        .create(
+            "function=recognize&model=en-US_BroadbandModel&timestamps=true",
+            form(&s3.creds_file(), "e2e-in", None),
+        )
+        .await;
+    let id = job["id"].as_str().unwrap().to_string();
+    let (job, seen) = svc.wait_final(&id, TIMEOUT).await;
+    assert_eq!(
+        job["status"],
+        "completed",
+        "{job}\n{}",
+        tail(&svc.log(), 80)
+    );
+    assert!(in_lifecycle_order(&seen), "statuses out of order: {seen:?}");
+    assert!(
+        seen.iter().any(|s| s == "running"),
+        "never seen running: {seen:?}"
+    );
+    assert_eq!(as_u64(&job["total_count"]), 7, "{job}");
+    assert_eq!(as_u64(&job["successful_count"]), 5, "{job}");
+    assert_eq!(as_u64(&job["failed_count"]), 2, "{job}");
+    assert_eq!(job["progress"].as_f64(), Some(1.0), "{job}");
+    assert!(job["finished"].is_string(), "{job}");
+    check_job(&job);
+
+    // Every input has its output beside it, tagged with the batch; inputs are unchanged.
+    assert_eq!(s3.outputs_of("e2e-in", &id).await, (5, 2));
+    for (key, _) in &inputs {
+        let out = if key.contains("/bad/") {
+            format!("{key}.notice")
+        } else {
+            format!("{key}.json")
+        };
+        let body: Value = serde_json::from_slice(&s3.read("e2e-in", &out).await).unwrap();
+        if key.contains("/bad/") {
+            assert_eq!(body["code"], 400, "{out}: {body}");
+        } else {
+            let words = body["results"][0]["alternatives"][0]["timestamps"].as_array();
+            assert!(words.is_some_and(|w| !w.is_empty()), "{out}: {body}");
+        }
+    }
+    assert_eq!(s3.input_hashes("e2e-in").await, before, "an input changed");
+
+    // The resources behind it.
+    let batches: Api<SpeechBatch> = Api::namespaced(client.clone(), NAMESPACE);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), NAMESPACE);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
+    let batch = batches.get(&id).await.unwrap();
+    let uid = batch.uid().unwrap();
+    let status = batch.status.clone().unwrap();
+    assert_eq!(status.observed_generation, batch.metadata.generation);
+    let shards = status.plan.as_ref().unwrap().bounds.len();
+    assert!((2..=3).contains(&shards), "{shards} shards for 7 files");
+    let spec_text = serde_json::to_string(&batch.spec).unwrap();
+    assert!(
+        !spec_text.contains(TEST_SECRET_KEY) && !spec_text.contains(TEST_ACCESS_KEY),
+        "credentials in the spec: {spec_text}"
+    );
+    let job_name = status.job_name.clone().unwrap();
+    let k8s_job = jobs.get(&job_name).await.unwrap();
+    let owner = &k8s_job.owner_references()[0];
+    assert_eq!(
+        (owner.uid.as_str(), owner.controller),
+        (uid.as_str(), Some(true))
+    );
+    let spec = k8s_job.spec.clone().unwrap();
+    assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+    assert_eq!(spec.completions, Some(shards as i32));
+    assert_eq!(spec.parallelism, Some(2));
+    let job_text = serde_json::to_string(&k8s_job).unwrap();
+    assert!(!job_text.contains(TEST_SECRET_KEY), "a secret in the Job");
+    let done = pods
+        .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job_name}")))
+        .await
+        .unwrap();
+    let succeeded = done
+        .items
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded"))
+        .count();
+    assert_eq!(succeeded, shards, "one succeeded pod per shard");
+    let owned: Vec<Secret> = secrets
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|s| s.owner_references().iter().any(|o| o.uid == uid))
+        .collect();
+    assert_eq!(owned.len(), 1, "one credentials Secret owned by the batch");
+
+    // Events for the batch, by the operator; the Lease is the operator's.
+    let events: Api<Event> = Api::namespaced(client.clone(), NAMESPACE);
+    let mine: Vec<Event> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.uid.as_deref()) == Some(uid.as_str()))
+        .collect();
+    assert!(!mine.is_empty(), "no Event about the batch");
+    for e in &mine {
+        let text = serde_json::to_string(e).unwrap();
+        assert!(!text.contains(TEST_SECRET_KEY), "a secret in an Event");
+    }
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
+    let lease = leases.get("speechbatch-operator").await.unwrap();
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some(OPERATOR_IDENTITY)
+    );
+
+    // --- Delete: the record goes after the operator's finalizer; the Job, its pods and the
+    // Secret follow by owner reference; the outputs stay.
+    svc.delete(&id).await;
+    wait_until("the batch's objects are gone", || async {
+        batches.get_opt(&id).await.unwrap().is_none()
+            && jobs.get_opt(&job_name).await.unwrap().is_none()
+            && secrets
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .all(|s| s.owner_references().iter().all(|o| o.uid != uid))
+    })
+    .await;
+    assert_eq!(
+        s3.outputs_of("e2e-in", &id).await,
+        (5, 2),
+        "outputs deleted"
+    );
+
+    // --- Cancel while running: no new file starts, the Job goes, counts stop short.
+    let many: Vec<(String, Vec<u8>)> = short_clips()
+        .into_iter()
+        .map(|(name, bytes)| (format!("long/{name}.flac"), bytes))
+        .collect();
+    let total = many.len() as u64;
+    s3.fill("e2e-cancel", many).await;
+    let job = svc
+        .create(
+            "function=recognize",
+            form(&s3.creds_file(), "e2e-cancel", None),
+        )
+        .await;
+    let cid = job["id"].as_str().unwrap().to_string();
+    svc.wait_for(&cid, TIMEOUT, |j| {
+        j["status"] == "running" && as_u64(&j["successful_count"]) >= 1
+    })
+    .await;
+    let canceled = svc.cancel(&cid).await;
+    assert_eq!(canceled["status"], "canceled", "{canceled}");
+    let (job, _) = svc.wait_final(&cid, TIMEOUT).await;
+    assert_eq!(job["status"], "canceled", "{job}");
+    let cancel_job = batches
+        .get(&cid)
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.job_name)
+        .unwrap();
+    wait_until("the canceled batch's Job is gone", || async {
+        jobs.get_opt(&cancel_job).await.unwrap().is_none()
+    })
+    .await;
+    // Shard processes stop after their file in flight: the outputs stop growing short of all.
+    let settled = wait_until_stable(|| async {
+        let (j, n) = s3.outputs_of("e2e-cancel", &cid).await;
+        j + n
+    })
+    .await;
+    assert!(settled < total, "all {total} files ran after cancel");
+    let after = svc.get(&cid).await;
+    assert_eq!(after["status"], "canceled", "{after}");
+
+    // --- Bad credentials: the batch fails with a message that says what to fix; no Job.
+    let wrong = hmac_file(&s3.endpoint, &s3.access_key, "not-the-secret-key");
+    let job = svc
+        .create("function=recognize", form(&wrong, "e2e-in", None))
+        .await;
+    let fid = job["id"].as_str().unwrap().to_string();
+    let (job, _) = svc.wait_final(&fid, TIMEOUT).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let message = job["error_message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        message.contains("credential") || message.contains("access") || message.contains("secret"),
+        "unhelpful error_message: {job}"
+    );
+    assert!(
+        !message.contains("not-the-secret-key"),
+        "the secret in the message"
+    );
+    let fail_jobs = jobs
+        .list(&ListParams::default().labels(&format!("speechbatch.io/batch={fid}")))
+        .await
+        .unwrap();
+    assert!(fail_jobs.items.is_empty(), "a Job for a failed scan");
+
+    // --- GitOps: a Secret and a SpeechBatch applied without the REST API (as in
+    // examples/speechbatch.yaml) run the same way.
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "gitops-cos"},
+        "type": "Opaque",
+        "stringData": {"credentials.json": String::from_utf8(s3.creds_file()).unwrap()},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    s3.fill(
+        "e2e-gitops",
+        short_clips()
+            .into_iter()
+            .take(2)
+            .map(|(n, b)| (format!("{n}.flac"), b))
+            .collect(),
+    )
+    .await;
+    let manifest = format!(
+        "apiVersion: speechbatch.io/v1alpha1\nkind: SpeechBatch\nmetadata:\n  name: nightly-calls\nspec:\n  input:\n    name: e2e-gitops\n    location: {LOCATION}\n    credentialsSecret:\n      name: gitops-cos\n  recognition:\n    model: en-US_BroadbandModel\n    smartFormatting: true\n"
+    );
+    let applied: SpeechBatch = serde_yaml::from_str(&manifest).unwrap();
+    batches
+        .create(&PostParams::default(), &applied)
+        .await
+        .unwrap();
+    let (job, _) = svc.wait_final("nightly-calls", TIMEOUT).await;
+    assert_eq!(
+        job["status"],
+        "completed",
+        "{job}\n{}",
+        tail(&svc.log(), 60)
+    );
+    assert_eq!(as_u64(&job["successful_count"]), 2, "{job}");
+    assert_eq!(s3.outputs_of("e2e-gitops", "nightly-calls").await, (2, 0));
+    assert!(
+        svc.list().await.iter().any(|j| j["id"] == "nightly-calls"),
+        "the applied batch is not in the REST list"
+    );
+
+    // No secret in any log line: the service's, the operator's and every shard's.
+    let log = svc.log();
+    for secret in [TEST_SECRET_KEY, "not-the-secret-key"] {
+        assert!(!log.contains(secret), "a secret in a log line");
+    }
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Polls until the value is the same for 5 s in a row; returns it.
+async fn wait_until_stable<F, Fut>(mut read: F) -> u64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let mut last = read().await;
+    let mut since = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = read().await;
+        if now != last {
+            last = now;
+            since = std::time::Instant::now();
+        } else if since.elapsed() >= Duration::from_secs(5) {
+            return last;
+        }
+        assert!(std::time::Instant::now() < deadline, "never settled");
+    }
+}
