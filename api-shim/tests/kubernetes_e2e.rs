@@ -70,7 +70,7 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
             form(&s3.creds_file(), "e2e-in", None),
         )
         .await;
-    let id = job["id"].as_str().unwrap().to_string();
+    let id = job["batch_id"].as_str().unwrap().to_string();
     let (job, seen) = svc.wait_final(&id, TIMEOUT).await;
     assert_eq!(
         job["status"],
@@ -200,10 +200,15 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
         "outputs deleted"
     );
 
-    // --- Cancel while running: no new file starts, the Job goes, counts stop short.
-    let many: Vec<(String, Vec<u8>)> = short_clips()
-        .into_iter()
-        .map(|(name, bytes)| (format!("long/{name}.flac"), bytes))
+    // --- Cancel while running: no new file starts, the Job goes, counts stop short. Shards
+    // report their counts when they end, so "running" plus a first output in the bucket is what
+    // shows that work is under way; 60 files make 3 shards of about 8 s each.
+    let many: Vec<(String, Vec<u8>)> = (0..4)
+        .flat_map(|copy| {
+            short_clips()
+                .into_iter()
+                .map(move |(name, bytes)| (format!("long/{copy}/{name}.flac"), bytes))
+        })
         .collect();
     let total = many.len() as u64;
     s3.fill("e2e-cancel", many).await;
@@ -213,9 +218,11 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
             form(&s3.creds_file(), "e2e-cancel", None),
         )
         .await;
-    let cid = job["id"].as_str().unwrap().to_string();
-    svc.wait_for(&cid, TIMEOUT, |j| {
-        j["status"] == "running" && as_u64(&j["successful_count"]) >= 1
+    let cid = job["batch_id"].as_str().unwrap().to_string();
+    svc.wait_for(&cid, TIMEOUT, |j| j["status"] == "running")
+        .await;
+    wait_until("a first output of the batch to be canceled", || async {
+        s3.outputs_of("e2e-cancel", &cid).await.0 >= 1
     })
     .await;
     let canceled = svc.cancel(&cid).await;
@@ -248,7 +255,7 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
     let job = svc
         .create("function=recognize", form(&wrong, "e2e-in", None))
         .await;
-    let fid = job["id"].as_str().unwrap().to_string();
+    let fid = job["batch_id"].as_str().unwrap().to_string();
     let (job, _) = svc.wait_final(&fid, TIMEOUT).await;
     assert_eq!(job["status"], "failed", "{job}");
     let message = job["error_message"]
@@ -309,7 +316,10 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
     assert_eq!(as_u64(&job["successful_count"]), 2, "{job}");
     assert_eq!(s3.outputs_of("e2e-gitops", "nightly-calls").await, (2, 0));
     assert!(
-        svc.list().await.iter().any(|j| j["id"] == "nightly-calls"),
+        svc.list()
+            .await
+            .iter()
+            .any(|j| j["batch_id"] == "nightly-calls"),
         "the applied batch is not in the REST list"
     );
 

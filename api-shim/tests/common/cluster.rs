@@ -96,6 +96,9 @@ impl KubeStack {
             .args(["--lease-namespace", NAMESPACE])
             .args(["--identity", OPERATOR_IDENTITY])
             .args(["--resync-seconds", "5"])
+            // Unreachable endpoints are retried this long before the batch fails (300 s by
+            // default, for network blips in a cluster); the tests want the failure sooner.
+            .args(["--scan-retry-seconds", "10"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("KUBECONFIG", cluster.kubeconfig())
