@@ -32,6 +32,7 @@ COPY dsp dsp
 COPY diarize diarize
 COPY textfmt textfmt
 COPY storage storage
+COPY kube-sim kube-sim
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release -p operator --locked \

@@ -9,8 +9,8 @@ use k8s_openapi::api::batch::v1::{
     PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
 };
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, KeyToPath, PodSpec, PodTemplateSpec, ResourceRequirements,
-    SecretVolumeSource, Volume, VolumeMount,
+    Container, EnvVar, KeyToPath, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SecretVolumeSource, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -50,6 +50,12 @@ pub struct JobSettings {
     pub limits: BTreeMap<String, String>,
     /// Node selector of shard pods.
     pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of shard pods.
+    pub tolerations: Vec<Toleration>,
+    /// A PersistentVolumeClaim with the models, mounted read-only at `models_path`.
+    pub models_pvc: Option<String>,
+    /// Where `models_pvc` is mounted (and what `SPEECHBATCH_MODELS` says then).
+    pub models_path: String,
     /// The IAM token endpoint for shards, when not the default.
     pub iam_token_url: Option<String>,
 }
@@ -177,16 +183,39 @@ pub fn build_job(
         read_only: Some(true),
         ..Default::default()
     };
+    let mut volume_mounts = vec![
+        mount("input-credentials", "input"),
+        mount("output-credentials", "output"),
+    ];
+    let mut volumes = vec![
+        secret_volume("input-credentials", input),
+        secret_volume("output-credentials", output),
+    ];
+    // Models from a volume instead of the copy baked into the image.
+    if let Some(claim) = &settings.models_pvc {
+        envs.push(env("SPEECHBATCH_MODELS", &settings.models_path));
+        volume_mounts.push(VolumeMount {
+            name: "models".to_owned(),
+            mount_path: settings.models_path.clone(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: "models".to_owned(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: claim.clone(),
+                read_only: Some(true),
+            }),
+            ..Default::default()
+        });
+    }
     let container = Container {
         name: SHARD_CONTAINER.to_owned(),
         image: Some(settings.image.clone()),
         image_pull_policy: settings.image_pull_policy.clone(),
         command: Some(vec!["transcriber".to_owned(), "shard".to_owned()]),
         env: Some(envs),
-        volume_mounts: Some(vec![
-            mount("input-credentials", "input"),
-            mount("output-credentials", "output"),
-        ]),
+        volume_mounts: Some(volume_mounts),
         resources: (!settings.requests.is_empty() || !settings.limits.is_empty()).then(|| {
             ResourceRequirements {
                 requests: quantities(&settings.requests),
@@ -252,10 +281,9 @@ pub fn build_job(
                     node_selector: (!settings.node_selector.is_empty())
                         .then(|| settings.node_selector.clone()),
                     containers: vec![container],
-                    volumes: Some(vec![
-                        secret_volume("input-credentials", input),
-                        secret_volume("output-credentials", output),
-                    ]),
+                    volumes: Some(volumes),
+                    tolerations: (!settings.tolerations.is_empty())
+                        .then(|| settings.tolerations.clone()),
                     ..Default::default()
                 }),
             },

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use k8s_openapi::api::core::v1::Toleration;
 
 use crate::build::JobSettings;
 use crate::decide::Policy;
@@ -64,6 +65,17 @@ pub struct Config {
     /// Node selector of shard pods, as key=value pairs separated by commas.
     #[arg(long, env = "SPEECHBATCH_SHARD_NODE_SELECTOR", value_delimiter = ',')]
     pub shard_node_selector: Vec<String>,
+    /// Tolerations of shard pods, as a JSON list of Kubernetes tolerations
+    /// (`[{"key":"asr","operator":"Exists","effect":"NoSchedule"}]`).
+    #[arg(long, env = "SPEECHBATCH_SHARD_TOLERATIONS", value_parser = parse_tolerations)]
+    pub shard_tolerations: Option<ShardTolerations>,
+    /// A PersistentVolumeClaim holding the converted models, mounted read-only into shard pods
+    /// at --shard-models-path (instead of the models baked into the transcriber image).
+    #[arg(long, env = "SPEECHBATCH_SHARD_MODELS_PVC")]
+    pub shard_models_pvc: Option<String>,
+    /// Where shard pods mount --shard-models-pvc; their SPEECHBATCH_MODELS points there.
+    #[arg(long, env = "SPEECHBATCH_SHARD_MODELS_PATH", default_value = "/models")]
+    pub shard_models_path: String,
     /// IBM Cloud IAM token endpoint (for IAM credentials), also passed to shards when set.
     #[arg(long, env = "SPEECHBATCH_IAM_TOKEN_URL")]
     pub iam_token_url: Option<String>,
@@ -102,6 +114,16 @@ pub struct Config {
     pub identity: Option<String>,
 }
 
+/// Shard pod tolerations from `--shard-tolerations`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardTolerations(pub Vec<Toleration>);
+
+fn parse_tolerations(s: &str) -> Result<ShardTolerations, String> {
+    serde_json::from_str(s)
+        .map(ShardTolerations)
+        .map_err(|e| format!("not a JSON list of tolerations: {e}"))
+}
+
 impl Config {
     /// The Job settings and scan policy of the core.
     pub fn policy(&self) -> Policy {
@@ -134,6 +156,13 @@ impl Config {
                 requests,
                 limits,
                 node_selector,
+                tolerations: self
+                    .shard_tolerations
+                    .clone()
+                    .map(|t| t.0)
+                    .unwrap_or_default(),
+                models_pvc: self.shard_models_pvc.clone().filter(|p| !p.is_empty()),
+                models_path: self.shard_models_path.clone(),
                 iam_token_url: self.iam_token_url.clone(),
             },
             scan_retry: Duration::from_secs(self.scan_retry_seconds),

@@ -50,6 +50,9 @@ pub(crate) fn policy() -> Policy {
             requests: [("cpu".to_string(), "1".to_string())].into(),
             limits: [("memory".to_string(), "2Gi".to_string())].into(),
             node_selector: [("speechbatch.io/pool".to_string(), "asr".to_string())].into(),
+            tolerations: Vec::new(),
+            models_pvc: None,
+            models_path: "/models".into(),
             iam_token_url: None,
         },
         scan_retry: Duration::from_secs(300),
@@ -537,6 +540,72 @@ fn pod_reports_ignore_a_tally_for_another_index() {
     assert_eq!(wrong.outcome, PodOutcome::SucceededWithoutTally);
     let garbage = pod(2, "Succeeded", 0, "not json");
     assert_eq!(garbage.outcome, PodOutcome::SucceededWithoutTally);
+}
+
+#[test]
+fn shard_pods_mount_a_models_claim_and_carry_tolerations_when_configured() {
+    use clap::Parser as _;
+    let b = batch();
+    let p = plan(10, 2);
+    let status = crds::resource::ShardPlanStatus {
+        total: p.total,
+        bounds: p.bounds.clone(),
+        sizes: p.sizes.clone(),
+    };
+    let params = crds::RecognitionParams::default();
+    let plain = serde_json::to_value(build_job(&b, &status, &params, &policy().job)).unwrap();
+    let pod = &plain["spec"]["template"]["spec"];
+    assert!(pod["tolerations"].is_null(), "{pod}");
+    assert_eq!(pod["volumes"].as_array().unwrap().len(), 2);
+    assert!(!plain.to_string().contains("SPEECHBATCH_MODELS"));
+
+    let config = crate::Config::try_parse_from([
+        "speechbatch-operator",
+        "--shard-models-pvc",
+        "asr-models",
+        "--shard-models-path",
+        "/srv/models",
+        "--shard-tolerations",
+        r#"[{"key":"asr","operator":"Exists","effect":"NoSchedule"}]"#,
+    ])
+    .unwrap();
+    let job = serde_json::to_value(build_job(&b, &status, &params, &config.policy().job)).unwrap();
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["tolerations"],
+        serde_json::json!([{"key": "asr", "operator": "Exists", "effect": "NoSchedule"}])
+    );
+    let models = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "models")
+        .expect("a models volume");
+    assert_eq!(
+        models["persistentVolumeClaim"],
+        serde_json::json!({"claimName": "asr-models", "readOnly": true})
+    );
+    let container = &pod["containers"][0];
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "models")
+        .expect("a models mount");
+    assert_eq!(
+        (&mount["mountPath"], &mount["readOnly"]),
+        (&serde_json::json!("/srv/models"), &serde_json::json!(true))
+    );
+    let env = container["env"].as_array().unwrap();
+    assert!(env
+        .iter()
+        .any(|e| e["name"] == "SPEECHBATCH_MODELS" && e["value"] == "/srv/models"));
+
+    let bad =
+        crate::Config::try_parse_from(["speechbatch-operator", "--shard-tolerations", "key=asr"])
+            .unwrap_err()
+            .to_string();
+    assert!(bad.contains("not a JSON list of tolerations"), "{bad}");
 }
 
 #[test]
