@@ -203,13 +203,7 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
     // --- Cancel while running: no new file starts, the Job goes, counts stop short. Shards
     // report their counts when they end, so "running" plus a first output in the bucket is what
     // shows that work is under way; 60 files make 3 shards of about 8 s each.
-    let many: Vec<(String, Vec<u8>)> = (0..4)
-        .flat_map(|copy| {
-            short_clips()
-                .into_iter()
-                .map(move |(name, bytes)| (format!("long/{copy}/{name}.flac"), bytes))
-        })
-        .collect();
+    let many = copies_of_clips("long", 4);
     let total = many.len() as u64;
     s3.fill("e2e-cancel", many).await;
     let job = svc
@@ -276,6 +270,137 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
         .unwrap();
     assert!(fail_jobs.items.is_empty(), "a Job for a failed scan");
 
+    // --- A shard pod killed mid-run (an OOM kill, a lost node) is retried: its index runs
+    // again, skips the files it already finished, and the counts come out exact.
+    let thirty = copies_of_clips("retry", 2);
+    s3.fill("e2e-retry", thirty).await;
+    let job = svc
+        .create(
+            "function=recognize",
+            form(&s3.creds_file(), "e2e-retry", None),
+        )
+        .await;
+    let rid = job["batch_id"].as_str().unwrap().to_string();
+    wait_until("two outputs of the batch whose shard is killed", || async {
+        s3.outputs_of("e2e-retry", &rid).await.0 >= 2
+    })
+    .await;
+    let retry_job = batches
+        .get(&rid)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .job_name
+        .unwrap();
+    let victim = pods
+        .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={retry_job}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .expect("a running shard pod");
+    let index = victim.annotations()["batch.kubernetes.io/job-completion-index"].clone();
+    assert!(stack
+        .cluster
+        .kill_pod_process(NAMESPACE, &victim.name_any()));
+    let (job, _) = svc.wait_final(&rid, TIMEOUT).await;
+    assert_eq!(
+        job["status"],
+        "completed",
+        "{job}\n{}",
+        tail(&svc.log(), 60)
+    );
+    assert_eq!(
+        (
+            as_u64(&job["total_count"]),
+            as_u64(&job["successful_count"]),
+            as_u64(&job["failed_count"])
+        ),
+        (30, 30, 0),
+        "{job}"
+    );
+    assert_eq!(s3.outputs_of("e2e-retry", &rid).await, (30, 0));
+    let attempts: Vec<String> = pods
+        .list(&ListParams::default().labels(&format!(
+            "batch.kubernetes.io/job-name={retry_job},batch.kubernetes.io/job-completion-index={index}"
+        )))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|p| p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default())
+        .collect();
+    assert_eq!(attempts.len(), 2, "index {index} ran twice: {attempts:?}");
+    assert!(attempts.contains(&"Failed".to_string()), "{attempts:?}");
+
+    // --- Credentials revoked mid-batch: the next shard exits with the permanent-error code,
+    // the Job's podFailurePolicy fails it at once (no retries), and the batch fails saying why.
+    let rotating: Secret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rotating-cos"},
+        "stringData": {"credentials.json": String::from_utf8(s3.creds_file()).unwrap()},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &rotating)
+        .await
+        .unwrap();
+    s3.fill("e2e-revoked", copies_of_clips("revoked", 2)).await;
+    let manifest = format!(
+        "apiVersion: speechbatch.io/v1alpha1\nkind: SpeechBatch\nmetadata:\n  name: revoked\nspec:\n  input:\n    name: e2e-revoked\n    location: {LOCATION}\n    credentialsSecret:\n      name: rotating-cos\n  parallelism: 1\n"
+    );
+    batches
+        .create(
+            &PostParams::default(),
+            &serde_yaml::from_str(&manifest).unwrap(),
+        )
+        .await
+        .unwrap();
+    wait_until(
+        "a first output of the batch whose credentials are revoked",
+        || async { s3.outputs_of("e2e-revoked", "revoked").await.0 >= 1 },
+    )
+    .await;
+    let revoked = hmac_file(&s3.endpoint, &s3.access_key, "revoked-secret-key");
+    let patch = serde_json::json!({"stringData": {"credentials.json": String::from_utf8(revoked).unwrap()}, "kind": "Secret"});
+    secrets
+        .patch(
+            "rotating-cos",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    let (job, _) = svc.wait_final("revoked", TIMEOUT).await;
+    assert_eq!(job["status"], "failed", "{job}\n{}", tail(&svc.log(), 60));
+    let message = job["error_message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("secret_key"),
+        "unhelpful error_message: {job}"
+    );
+    assert!(
+        !message.contains("revoked-secret-key"),
+        "the secret in the message"
+    );
+    let revoked_job = batches
+        .get("revoked")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .job_name
+        .unwrap();
+    let failed_pods = pods
+        .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={revoked_job}")))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
+        .count();
+    assert_eq!(failed_pods, 1, "a permanent error is not retried");
+
     // --- GitOps: a Secret and a SpeechBatch applied without the REST API (as in
     // examples/speechbatch.yaml) run the same way.
     let secret: Secret = serde_json::from_value(serde_json::json!({
@@ -325,9 +450,20 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
 
     // No secret in any log line: the service's, the operator's and every shard's.
     let log = svc.log();
-    for secret in [TEST_SECRET_KEY, "not-the-secret-key"] {
+    for secret in [TEST_SECRET_KEY, "not-the-secret-key", "revoked-secret-key"] {
         assert!(!log.contains(secret), "a secret in a log line");
     }
+}
+
+/// The 15 devset clips `copies` times over, under `prefix/<copy>/`.
+fn copies_of_clips(prefix: &str, copies: usize) -> Vec<(String, Vec<u8>)> {
+    (0..copies)
+        .flat_map(|copy| {
+            short_clips()
+                .into_iter()
+                .map(move |(name, bytes)| (format!("{prefix}/{copy}/{name}.flac"), bytes))
+        })
+        .collect()
 }
 
 async fn wait_until<F, Fut>(what: &str, mut check: F)

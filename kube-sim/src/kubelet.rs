@@ -672,6 +672,10 @@ async fn start_pod(
     let child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", local_program.display()))?;
+    // For tests that kill a container the way an OOM kill or a lost node would.
+    if let Some(pid) = child.id() {
+        std::fs::write(dir.join("pid"), pid.to_string())?;
+    }
     let started = now();
     let patch = json!({"status": {"phase": "Running", "startTime": started}});
     let _ = pods

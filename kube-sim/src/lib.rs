@@ -134,6 +134,19 @@ impl Cluster {
         &self.server
     }
 
+    /// SIGKILLs the container process of a running pod, as an OOM kill or a lost node would;
+    /// false when the pod has no process here.
+    pub fn kill_pod_process(&self, namespace: &str, pod: &str) -> bool {
+        let pid_file = self.pods_root.join(namespace).join(pod).join("pid");
+        let Ok(pid) = std::fs::read_to_string(pid_file) else {
+            return false;
+        };
+        std::process::Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// Every pod's output so far, for a failing test's message.
     pub fn pod_logs(&self) -> String {
         let mut out = String::new();
