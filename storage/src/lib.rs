@@ -1,7 +1,8 @@
 //! S3-compatible buckets for SpeechBatch: the interface's two credentials formats (HMAC and IBM
 //! Cloud IAM), bucket access with classified, user-facing errors, streamed listing of inputs,
 //! shard planning in bounded memory, output naming and writing, and an embedded S3 server over
-//! a local folder.
+//! a local folder. With the `testing` feature, the module `testing` holds test support shared with
+//! the api-shim's tests (SeaweedFS, an IAM stand-in).
 
 #![warn(missing_docs)]
 
@@ -12,6 +13,8 @@ mod error;
 mod iam;
 mod keys;
 mod shard;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use futures::TryStreamExt;
 

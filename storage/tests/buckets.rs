@@ -7,10 +7,11 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
+use speechbatch_storage::testing::closed_addr;
 use speechbatch_storage::{
     is_input_key, output_key, plan_shards, Bucket, InputObject, OutputKind, StorageErrorKind,
 };
-use support::{closed_addr, test_config, TestServer, ACCESS_KEY, LOCATION, SECRET_KEY};
+use support::{test_config, TestServer, ACCESS_KEY, LOCATION, SECRET_KEY};
 
 /// 1,100 inputs in nested folders, plus outputs, an empty input and a large one.
 fn fixture() -> Vec<(String, Vec<u8>)> {

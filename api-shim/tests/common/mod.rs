@@ -1,17 +1,17 @@
 //! Test support for the `speechbatch` integration tests: the real binary as a child process (with
 //! its stderr captured), an HTTP client for /v1/batches, an S3 client for fixtures and for
 //! counting outputs, the checked-in OpenAPI schemas, SeaweedFS, and an IAM token endpoint with a
-//! bearer-checking proxy (the approach of storage/tests).
+//! bearer-checking proxy (both from `speechbatch_storage::testing`, shared with storage/tests).
 
 #![allow(dead_code)] // each test binary uses a part of it
 
 pub mod cluster;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{BehaviorVersion, Region};
@@ -413,21 +413,8 @@ pub fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Loopback ports that were free a moment ago (all held at once so they differ).
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
-}
-
-/// An address where nothing listens.
-pub fn closed_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+#[allow(unused_imports)] // each test binary uses a part of it
+pub use speechbatch_storage::testing::{closed_addr, free_ports};
 
 /// A listener that accepts connections and never answers (holds them open). Runs until the
 /// process exits.
@@ -919,284 +906,31 @@ pub fn wav(samples: usize, noise_seed: Option<u32>) -> Vec<u8> {
 pub const WEED_ACCESS_KEY: &str = "speechbatch-weed-ak";
 pub const WEED_SECRET_KEY: &str = "WeedSecretKey/With+Chars0123456789abc";
 
-/// The `weed` binary that setup/seaweedfs.sh installs.
-pub fn weed_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("SPEECHBATCH_WEED") {
-        return PathBuf::from(p);
-    }
-    let cache = std::env::var_os("SPEECHBATCH_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/speechbatch")
-        });
-    let weed = cache.join("seaweedfs-venv/bin/weed");
-    assert!(
-        weed.is_file(),
-        "{} is missing: run setup/seaweedfs.sh",
-        weed.display()
-    );
-    weed
-}
-
 /// `weed mini` on loopback ports with one identity (other key pairs are rejected); killed on drop.
 pub struct Seaweed {
-    child: Child,
     pub target: S3Target,
-    dir: tempfile::TempDir,
+    _weed: speechbatch_storage::testing::SeaweedFs,
 }
 
 impl Seaweed {
+    /// Starts SeaweedFS with the key pair above and waits until it takes writes.
     pub async fn start() -> Seaweed {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        let config = dir.path().join("s3.json");
-        let identities = json!({"identities": [{
-            "name": "speechbatch-test",
-            "credentials": [{"accessKey": WEED_ACCESS_KEY, "secretKey": WEED_SECRET_KEY}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }]});
-        std::fs::write(&config, serde_json::to_vec(&identities).unwrap()).unwrap();
-        let p = free_ports(10);
-        let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
-        let args = [
-            format!("-dir={}", data.display()),
-            "-ip=127.0.0.1".into(),
-            "-ip.bind=127.0.0.1".into(),
-            format!("-s3.port={}", p[0]),
-            format!("-s3.port.grpc={}", p[1]),
-            format!("-master.port={}", p[2]),
-            format!("-master.port.grpc={}", p[3]),
-            format!("-volume.port={}", p[4]),
-            format!("-volume.port.grpc={}", p[5]),
-            format!("-filer.port={}", p[6]),
-            format!("-filer.port.grpc={}", p[7]),
-            format!("-admin.port={}", p[8]),
-            format!("-admin.port.grpc={}", p[9]),
-            "-admin.ui=false".into(),
-            "-webdav=false".into(),
-            "-s3.port.iceberg=0".into(),
-            "-s3.port.lance=0".into(),
-            "-master.telemetry=false".into(),
-            "-master.volumeSizeLimitMB=64".into(),
-            format!("-s3.config={}", config.display()),
-        ];
-        let child = Command::new(weed_binary())
-            .arg("mini")
-            .args(&args)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start weed");
-        let s = Seaweed {
-            child,
+        let weed =
+            speechbatch_storage::testing::SeaweedFs::start(WEED_ACCESS_KEY, WEED_SECRET_KEY).await;
+        Seaweed {
             target: S3Target {
                 name: "seaweedfs",
-                endpoint: format!("http://127.0.0.1:{}", p[0]),
+                endpoint: weed.endpoint(),
                 access_key: WEED_ACCESS_KEY.into(),
                 secret_key: WEED_SECRET_KEY.into(),
             },
-            dir,
-        };
-        // SeaweedFS answers S3 before its volume server takes writes: wait until a write works.
-        let c = s.target.client();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let _ = c.create_bucket().bucket("ready-probe").send().await;
-            let put = c
-                .put_object()
-                .bucket("ready-probe")
-                .key("probe")
-                .body(b"x".to_vec().into())
-                .send()
-                .await;
-            if put.is_ok() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "SeaweedFS not ready: {}",
-                std::fs::read_to_string(s.dir.path().join("weed.log")).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            _weed: weed,
         }
-        s
-    }
-}
-
-impl Drop for Seaweed {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // IAM: a token endpoint and a bearer-checking proxy in front of an s3s-fs without SigV4
 
-pub mod iam {
-    use super::*;
-    use http_body_util::{BodyExt, Full};
-    use hyper::body::{Bytes, Incoming};
-    use hyper::{Request, Response};
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use std::convert::Infallible;
-
-    pub const APIKEY: &str = "iam-test-apikey-Huw5KLD1Qlg6a8ftrk8MGhSp";
-    pub const INSTANCE: &str = "ec21da8a-b15c-42bd-8ca7-a9d4230107c9";
-
-    #[derive(Default)]
-    pub struct State {
-        pub exchanges: u64,
-        pub tokens: HashMap<String, Instant>,
-        pub refused: Vec<String>,
-        pub forwarded: u64,
-    }
-
-    pub type Shared = Arc<Mutex<State>>;
-
-    /// The pieces: the token URL for --iam-token-url, the proxy endpoint for credentials files,
-    /// the folder the s3s-fs behind the proxy serves (each subfolder a bucket), and the state.
-    pub struct Iam {
-        pub token_url: String,
-        pub endpoint: String,
-        pub root: tempfile::TempDir,
-        pub state: Shared,
-        _s3: speechbatch_storage::embedded_s3::EmbeddedS3,
-    }
-
-    fn respond(status: u16, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-        Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Full::new(body.into()))
-            .unwrap()
-    }
-
-    async fn serve<F, Fut>(handler: F) -> SocketAddr
-    where
-        F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
-    {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let handler = handler.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let handler = handler.clone();
-                        async move { Ok::<_, Infallible>(handler(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
-                });
-            }
-        });
-        addr
-    }
-
-    impl Iam {
-        pub async fn start() -> Iam {
-            let root = tempfile::tempdir().unwrap();
-            let s3 = speechbatch_storage::embedded_s3::EmbeddedS3::start(
-                root.path().to_owned(),
-                "127.0.0.1:0".parse().unwrap(),
-                None,
-            )
-            .await
-            .unwrap();
-            let backend = s3.addr();
-            let state = Shared::default();
-            let st = state.clone();
-            let token = serve(move |req: Request<Incoming>| {
-                let state = st.clone();
-                async move {
-                    let body = req.into_body().collect().await.unwrap().to_bytes();
-                    let form: HashMap<String, String> =
-                        form_urlencoded::parse(&body).into_owned().collect();
-                    let good = form.get("grant_type").map(String::as_str)
-                        == Some("urn:ibm:params:oauth:grant-type:apikey")
-                        && form.get("apikey").map(String::as_str) == Some(APIKEY);
-                    if !good {
-                        return respond(
-                            400,
-                            r#"{"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found.","context":{}}"#,
-                        );
-                    }
-                    let mut s = state.lock().unwrap();
-                    s.exchanges += 1;
-                    let token = format!("token-{}", s.exchanges);
-                    s.tokens.insert(token.clone(), Instant::now() + Duration::from_secs(3600));
-                    let body = json!({
-                        "access_token": token, "refresh_token": "not-used", "token_type": "Bearer",
-                        "expires_in": 3600, "expiration": 0, "scope": "ibm openid",
-                    });
-                    respond(200, body.to_string())
-                }
-            })
-            .await;
-            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-            let st = state.clone();
-            let proxy = serve(move |req: Request<Incoming>| {
-                let state = st.clone();
-                let client = client.clone();
-                async move {
-                    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-                    let instance = req.headers().get("ibm-service-instance-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-                    {
-                        let mut s = state.lock().unwrap();
-                        let valid = auth
-                            .strip_prefix("Bearer ")
-                            .and_then(|t| s.tokens.get(t))
-                            .is_some_and(|exp| Instant::now() < *exp);
-                        if !valid || instance != INSTANCE {
-                            s.refused.push(format!("{} {}", req.method(), req.uri()));
-                            return Response::builder()
-                                .status(403)
-                                .header("content-type", "application/xml")
-                                .body(Full::new(Bytes::from_static(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")))
-                                .unwrap();
-                        }
-                        s.forwarded += 1;
-                    }
-                    let (mut parts, body) = req.into_parts();
-                    let body = body.collect().await.unwrap().to_bytes();
-                    parts.headers.remove("authorization");
-                    parts.headers.remove("ibm-service-instance-id");
-                    let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
-                    parts.uri = format!("http://{backend}{pq}").parse().unwrap();
-                    let resp = client.request(Request::from_parts(parts, Full::new(body))).await.unwrap();
-                    let (parts, body) = resp.into_parts();
-                    let body = body.collect().await.unwrap().to_bytes();
-                    Response::from_parts(parts, Full::new(body))
-                }
-            })
-            .await;
-            Iam {
-                token_url: format!("http://{token}/identity/token"),
-                endpoint: format!("http://{proxy}"),
-                root,
-                state,
-                _s3: s3,
-            }
-        }
-
-        pub fn creds_file(&self, apikey: &str) -> Vec<u8> {
-            serde_json::to_vec_pretty(&json!({
-                "apikey": apikey,
-                "end_point": self.endpoint,
-                "resource_instance_id": INSTANCE,
-                "region": "us-south",
-            }))
-            .unwrap()
-        }
-    }
-}
+#[allow(unused_imports)] // lifecycle.rs uses it
+pub use speechbatch_storage::testing::iam;
