@@ -244,6 +244,52 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
     let after = svc.get(&cid).await;
     assert_eq!(after["status"], "canceled", "{after}");
 
+    // --- Delete while running: 404 at once; the finalizer holds the record until the Job and
+    // its pods are gone; shard processes stop; the outputs written so far stay.
+    s3.fill("e2e-delete", copies_of_clips("del", 4)).await;
+    let job = svc
+        .create(
+            "function=recognize",
+            form(&s3.creds_file(), "e2e-delete", None),
+        )
+        .await;
+    let did = job["batch_id"].as_str().unwrap().to_string();
+    wait_until("a first output of the batch to be deleted", || async {
+        s3.outputs_of("e2e-delete", &did).await.0 >= 1
+    })
+    .await;
+    let delete_job = batches
+        .get(&did)
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.job_name)
+        .unwrap();
+    svc.delete(&did).await;
+    wait_until(
+        "the deleted running batch, its Job and pods are gone",
+        || async {
+            batches.get_opt(&did).await.unwrap().is_none()
+                && jobs.get_opt(&delete_job).await.unwrap().is_none()
+                && pods
+                    .list(
+                        &ListParams::default()
+                            .labels(&format!("batch.kubernetes.io/job-name={delete_job}")),
+                    )
+                    .await
+                    .unwrap()
+                    .items
+                    .is_empty()
+        },
+    )
+    .await;
+    let written = wait_until_stable(|| async {
+        let (j, n) = s3.outputs_of("e2e-delete", &did).await;
+        j + n
+    })
+    .await;
+    assert!((1..60).contains(&written), "{written} outputs after delete");
+
     // --- Bad credentials: the batch fails with a message that says what to fix; no Job.
     let wrong = hmac_file(&s3.endpoint, &s3.access_key, "not-the-secret-key");
     let job = svc
