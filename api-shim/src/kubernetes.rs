@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use crds::resource::{
-    BucketSpec, SecretKeyRef, SpeechBatch, SpeechBatchSpec, DEFAULT_CREDENTIALS_KEY,
+    BucketSpec, SecretKeyRef, SpeechBatch, SpeechBatchSpec, CREATED_ANNOTATION,
+    DEFAULT_CREDENTIALS_KEY,
 };
 use crds::BatchJob;
 use k8s_openapi::api::core::v1::Secret;
@@ -115,7 +116,11 @@ impl Backend for Kubernetes {
             cancel: false,
             parallelism: None,
         };
-        let batch = SpeechBatch::new(&name, spec);
+        let mut batch = SpeechBatch::new(&name, spec);
+        batch.metadata.annotations = Some(BTreeMap::from([(
+            CREATED_ANNOTATION.to_string(),
+            crds::Timestamp::now().to_string(),
+        )]));
         let created = match self.batches.create(&PostParams::default(), &batch).await {
             Ok(c) => c,
             Err(e) => {
@@ -157,7 +162,12 @@ impl Backend for Kubernetes {
             .filter(|b| !is_deleting(b))
             .map(SpeechBatch::to_batch_job)
             .collect();
-        jobs.sort_by_key(|j| std::cmp::Reverse(j.created));
+        // Newest first; same-millisecond ties by id, so the order is stable.
+        jobs.sort_by(|a, b| {
+            b.created
+                .cmp(&a.created)
+                .then_with(|| a.batch_id.cmp(&b.batch_id))
+        });
         Ok(jobs)
     }
 

@@ -501,6 +501,83 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
     }
 }
 
+/// With a Kueue queue the operator creates each Job suspended and labelled for the queue: the
+/// batch is `waiting` while Kueue holds the Job, then runs once it is admitted (the test admits it
+/// the way Kueue does, by setting `suspend: false`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_waits_until_kueue_admits_its_job() {
+    let svc = Service::start(Opts {
+        backend: Backend::Kubernetes,
+        kueue_queue: Some("asr-queue".into()),
+        max_shards: 2,
+        workers: 2,
+        ..Default::default()
+    })
+    .await;
+    let client = svc.kube.as_ref().unwrap().client().await;
+    let s3 = svc.embedded_s3();
+    s3.fill(
+        "kueue-in",
+        copies_of_clips("q", 1).into_iter().take(4).collect(),
+    )
+    .await;
+    let job = svc
+        .create(
+            "function=recognize",
+            form(&s3.creds_file(), "kueue-in", None),
+        )
+        .await;
+    let id = job["batch_id"].as_str().unwrap().to_string();
+    svc.wait_for(&id, TIMEOUT, |j| j["status"] == "waiting")
+        .await;
+
+    let jobs: Api<Job> = Api::namespaced(client.clone(), NAMESPACE);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    // The status says waiting as soon as the plan is recorded; the Job follows.
+    let selector = ListParams::default().labels(&format!("speechbatch.io/batch={id}"));
+    wait_until("the batch's Job", || async {
+        !jobs.list(&selector).await.unwrap().items.is_empty()
+    })
+    .await;
+    let held = jobs.list(&selector).await.unwrap().items.remove(0);
+    let name = held.name_any();
+    assert_eq!(held.spec.as_ref().unwrap().suspend, Some(true));
+    assert_eq!(
+        held.labels()
+            .get("kueue.x-k8s.io/queue-name")
+            .map(String::as_str),
+        Some("asr-queue")
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        pods.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "a pod ran before admission"
+    );
+    assert_eq!(svc.get(&id).await["status"], "waiting");
+
+    let admit = serde_json::json!({"spec": {"suspend": false}});
+    jobs.patch(
+        &name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&admit),
+    )
+    .await
+    .unwrap();
+    let (job, seen) = svc.wait_final(&id, TIMEOUT).await;
+    assert_eq!(
+        job["status"],
+        "completed",
+        "{job}\n{}",
+        tail(&svc.log(), 60)
+    );
+    assert!(seen.iter().any(|s| s == "running"), "{seen:?}");
+    assert_eq!(as_u64(&job["successful_count"]), 4, "{job}");
+}
+
 /// The 15 devset clips `copies` times over, under `prefix/<copy>/`.
 fn copies_of_clips(prefix: &str, copies: usize) -> Vec<(String, Vec<u8>)> {
     (0..copies)

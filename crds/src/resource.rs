@@ -19,6 +19,10 @@ pub const VERSION: &str = "v1alpha1";
 /// The key of a credentials Secret that holds the credentials file, unless the reference names
 /// another.
 pub const DEFAULT_CREDENTIALS_KEY: &str = "credentials.json";
+/// The annotation where the REST shim records a batch's creation time to the millisecond, in the
+/// interface's format: `creationTimestamp` has whole seconds only, so batches created in the same
+/// second could not be listed newest first.
+pub const CREATED_ANNOTATION: &str = "speechbatch.io/created";
 
 /// A batch job: recognise every audio file of an input bucket and write one `.json` or
 /// `.notice` per file to the output bucket.
@@ -243,22 +247,27 @@ pub struct ShardResult {
 }
 
 impl SpeechBatch {
-    /// The job as the REST API shows it. The batch id is the resource's name; `created` is its
-    /// creation timestamp.
+    /// The job as the REST API shows it. The batch id is the resource's name; `created` is the
+    /// [`CREATED_ANNOTATION`] when the REST shim made it, else the creation timestamp.
     pub fn to_batch_job(&self) -> BatchJob {
         let status = self.status.clone().unwrap_or_default();
-        let created = self
+        let annotated = self
             .metadata
-            .creation_timestamp
+            .annotations
             .as_ref()
-            .map(|t| {
-                Timestamp(
-                    chrono::DateTime::from_timestamp(
-                        t.0.as_second(),
-                        t.0.subsec_nanosecond() as u32,
+            .and_then(|a| a.get(CREATED_ANNOTATION))
+            .and_then(|t| Timestamp::parse(t));
+        let created = annotated
+            .or_else(|| {
+                self.metadata.creation_timestamp.as_ref().map(|t| {
+                    Timestamp(
+                        chrono::DateTime::from_timestamp(
+                            t.0.as_second(),
+                            t.0.subsec_nanosecond() as u32,
+                        )
+                        .unwrap_or_default(),
                     )
-                    .unwrap_or_default(),
-                )
+                })
             })
             .unwrap_or_else(Timestamp::now);
         let parse = |s: &Option<String>| s.as_deref().and_then(Timestamp::parse);

@@ -65,3 +65,27 @@ fn the_schema_refuses_what_the_rest_api_refuses() {
     no_secret["spec"]["input"] = serde_json::json!({"name": "b", "location": "us-geo"});
     assert!(!validator.is_valid(&no_secret));
 }
+
+#[test]
+fn created_comes_from_the_millisecond_annotation_when_the_shim_set_it() {
+    let yaml = |annotations: &str| {
+        format!(
+            "apiVersion: speechbatch.io/v1alpha1\nkind: SpeechBatch\nmetadata:\n  name: b\n  creationTimestamp: \"2026-11-26T10:00:00Z\"\n{annotations}spec:\n  input: {{name: calls, location: us-geo, credentialsSecret: {{name: c}}}}\n"
+        )
+    };
+    let shim: crds::resource::SpeechBatch = serde_yaml::from_str(&yaml(
+        "  annotations:\n    speechbatch.io/created: \"2026-11-26T10:00:00.734+0000\"\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        shim.to_batch_job().created.to_string(),
+        "2026-11-26T10:00:00.734+0000"
+    );
+    let applied: crds::resource::SpeechBatch = serde_yaml::from_str(&yaml("")).unwrap();
+    let job = applied.to_batch_job();
+    assert_eq!(job.created.to_string(), "2026-11-26T10:00:00.000+0000");
+    assert_eq!(
+        job.updated, job.created,
+        "no status yet: updated is created"
+    );
+}

@@ -54,7 +54,7 @@ pub struct KubeStack {
 
 impl KubeStack {
     /// Starts everything and waits for the operator's /readyz. `opts.workers` is the shard
-    /// parallelism; `max_shards` and `iam_token_url` go to the operator.
+    /// parallelism; `max_shards`, `iam_token_url` and `kueue_queue` go to the operator.
     pub async fn start(log_dir: &Path, opts: &Opts) -> KubeStack {
         let mut env: Vec<(String, String)> = ["SPEECHBATCH_MODELS", "ORT_DYLIB_PATH"]
             .iter()
@@ -86,6 +86,9 @@ impl KubeStack {
         let mut operator = Command::new(workspace_bin("speechbatch-operator"));
         if let Some(url) = &opts.iam_token_url {
             operator.args(["--iam-token-url", url]);
+        }
+        if let Some(queue) = &opts.kueue_queue {
+            operator.args(["--kueue-queue", queue]);
         }
         let operator = operator
             .args(["--namespace", NAMESPACE])

@@ -14,7 +14,6 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{BehaviorVersion, Region};
 use futures::StreamExt;
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
@@ -44,6 +43,8 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Opts {
     pub backend: Backend,
+    /// Kubernetes backend: the operator's --kueue-queue.
+    pub kueue_queue: Option<String>,
     pub max_running_jobs: usize,
     pub workers: usize,
     pub max_shards: usize,
@@ -56,6 +57,7 @@ impl Default for Opts {
     fn default() -> Self {
         Opts {
             backend: Backend::Embedded,
+            kueue_queue: None,
             max_running_jobs: 2,
             workers: 1,
             max_shards: 8,
@@ -649,20 +651,7 @@ impl S3Target {
     }
 
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(LOCATION))
-            .endpoint_url(&self.endpoint)
-            .force_path_style(true)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                &self.access_key,
-                &self.secret_key,
-                None,
-                None,
-                "test",
-            ))
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
+        speechbatch_storage::testing::s3_client(&self.endpoint, &self.access_key, &self.secret_key)
     }
 
     /// Creates `bucket` and writes `objects` into it, 16 at a time.
