@@ -206,30 +206,13 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
     let many = copies_of_clips("long", 4);
     let total = many.len() as u64;
     s3.fill("e2e-cancel", many).await;
-    let job = svc
-        .create(
-            "function=recognize",
-            form(&s3.creds_file(), "e2e-cancel", None),
-        )
-        .await;
-    let cid = job["batch_id"].as_str().unwrap().to_string();
-    svc.wait_for(&cid, TIMEOUT, |j| j["status"] == "running")
-        .await;
-    wait_until("a first output of the batch to be canceled", || async {
-        s3.outputs_of("e2e-cancel", &cid).await.0 >= 1
-    })
-    .await;
+    let cid = start_batch(&svc, &s3, "e2e-cancel", 1).await;
+    assert_eq!(svc.get(&cid).await["status"], "running");
     let canceled = svc.cancel(&cid).await;
     assert_eq!(canceled["status"], "canceled", "{canceled}");
     let (job, _) = svc.wait_final(&cid, TIMEOUT).await;
     assert_eq!(job["status"], "canceled", "{job}");
-    let cancel_job = batches
-        .get(&cid)
-        .await
-        .unwrap()
-        .status
-        .and_then(|s| s.job_name)
-        .unwrap();
+    let cancel_job = job_of(&batches, &cid).await;
     wait_until("the canceled batch's Job is gone", || async {
         jobs.get_opt(&cancel_job).await.unwrap().is_none()
     })
@@ -247,24 +230,8 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
     // --- Delete while running: 404 at once; the finalizer holds the record until the Job and
     // its pods are gone; shard processes stop; the outputs written so far stay.
     s3.fill("e2e-delete", copies_of_clips("del", 4)).await;
-    let job = svc
-        .create(
-            "function=recognize",
-            form(&s3.creds_file(), "e2e-delete", None),
-        )
-        .await;
-    let did = job["batch_id"].as_str().unwrap().to_string();
-    wait_until("a first output of the batch to be deleted", || async {
-        s3.outputs_of("e2e-delete", &did).await.0 >= 1
-    })
-    .await;
-    let delete_job = batches
-        .get(&did)
-        .await
-        .unwrap()
-        .status
-        .and_then(|s| s.job_name)
-        .unwrap();
+    let did = start_batch(&svc, &s3, "e2e-delete", 1).await;
+    let delete_job = job_of(&batches, &did).await;
     svc.delete(&did).await;
     wait_until(
         "the deleted running batch, its Job and pods are gone",
@@ -320,25 +287,8 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
     // again, skips the files it already finished, and the counts come out exact.
     let thirty = copies_of_clips("retry", 2);
     s3.fill("e2e-retry", thirty).await;
-    let job = svc
-        .create(
-            "function=recognize",
-            form(&s3.creds_file(), "e2e-retry", None),
-        )
-        .await;
-    let rid = job["batch_id"].as_str().unwrap().to_string();
-    wait_until("two outputs of the batch whose shard is killed", || async {
-        s3.outputs_of("e2e-retry", &rid).await.0 >= 2
-    })
-    .await;
-    let retry_job = batches
-        .get(&rid)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .job_name
-        .unwrap();
+    let rid = start_batch(&svc, &s3, "e2e-retry", 2).await;
+    let retry_job = job_of(&batches, &rid).await;
     let victim = pods
         .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={retry_job}")))
         .await
@@ -429,14 +379,7 @@ async fn batches_run_as_shard_jobs_from_rest_and_from_kubectl_apply() {
         !message.contains("revoked-secret-key"),
         "the secret in the message"
     );
-    let revoked_job = batches
-        .get("revoked")
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .job_name
-        .unwrap();
+    let revoked_job = job_of(&batches, "revoked").await;
     let failed_pods = pods
         .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={revoked_job}")))
         .await
@@ -576,6 +519,28 @@ async fn a_batch_waits_until_kueue_admits_its_job() {
     );
     assert!(seen.iter().any(|s| s == "running"), "{seen:?}");
     assert_eq!(as_u64(&job["successful_count"]), 4, "{job}");
+}
+
+/// Creates a batch over `bucket` through the REST API and waits until `outputs` of its `.json`
+/// outputs exist (shards report counts only when they end: outputs show work under way).
+async fn start_batch(svc: &Service, s3: &S3Target, bucket: &str, outputs: u64) -> String {
+    let job = svc
+        .create("function=recognize", form(&s3.creds_file(), bucket, None))
+        .await;
+    let id = job["batch_id"].as_str().unwrap().to_string();
+    wait_until("the batch's first outputs", || async {
+        s3.outputs_of(bucket, &id).await.0 >= outputs
+    })
+    .await;
+    id
+}
+
+/// The Job the operator recorded for a batch.
+async fn job_of(batches: &Api<SpeechBatch>, id: &str) -> String {
+    let status = batches.get(id).await.unwrap().status;
+    status
+        .and_then(|s| s.job_name)
+        .expect("a Job name in the status")
 }
 
 /// The 15 devset clips `copies` times over, under `prefix/<copy>/`.
