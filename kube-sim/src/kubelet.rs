@@ -62,9 +62,7 @@ struct RunningPod {
     term_sent: Option<Instant>,
 }
 
-#[derive(Default)]
 enum Index {
-    #[default]
     Pending,
     Running(Box<RunningPod>),
     Succeeded,

@@ -154,15 +154,8 @@ impl Cluster {
         dirs.sort();
         for log in dirs {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: String = text
-                .lines()
-                .rev()
-                .take(30)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n");
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
             out.push_str(&format!("--- {}\n{tail}\n", log.display()));
         }
         out

@@ -804,34 +804,27 @@ impl S3Target {
 
 /// An s3s-fs server run by the test itself (it outlives restarts of the service), with its own
 /// key pair; stops on drop.
+/// The embedded s3s-fs server in a temporary folder (storage's test support), as an S3 target.
 pub struct TestS3 {
     pub target: S3Target,
-    pub root: tempfile::TempDir,
-    _s3: speechbatch_storage::embedded_s3::EmbeddedS3,
+    pub server: speechbatch_storage::testing::EmbeddedTestS3,
 }
 
-pub const TEST_ACCESS_KEY: &str = "speechbatch-test-ak";
-pub const TEST_SECRET_KEY: &str = "Sup3rSecretTestKey/With+Chars0123456789";
+pub use speechbatch_storage::testing::{
+    ACCESS_KEY as TEST_ACCESS_KEY, SECRET_KEY as TEST_SECRET_KEY,
+};
 
 impl TestS3 {
     pub async fn start() -> TestS3 {
-        let root = tempfile::tempdir().unwrap();
-        let s3 = speechbatch_storage::embedded_s3::EmbeddedS3::start(
-            root.path().to_owned(),
-            "127.0.0.1:0".parse().unwrap(),
-            Some((TEST_ACCESS_KEY, TEST_SECRET_KEY)),
-        )
-        .await
-        .unwrap();
+        let server = speechbatch_storage::testing::EmbeddedTestS3::start().await;
         TestS3 {
             target: S3Target {
                 name: "test s3s-fs",
-                endpoint: s3.endpoint(),
+                endpoint: server.endpoint(),
                 access_key: TEST_ACCESS_KEY.into(),
                 secret_key: TEST_SECRET_KEY.into(),
             },
-            root,
-            _s3: s3,
+            server,
         }
     }
 }

@@ -5,14 +5,10 @@
 
 use std::time::Duration;
 
-use speechbatch_storage::embedded_s3::EmbeddedS3;
-use speechbatch_storage::testing::{s3_client, SeaweedFs};
+use speechbatch_storage::testing::{s3_client, EmbeddedTestS3, SeaweedFs};
 use speechbatch_storage::{Bucket, Credentials, HmacCredentials, StorageConfig};
 
-pub use speechbatch_storage::testing::LOCATION;
-
-pub const ACCESS_KEY: &str = "speechbatch-test-ak";
-pub const SECRET_KEY: &str = "Sup3rSecretTestKey/With+Chars0123456789";
+pub use speechbatch_storage::testing::{ACCESS_KEY, LOCATION, SECRET_KEY};
 
 /// Settings with small timeouts, so that failures show quickly.
 pub fn test_config() -> StorageConfig {
@@ -32,25 +28,18 @@ pub struct TestServer {
 }
 
 enum Guard {
-    Embedded(EmbeddedS3, tempfile::TempDir),
+    Embedded(EmbeddedTestS3),
     Seaweed(SeaweedFs),
 }
 
 impl TestServer {
     /// The embedded s3s-fs server in a fresh temporary folder.
     pub async fn embedded() -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let s3 = EmbeddedS3::start(
-            dir.path().to_owned(),
-            "127.0.0.1:0".parse().unwrap(),
-            Some((ACCESS_KEY, SECRET_KEY)),
-        )
-        .await
-        .unwrap();
+        let s3 = EmbeddedTestS3::start().await;
         TestServer {
             name: "s3s-fs",
             endpoint: s3.endpoint(),
-            _guard: Guard::Embedded(s3, dir),
+            _guard: Guard::Embedded(s3),
         }
     }
 
