@@ -160,15 +160,22 @@ def binaries(root: str, crate_dir: str, manifest: dict) -> set[str]:
     return bins
 
 
-def path_deps(crates, name: str) -> set[str]:
-    """Workspace crates `name` depends on (normal dependencies, transitively)."""
+def path_deps(crates, name: str, no_default_features: bool = False) -> set[str]:
+    """Workspace crates `name` depends on (normal dependencies, transitively). Built with
+    `--no-default-features`, the optional dependencies of `name` itself are left out (its default
+    features are what turn them on; this is a conservative reading: deeper crates keep all)."""
     seen, todo = set(), [name]
     while todo:
         n = todo.pop()
         if n in seen or n not in crates:
             continue
         seen.add(n)
-        todo.extend(crates[n][1].get("dependencies", {}).keys())
+        deps = crates[n][1].get("dependencies", {})
+        for dep, spec in deps.items():
+            optional = isinstance(spec, dict) and spec.get("optional", False)
+            if n == name and no_default_features and optional:
+                continue
+            todo.append(spec.get("package", dep) if isinstance(spec, dict) else dep)
     return seen
 
 
@@ -264,7 +271,7 @@ def check(root: str, dockerfile: str, members, crates, notes: list[str]) -> list
                     err(ins.line, f"stage {ref_stage.name!r} never mentions {s!r}: nothing there makes it")
 
     # --- the builder: the workspace and cargo build ---------------------------------------------
-    built: dict[str, tuple[str, str]] = {}  # /out path -> (crate, bin)
+    built: dict[str, tuple[str, str, bool]] = {}  # /out path -> (crate, bin, --no-default-features)
     for st in stages:
         for ins in st.instrs:
             if ins.op != "RUN" or "cargo build" not in ins.args:
@@ -289,7 +296,7 @@ def check(root: str, dockerfile: str, members, crates, notes: list[str]) -> list
                                  f"the image expects `{b}` ([[bin]] name = \"{b}\")")
                 elif b not in bins:
                     err(ins.line, f"crate {crate} builds no binary {b!r} (it builds {sorted(bins)})")
-                built[dest] = (crate, b)
+                built[dest] = (crate, b, "--no-default-features" in ins.args)
             if "target/release/" not in ins.args:
                 err(ins.line, "the build does not copy a binary out of target/release/")
 
@@ -303,9 +310,9 @@ def check(root: str, dockerfile: str, members, crates, notes: list[str]) -> list
         for ins in st.instrs:
             if ins.op != "COPY" or "--from=" not in ins.args:
                 continue
-            for dest_out, (crate, b) in built.items():
+            for dest_out, (crate, b, no_default) in built.items():
                 if dest_out in ins.args.split():
-                    if CODEC_CRATE in path_deps(crates, crate):
+                    if CODEC_CRATE in path_deps(crates, crate, no_default):
                         installed = " ".join(i.args for s in ancestry(st) for i in s.instrs if i.op == "RUN")
                         for dev, rt in RUNTIME_PACKAGE.items():
                             if dev in dev_pkgs and not re.search(rf"(^|\s){re.escape(rt)}(\s|$)", installed):

@@ -9,23 +9,21 @@
 # The operator runs no model: it needs neither ONNX Runtime nor the models, and it talks to the
 # Kubernetes API and to S3 (to scan input buckets) over rustls, so the runtime image holds only
 # CA certificates besides the binary. If the crate ever links the audio codecs (libopus,
-# libbcg729), the `ldd` check in the runtime stage fails the build: add libopus0 libbcg729-0.
+# libbcg729), the `ldd` check in the runtime stage fails the build, and docker/check.py says so.
 
 # --- builder: the release binary ---------------------------------------------------------------
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
-# The C libraries some workspace crates link (pkg-config, libopus-dev, libbcg729-dev).
-COPY setup/debian-packages.txt setup/debian-packages.txt
-RUN apt-get update \
- && grep -v '^\s*#' setup/debian-packages.txt | grep -v '^\s*$' \
-    | xargs apt-get install -y --no-install-recommends \
- && rm -rf /var/lib/apt/lists/*
+# No C libraries: the operator links neither the engine nor the audio codecs (crate `operator`
+# depends on the contract, storage and telemetry crates only).
 # The whole workspace: Cargo resolves every member even when building one package.
 COPY Cargo.toml Cargo.lock ./
 COPY crds crds
 COPY operator operator
 COPY api-shim api-shim
 COPY transcriber transcriber
+COPY worker worker
+COPY telemetry telemetry
 COPY audio audio
 COPY runtime runtime
 COPY dsp dsp
@@ -33,6 +31,7 @@ COPY diarize diarize
 COPY textfmt textfmt
 COPY storage storage
 COPY kube-sim kube-sim
+COPY testkit testkit
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release -p operator --locked \

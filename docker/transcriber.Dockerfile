@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1.7
-# The SpeechBatch shard worker image (binary `transcriber`, crate `transcriber`): every pod of a
-# SpeechBatch's Indexed Job runs `transcriber shard` in it. Also usable on its own:
-#   docker run --rm -v "$PWD:/data" speechbatch/transcriber recognize --out /data/out /data/a.wav
+# The SpeechBatch shard worker image (binary `speechbatch-shard`, crate `speechbatch-worker`):
+# every pod of a SpeechBatch's Indexed Job runs `speechbatch-shard` in it, configured by the
+# environment the operator writes (crds::shard::ShardEnv). It holds only that binary, ONNX Runtime
+# and the models; the engine's own command line (`transcriber recognize`) is not in it.
 #
 # Build from the repository root, for linux/amd64 only (the ONNX Runtime library and the pinned
 # conversion wheels are x86_64 builds):
@@ -35,6 +36,8 @@ COPY crds crds
 COPY operator operator
 COPY api-shim api-shim
 COPY transcriber transcriber
+COPY worker worker
+COPY telemetry telemetry
 COPY audio audio
 COPY runtime runtime
 COPY dsp dsp
@@ -42,10 +45,11 @@ COPY diarize diarize
 COPY textfmt textfmt
 COPY storage storage
 COPY kube-sim kube-sim
+COPY testkit testkit
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release -p transcriber --locked \
- && install -D -m 0755 target/release/transcriber /out/transcriber
+    cargo build --release -p speechbatch-worker --locked \
+ && install -D -m 0755 target/release/speechbatch-shard /out/speechbatch-shard
 
 # --- models: ONNX Runtime and the converted models, by setup/models.sh ----------------------------
 # Debian bookworm's python3 is 3.11, the version the hash-pinned conversion wheels are built for.
@@ -74,15 +78,14 @@ RUN apt-get update \
       --shell /usr/sbin/nologin speechbatch
 COPY --from=models /cache/onnxruntime /opt/speechbatch/onnxruntime
 COPY --from=models /cache/models /opt/speechbatch/models
-COPY --from=builder /out/transcriber /usr/local/bin/transcriber
+COPY --from=builder /out/speechbatch-shard /usr/local/bin/speechbatch-shard
 ENV ORT_DYLIB_PATH=/opt/speechbatch/onnxruntime/libonnxruntime.so.1.32.0 \
     SPEECHBATCH_MODELS=/opt/speechbatch/models \
     SPEECHBATCH_CACHE=/tmp/speechbatch
 # Fails the build when a shared library the binary or ONNX Runtime needs is missing.
-RUN ! ldd /usr/local/bin/transcriber "$ORT_DYLIB_PATH" | grep 'not found'
+RUN ! ldd /usr/local/bin/speechbatch-shard "$ORT_DYLIB_PATH" | grep 'not found'
 # Numeric, so that the kubelet can check runAsNonRoot. Nothing is written outside /tmp (shards
 # write outputs to S3 and their tally to /dev/termination-log).
 USER 10001:10001
 WORKDIR /tmp
-ENTRYPOINT ["/usr/local/bin/transcriber"]
-CMD ["--help"]
+ENTRYPOINT ["/usr/local/bin/speechbatch-shard"]

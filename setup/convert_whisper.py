@@ -3,7 +3,7 @@
 
     convert_whisper.py MODEL_BIN CONFIG_JSON OUT_DIR
 
-No registry package ships Whisper as ONNX (see DESIGN.md §4), so set-up builds the graphs from the
+No registry package ships Whisper as ONNX (ARCHITECTURE.md, "Facts that cost time"), so set-up builds the graphs from the
 CTranslate2 weights with numpy and onnx alone (no torch):
 
 * `encoder.onnx`: mel [B, n_mels, 3000] -> cross_k_<l>, cross_v_<l> [B, H, 1500, Dh] for each

@@ -10,7 +10,7 @@ use crds::resource::{
     BucketSpec, SecretKeyRef, SpeechBatch, SpeechBatchSpec, CREATED_ANNOTATION,
     DEFAULT_CREDENTIALS_KEY,
 };
-use crds::BatchJob;
+use crds::{BatchId, BatchJob, BucketSide, BATCH_LABEL};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::ByteString;
@@ -19,9 +19,6 @@ use kube::{Api, Client, Resource};
 
 use crate::backend::{Backend, BucketRequest, CreateBatch};
 use crate::error::ApiError;
-
-/// Label on the Secrets the shim creates, naming their batch.
-pub const BATCH_LABEL: &str = "speechbatch.io/batch";
 
 /// SpeechBatch resources in one namespace as the job store.
 #[derive(Clone)]
@@ -55,13 +52,13 @@ fn is_not_found(e: &kube::Error) -> bool {
 }
 
 /// The Secret holding one bucket's credentials file.
-fn credentials_secret(batch: &str, side: &str, bucket: &BucketRequest) -> Secret {
+fn credentials_secret(batch: &BatchId, side: BucketSide, bucket: &BucketRequest) -> Secret {
     Secret {
         metadata: ObjectMeta {
-            name: Some(format!("{batch}-{side}")),
+            name: Some(batch.credentials_secret_name(side)),
             labels: Some(BTreeMap::from([(
                 BATCH_LABEL.to_string(),
-                batch.to_string(),
+                batch.label_value(),
             )])),
             ..Default::default()
         },
@@ -95,12 +92,13 @@ fn canceled_view(mut job: BatchJob) -> BatchJob {
 #[async_trait]
 impl Backend for Kubernetes {
     async fn create(&self, request: CreateBatch) -> Result<BatchJob, ApiError> {
-        let name = uuid::Uuid::new_v4().to_string();
+        let id = BatchId::generate();
+        let name = id.to_string();
         // Secrets first, so that the operator never sees a SpeechBatch whose credentials are
         // missing; they get their owner reference once the SpeechBatch has a uid.
-        let mut secrets = vec![credentials_secret(&name, "input", &request.input)];
+        let mut secrets = vec![credentials_secret(&id, BucketSide::Input, &request.input)];
         if let Some(out) = &request.output {
-            secrets.push(credentials_secret(&name, "output", out));
+            secrets.push(credentials_secret(&id, BucketSide::Output, out));
         }
         for s in &secrets {
             self.secrets
@@ -112,7 +110,7 @@ impl Backend for Kubernetes {
             function: Default::default(),
             input: bucket_spec(&request.input, &secrets[0]),
             output: request.output.as_ref().map(|o| bucket_spec(o, &secrets[1])),
-            recognition: request.params.into(),
+            recognition: request.params,
             cancel: false,
             parallelism: None,
         };

@@ -1,9 +1,11 @@
 //! The `/v1/batches` REST API of SpeechBatch (warp: `filters` route, `handlers` work, `request`
-//! parses the multipart form) over a [`backend::Backend`], and the embedded backend that runs
-//! batches on one machine.
+//! parses the multipart form) over a [`backend::Backend`]: the Kubernetes backend, which maps the
+//! API onto SpeechBatch resources, and (feature `embedded`, on by default) the embedded backend
+//! that runs batches on one machine.
 
 pub mod auth;
 pub mod backend;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod error;
 pub mod filters;

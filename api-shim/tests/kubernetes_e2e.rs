@@ -1,10 +1,10 @@
 //! End to end on Kubernetes, as close as this machine allows: REST → SpeechBatch → operator →
-//! Indexed Job → `transcriber shard` processes → S3 outputs → status, with the real
+//! Indexed Job → `speechbatch-shard` processes → S3 outputs → status, with the real
 //! `speechbatch --backend kubernetes`, the real operator and the real shard worker.
 //!
 //! The cluster is kube-sim: a real apiextensions-apiserver on etcd stores the SpeechBatch
 //! resources, and stand-in CRDs behind a path-mapping proxy store Secrets, Pods and Jobs; a test
-//! Job controller and kubelet run one `transcriber shard` process per pod, and a test garbage
+//! Job controller and kubelet run one `speechbatch-shard` process per pod, and a test garbage
 //! collector follows owner references (see kube-sim/src/lib.rs for what is and is not real).
 
 mod common;

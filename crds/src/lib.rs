@@ -1,16 +1,21 @@
-//! Contract types of the SpeechBatch service, shared by the engine, the REST shim, the embedded
-//! job runner and the operator: the job JSON and its state machine, the recognition parameters,
-//! the model names and the error body.
+//! The SpeechBatch contract: the one home of every concept more than one crate uses. The job
+//! JSON and its state machine, the recognition options, the model names, the error body, the
+//! batch id and the names derived from it, the shard plan and shard counts, the
+//! operator ⇄ shard contract, and (feature `kube`) the SpeechBatch custom resource.
 
+pub mod batch_id;
 pub mod error_body;
 pub mod job;
 pub mod model;
 pub mod params;
+pub mod shard;
 
+pub use batch_id::{BatchId, BucketSide, InvalidBatchId, BATCH_LABEL};
 pub use error_body::ErrorBody;
 pub use job::{progress, BatchJob, BatchStatus, JobList, Timestamp};
 pub use model::{ModelName, UnknownModel};
 pub use params::{ParamError, RecognitionParams};
+pub use shard::{FileOutcome, ShardCounts, ShardExit, ShardPlan, ShardRange};
 
 #[cfg(feature = "kube")]
 pub mod resource;

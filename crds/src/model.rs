@@ -3,10 +3,13 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// A recognition model name of the batch interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ModelName {
     /// `en-US_BroadbandModel`, the default: audio sampled at 16 kHz or more.
+    #[default]
     Broadband,
     /// `en-US_NarrowbandModel`: 8 kHz telephone audio.
     Narrowband,
@@ -54,6 +57,39 @@ impl FromStr for ModelName {
     }
 }
 
+/// Serialized as the interface's spelling, so that job records, the SpeechBatch spec and the
+/// shard environment all carry the name a user typed.
+impl Serialize for ModelName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The CRD schema lists the names, so that the API server refuses an unknown one at `kubectl
+/// apply` time, as the REST API does at creation.
+#[cfg(feature = "kube")]
+impl schemars::JsonSchema for ModelName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ModelName".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = Self::ALL.iter().map(|m| m.as_str()).collect();
+        schemars::json_schema!({ "type": "string", "enum": names })
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,9 +98,13 @@ mod tests {
     fn the_three_interface_names_parse_and_others_do_not() {
         for m in ModelName::ALL {
             assert_eq!(m.as_str().parse::<ModelName>(), Ok(m));
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(json, format!("\"{}\"", m.as_str()));
+            assert_eq!(serde_json::from_str::<ModelName>(&json).unwrap(), m);
         }
         let err = "en-GB_BroadbandModel".parse::<ModelName>().unwrap_err();
         assert!(err.to_string().contains("en-GB_BroadbandModel"));
+        assert!(serde_json::from_str::<ModelName>("\"en-GB_BroadbandModel\"").is_err());
         assert!(!ModelName::Broadband.is_narrowband());
         assert!(ModelName::ShortFormNarrowband.is_narrowband());
     }

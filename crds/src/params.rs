@@ -1,40 +1,46 @@
-//! The recognition query parameters of `POST /v1/batches`, parsed and validated once so that
-//! every backend (embedded, Kubernetes) and the shard workers see the same values.
+//! The recognition options of a batch: parsed and validated once (from the query of
+//! `POST /v1/batches`, or by the API server against the CRD schema for a `kubectl apply`), then
+//! carried unchanged by every record and process that needs them: the embedded job record, the
+//! SpeechBatch spec, the shard environment, the engine and the formatter.
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::ModelName;
 
-/// The speech recognition parameters a batch job was created with.
+/// The speech recognition options of a batch job, as they are applied to every file.
 ///
-/// `timestamps` and `speaker_labels` are not here: the interface always turns them on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `timestamps` and `speaker_labels` are not here: the interface always turns them on. The
+/// defaults are the interface's, written once in [`Default`] (serde and the CRD schema take
+/// them from there). Derived rules are resolved when the options are built
+/// ([`RecognitionParams::resolved`]), so a record never says an option is off while it applies.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", default)]
 pub struct RecognitionParams {
     /// The model name (`en-US_BroadbandModel` when the request names none).
-    #[serde(with = "model_serde")]
     pub model: ModelName,
     /// Return a confidence score for every word.
-    #[serde(default)]
+    #[serde(alias = "word_confidence")]
     pub word_confidence: bool,
-    /// Dates, times, numbers and currency as digits and symbols.
-    #[serde(default)]
+    /// Dates, times, numbers and currency as digits and symbols (always on with redaction).
+    #[serde(alias = "smart_formatting")]
     pub smart_formatting: bool,
-    /// Mask numbers of three or more digits.
-    #[serde(default)]
+    /// Mask every digit of numbers of three or more digits; turns smart formatting on.
     pub redaction: bool,
-    /// Censor profanity (the service's default is on).
-    #[serde(default = "default_true")]
+    /// Censor profanity with asterisks (on unless turned off).
+    #[serde(alias = "profanity_filter")]
     pub profanity_filter: bool,
     /// Weight of a custom language model's words, 0.0 to 1.0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "customization_weight",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "kube", schemars(range(min = 0.0, max = 1.0)))]
     pub customization_weight: Option<f64>,
 }
 
-fn default_true() -> bool {
-    true
-}
-
 impl Default for RecognitionParams {
+    /// The interface's defaults: the broadband model, profanity filter on, everything else off.
     fn default() -> Self {
         Self {
             model: ModelName::Broadband,
@@ -67,7 +73,15 @@ pub const RECOGNITION_PARAMS: [&str; 8] = [
 ];
 
 impl RecognitionParams {
-    /// Parses the recognition parameters out of the request's query pairs.
+    /// The options with the interface's derived rules applied: redaction turns smart formatting
+    /// on ("when you enable redaction, smart formatting is enabled too"). Every place that
+    /// builds options from what a user wrote calls this, so the records show what is applied.
+    pub fn resolved(mut self) -> Self {
+        self.smart_formatting |= self.redaction;
+        self
+    }
+
+    /// Parses (and resolves) the recognition parameters out of the request's query pairs.
     pub fn from_query<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ParamError> {
@@ -116,7 +130,7 @@ impl RecognitionParams {
                 _ => unreachable!("filtered by RECOGNITION_PARAMS"),
             }
         }
-        Ok(p)
+        Ok(p.resolved())
     }
 
     /// The parameters as query pairs, in the interface's spelling (for listings and manifests).
@@ -146,20 +160,6 @@ fn parse_bool(name: &str, value: &str) -> Result<bool, ParamError> {
     }
 }
 
-mod model_serde {
-    use super::ModelName;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(m: &ModelName, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(m.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ModelName, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +177,15 @@ mod tests {
     }
 
     #[test]
+    fn missing_fields_of_a_stored_or_applied_record_take_the_same_defaults() {
+        let p: RecognitionParams = serde_json::from_str("{}").unwrap();
+        assert_eq!(p, RecognitionParams::default());
+        let p: RecognitionParams =
+            serde_json::from_str(r#"{"model":"en-US_NarrowbandModel"}"#).unwrap();
+        assert!(p.profanity_filter && !p.word_confidence);
+    }
+
+    #[test]
     fn the_documented_example_sets_smart_formatting_and_redaction() {
         let p = parse(&[
             ("function", "recognize"),
@@ -188,6 +197,19 @@ mod tests {
         .unwrap();
         assert!(p.smart_formatting && p.redaction && !p.profanity_filter);
         assert_eq!(p.model, ModelName::Narrowband);
+    }
+
+    #[test]
+    fn redaction_alone_is_recorded_with_smart_formatting_on() {
+        let p = parse(&[("redaction", "true")]).unwrap();
+        assert!(p.redaction && p.smart_formatting);
+        let applied: RecognitionParams = serde_json::from_str(r#"{"redaction":true}"#).unwrap();
+        assert!(
+            !applied.smart_formatting,
+            "deserializing keeps what was written"
+        );
+        assert!(applied.resolved().smart_formatting);
+        assert!(!parse(&[]).unwrap().smart_formatting);
     }
 
     #[test]
@@ -222,11 +244,19 @@ mod tests {
             ("customization_weight", "0.5"),
         ])
         .unwrap();
-        let back: RecognitionParams =
-            serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(text.contains("\"smartFormatting\":true"), "{text}");
+        let back: RecognitionParams = serde_json::from_str(&text).unwrap();
         assert_eq!(back, p);
         let q = p.to_query();
         let again = RecognitionParams::from_query(q.iter().map(|(k, v)| (*k, v.as_str()))).unwrap();
         assert_eq!(again, p);
+    }
+
+    #[test]
+    fn records_written_before_the_camel_case_spelling_still_load() {
+        let old = r#"{"model":"en-US_BroadbandModel","word_confidence":true,"smart_formatting":true,"redaction":false,"profanity_filter":false}"#;
+        let p: RecognitionParams = serde_json::from_str(old).unwrap();
+        assert!(p.word_confidence && p.smart_formatting && !p.profanity_filter);
     }
 }

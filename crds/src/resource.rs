@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::job::{BatchJob, BatchStatus, Timestamp};
-use crate::model::ModelName;
 use crate::params::RecognitionParams;
+use crate::shard::{ShardCounts, ShardPlan};
 
 /// API group of the SpeechBatch resource.
 pub const GROUP: &str = "speechbatch.io";
@@ -52,9 +52,9 @@ pub struct SpeechBatchSpec {
     /// A separate bucket for the results; when absent they go beside the inputs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<BucketSpec>,
-    /// Recognition options applied to every file.
+    /// Recognition options applied to every file (the interface's defaults when absent).
     #[serde(default)]
-    pub recognition: RecognitionSpec,
+    pub recognition: RecognitionParams,
     /// Set to true to cancel the job: no new file starts; files in flight may finish.
     #[serde(default)]
     pub cancel: bool,
@@ -107,73 +107,6 @@ impl SecretKeyRef {
     }
 }
 
-/// The recognition parameters of the batch interface.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RecognitionSpec {
-    /// The model name.
-    #[serde(default = "default_model")]
-    #[schemars(extend("enum" = ["en-US_BroadbandModel", "en-US_NarrowbandModel", "en-US_ShortForm_NarrowbandModel"]))]
-    pub model: String,
-    /// Return a confidence score for every word.
-    #[serde(default)]
-    pub word_confidence: bool,
-    /// Dates, times, numbers and currency as digits and symbols.
-    #[serde(default)]
-    pub smart_formatting: bool,
-    /// Mask numbers of three or more digits.
-    #[serde(default)]
-    pub redaction: bool,
-    /// Censor profanity.
-    #[serde(default = "default_true")]
-    pub profanity_filter: bool,
-    /// Weight of a custom language model's words.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0, max = 1.0))]
-    pub customization_weight: Option<f64>,
-}
-
-fn default_model() -> String {
-    ModelName::Broadband.as_str().to_string()
-}
-
-fn default_true() -> bool {
-    true
-}
-
-impl Default for RecognitionSpec {
-    fn default() -> Self {
-        RecognitionParams::default().into()
-    }
-}
-
-impl From<RecognitionParams> for RecognitionSpec {
-    fn from(p: RecognitionParams) -> Self {
-        Self {
-            model: p.model.as_str().to_string(),
-            word_confidence: p.word_confidence,
-            smart_formatting: p.smart_formatting,
-            redaction: p.redaction,
-            profanity_filter: p.profanity_filter,
-            customization_weight: p.customization_weight,
-        }
-    }
-}
-
-impl TryFrom<&RecognitionSpec> for RecognitionParams {
-    type Error = crate::model::UnknownModel;
-    fn try_from(s: &RecognitionSpec) -> Result<Self, Self::Error> {
-        Ok(Self {
-            model: s.model.parse()?,
-            word_confidence: s.word_confidence,
-            smart_formatting: s.smart_formatting,
-            redaction: s.redaction,
-            profanity_filter: s.profanity_filter,
-            customization_weight: s.customization_weight,
-        })
-    }
-}
-
 /// What the operator reports. The interface's fields are derived from `conditions`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -211,7 +144,7 @@ pub struct SpeechBatchStatus {
     pub observed_generation: Option<i64>,
     /// The shard plan: key ranges, one per completion index of the Job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<ShardPlanStatus>,
+    pub plan: Option<ShardPlan>,
     /// Counts of the finished shards, keyed by completion index.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["index"]))]
@@ -221,32 +154,23 @@ pub struct SpeechBatchStatus {
     pub job_name: Option<String>,
 }
 
-/// The shard plan: shard `i` covers the keys after `bounds[i-1]` (from the start for 0) up to
-/// and including `bounds[i]`.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ShardPlanStatus {
-    /// Inputs in the bucket when it was scanned.
-    pub total: u64,
-    /// The last key of each shard.
-    pub bounds: Vec<String>,
-    /// Inputs in each shard.
-    pub sizes: Vec<u64>,
-}
-
 /// The counts one shard reported when it finished.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ShardResult {
     /// The completion index.
     pub index: u32,
-    /// Files with a `.json`.
-    pub successful: u64,
-    /// Files with a `.notice`.
-    pub failed: u64,
+    /// What the shard's pod reported.
+    #[serde(flatten)]
+    pub counts: ShardCounts,
 }
 
 impl SpeechBatch {
+    /// The batch id: the resource's name (always a valid id, as the API server checks names).
+    pub fn batch_id(&self) -> Result<crate::BatchId, crate::InvalidBatchId> {
+        crate::BatchId::parse(self.metadata.name.as_deref().unwrap_or_default())
+    }
+
     /// The job as the REST API shows it. The batch id is the resource's name; `created` is the
     /// [`CREATED_ANNOTATION`] when the REST shim made it, else the creation timestamp.
     pub fn to_batch_job(&self) -> BatchJob {

@@ -6,7 +6,7 @@ use crate::encoder::EMBEDDING_DIM;
 use crate::layout::SpanRecord;
 
 /// Cosine similarity at which a turn joins a speaker: midway between the same-voice floor (0.92)
-/// and different-voice ceiling (0.81) that DESIGN §4 gives for utterance-level GE2E embeddings.
+/// and different-voice ceiling (0.81) measured for utterance-level GE2E embeddings on TTS voices (ARCHITECTURE.md, "Facts that cost time").
 pub const BASELINE_THRESHOLD: f64 = 0.865;
 
 fn normalised(v: &[f64]) -> Vec<f64> {

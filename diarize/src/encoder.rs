@@ -149,7 +149,7 @@ impl SpeakerEncoder {
     fn run(&self, mels: &[f32], batch: usize, frames: usize) -> Result<Vec<f32>, DiarizeError> {
         let input = TensorRef::from_array_view(([batch, frames, N_MELS], mels))?;
         // A poisoned lock only means another thread panicked mid-run; the session itself is intact.
-        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let mut session = speechbatch_runtime::lock(&self.session);
         let outputs = session.run(ort::inputs!["mels" => input])?;
         let (shape, data) = outputs["embeds"].try_extract_tensor::<f32>()?;
         if shape.len() != 2 || shape[0] as usize != batch || shape[1] as usize != EMBEDDING_DIM {

@@ -10,7 +10,7 @@ pub enum DiarizeError {
     ModelMissing(PathBuf),
     /// ONNX Runtime could not be loaded or could not build a session for the model.
     #[error("loading the speaker model: {0}")]
-    Load(String),
+    Load(#[from] speechbatch_runtime::RuntimeError),
     /// ONNX Runtime failed to run the model.
     #[error("ONNX Runtime: {0}")]
     Runtime(#[from] ort::Error),

@@ -45,10 +45,10 @@ fn main() {
         .map(|i| PodReport {
             index: i,
             outcome: if i < 56 {
-                PodOutcome::Succeeded {
+                PodOutcome::Succeeded(crds::ShardCounts {
                     successful: 15_000,
                     failed: 625,
-                }
+                })
             } else {
                 PodOutcome::Active
             },

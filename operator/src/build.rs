@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crds::resource::{BucketSpec, ShardPlanStatus, ShardResult, SpeechBatch};
-use crds::RecognitionParams;
+use crds::resource::{BucketSpec, ShardResult, SpeechBatch};
+use crds::shard::{self, ShardBucket, ShardEnv, ShardExit};
+use crds::{BatchId, BucketSide, ShardPlan, BATCH_LABEL};
 use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
     PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
@@ -16,23 +17,17 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
-use crate::observe::{PodOutcome, PodReport, SHARD_CONTAINER};
+use crate::observe::{PodOutcome, PodReport};
 
 /// `app.kubernetes.io/name` of shard Jobs and pods.
 pub const SHARD_APP_NAME: &str = "speechbatch-shard";
-/// The label naming the SpeechBatch of a Job or pod.
-pub const BATCH_LABEL: &str = "speechbatch.io/batch";
 /// The label Kueue reads to queue a Job.
 pub const KUEUE_QUEUE_LABEL: &str = "kueue.x-k8s.io/queue-name";
-/// The exit code of a shard for a permanent request-level error.
-pub const PERMANENT_EXIT_CODE: i32 = 3;
-/// Where the credentials Secrets are mounted in shard pods.
-pub const CREDENTIALS_DIR: &str = "/var/run/secrets/speechbatch";
 
 /// How the operator runs shards (from its command line).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct JobSettings {
-    /// The image with the `transcriber` binary.
+    /// The image with the `speechbatch-shard` binary.
     pub image: String,
     /// `imagePullPolicy` of the shard container (`None`: the cluster's default).
     pub image_pull_policy: Option<String>,
@@ -58,22 +53,6 @@ pub struct JobSettings {
     pub models_path: String,
     /// The IAM token endpoint for shards, when not the default.
     pub iam_token_url: Option<String>,
-}
-
-/// The name of the Job of a SpeechBatch: its own name when short enough for a label value
-/// (`batch.kubernetes.io/job-name`, 63 characters, with room for the pod suffixes), else a
-/// prefix and a hash, so that it is always the same for the same batch.
-pub fn job_name(batch_name: &str) -> String {
-    const MAX: usize = 52;
-    if batch_name.len() <= MAX {
-        return batch_name.to_owned();
-    }
-    // FNV-1a: stable across releases (std's hasher is not).
-    let hash = batch_name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    });
-    let prefix = batch_name[..MAX - 9].trim_end_matches(['-', '.']);
-    format!("{prefix}-{:08x}", hash as u32)
 }
 
 fn quantities(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, Quantity>> {
@@ -111,7 +90,7 @@ fn secret_volume(name: &str, bucket: &BucketSpec) -> Volume {
 }
 
 /// The labels of a batch's Job and its pods.
-pub fn job_labels(batch: &SpeechBatch, settings: &JobSettings) -> BTreeMap<String, String> {
+pub fn job_labels(id: &BatchId, settings: &JobSettings) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
         (
             "app.kubernetes.io/name".to_owned(),
@@ -121,7 +100,7 @@ pub fn job_labels(batch: &SpeechBatch, settings: &JobSettings) -> BTreeMap<Strin
             "app.kubernetes.io/managed-by".to_owned(),
             "speechbatch-operator".to_owned(),
         ),
-        (BATCH_LABEL.to_owned(), batch.name_any()),
+        (BATCH_LABEL.to_owned(), id.label_value()),
     ]);
     if let Some(q) = &settings.kueue_queue {
         labels.insert(KUEUE_QUEUE_LABEL.to_owned(), q.clone());
@@ -129,14 +108,42 @@ pub fn job_labels(batch: &SpeechBatch, settings: &JobSettings) -> BTreeMap<Strin
     labels
 }
 
+fn shard_bucket(side: BucketSide, bucket: &BucketSpec) -> ShardBucket {
+    ShardBucket {
+        name: bucket.name.clone(),
+        location: bucket.location.clone(),
+        credentials_path: ShardBucket::mounted_credentials(side, bucket.credentials_secret.key()),
+    }
+}
+
+/// What the batch's shard pods are told (the shard contract of `crds::shard`). The options are
+/// resolved here too: a SpeechBatch applied with `kubectl` names them as a user wrote them.
+pub fn shard_env(
+    id: &BatchId,
+    batch: &SpeechBatch,
+    plan: &ShardPlan,
+    settings: &JobSettings,
+) -> ShardEnv {
+    let input = &batch.spec.input;
+    let output = batch.spec.output.as_ref().unwrap_or(input);
+    ShardEnv {
+        batch_id: id.clone(),
+        bounds: plan.bounds.clone(),
+        params: batch.spec.recognition.resolved(),
+        input: shard_bucket(BucketSide::Input, input),
+        output: shard_bucket(BucketSide::Output, output),
+        iam_token_url: settings.iam_token_url.clone(),
+    }
+}
+
 /// The Indexed Job running the plan's shards: one completion index per shard, each pod told
 /// its key range (all bounds; it picks its own by `JOB_COMPLETION_INDEX`), the recognition
-/// parameters and where the credentials files are mounted. Credentials travel only as Secret
+/// options and where the credentials files are mounted. Credentials travel only as Secret
 /// volumes: no secret value is in the Job.
 pub fn build_job(
+    id: &BatchId,
     batch: &SpeechBatch,
-    plan: &ShardPlanStatus,
-    params: &RecognitionParams,
+    plan: &ShardPlan,
     settings: &JobSettings,
 ) -> Job {
     let shards = plan.bounds.len().max(1) as i32;
@@ -145,41 +152,17 @@ pub fn build_job(
         .parallelism
         .unwrap_or(settings.default_parallelism)
         .clamp(1, shards);
-    let labels = job_labels(batch, settings);
+    let labels = job_labels(id, settings);
     let input = &batch.spec.input;
     let output = batch.spec.output.as_ref().unwrap_or(input);
-    let mut envs = vec![
-        env("SPEECHBATCH_BATCH_ID", batch.name_any()),
-        env(
-            "SPEECHBATCH_SHARD_BOUNDS",
-            serde_json::to_string(&plan.bounds).expect("strings serialize"),
-        ),
-        env(
-            "SPEECHBATCH_PARAMS",
-            serde_json::to_string(params).expect("params serialize"),
-        ),
-        env("SPEECHBATCH_INPUT_BUCKET", &input.name),
-        env("SPEECHBATCH_INPUT_LOCATION", &input.location),
-        env(
-            "SPEECHBATCH_INPUT_CREDENTIALS",
-            format!("{CREDENTIALS_DIR}/input/{}", input.credentials_secret.key()),
-        ),
-        env("SPEECHBATCH_OUTPUT_BUCKET", &output.name),
-        env("SPEECHBATCH_OUTPUT_LOCATION", &output.location),
-        env(
-            "SPEECHBATCH_OUTPUT_CREDENTIALS",
-            format!(
-                "{CREDENTIALS_DIR}/output/{}",
-                output.credentials_secret.key()
-            ),
-        ),
-    ];
-    if let Some(url) = &settings.iam_token_url {
-        envs.push(env("SPEECHBATCH_IAM_TOKEN_URL", url));
-    }
+    let mut envs: Vec<EnvVar> = shard_env(id, batch, plan, settings)
+        .to_vars()
+        .into_iter()
+        .map(|(name, value)| env(name, value))
+        .collect();
     let mount = |name: &str, dir: &str| VolumeMount {
         name: name.to_owned(),
-        mount_path: format!("{CREDENTIALS_DIR}/{dir}"),
+        mount_path: format!("{}/{dir}", shard::CREDENTIALS_DIR),
         read_only: Some(true),
         ..Default::default()
     };
@@ -193,7 +176,7 @@ pub fn build_job(
     ];
     // Models from a volume instead of the copy baked into the image.
     if let Some(claim) = &settings.models_pvc {
-        envs.push(env("SPEECHBATCH_MODELS", &settings.models_path));
+        envs.push(env(shard::env::MODELS, &settings.models_path));
         volume_mounts.push(VolumeMount {
             name: "models".to_owned(),
             mount_path: settings.models_path.clone(),
@@ -210,10 +193,10 @@ pub fn build_job(
         });
     }
     let container = Container {
-        name: SHARD_CONTAINER.to_owned(),
+        name: shard::CONTAINER.to_owned(),
         image: Some(settings.image.clone()),
         image_pull_policy: settings.image_pull_policy.clone(),
-        command: Some(vec!["transcriber".to_owned(), "shard".to_owned()]),
+        command: Some(vec![shard::COMMAND.to_owned()]),
         env: Some(envs),
         volume_mounts: Some(volume_mounts),
         resources: (!settings.requests.is_empty() || !settings.limits.is_empty()).then(|| {
@@ -223,7 +206,7 @@ pub fn build_job(
                 ..Default::default()
             }
         }),
-        termination_message_path: Some("/dev/termination-log".to_owned()),
+        termination_message_path: Some(shard::TERMINATION_MESSAGE_PATH.to_owned()),
         termination_message_policy: Some("File".to_owned()),
         ..Default::default()
     };
@@ -234,7 +217,7 @@ pub fn build_job(
     };
     Job {
         metadata: ObjectMeta {
-            name: Some(job_name(&batch.name_any())),
+            name: Some(id.job_name()),
             namespace: batch.namespace(),
             labels: Some(labels.clone()),
             owner_references: batch.controller_owner_ref(&()).map(|o| vec![o]),
@@ -252,9 +235,9 @@ pub fn build_job(
                     // Exit 3: bad credentials, missing bucket. Retrying cannot help.
                     PodFailurePolicyRule {
                         on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
-                            container_name: Some(SHARD_CONTAINER.to_owned()),
+                            container_name: Some(shard::CONTAINER.to_owned()),
                             operator: "In".to_owned(),
-                            values: vec![PERMANENT_EXIT_CODE],
+                            values: vec![i32::from(ShardExit::Permanent.code())],
                         }),
                         ..rule("FailJob")
                     },
@@ -308,14 +291,13 @@ pub fn merge_shards(
         .map(|r| (r.index, r.clone()))
         .collect();
     for pod in pods {
-        if let PodOutcome::Succeeded { successful, failed } = pod.outcome {
+        if let PodOutcome::Succeeded(counts) = pod.outcome {
             if (pod.index as usize) < shards {
                 by_index.insert(
                     pod.index,
                     ShardResult {
                         index: pod.index,
-                        successful,
-                        failed,
+                        counts,
                     },
                 );
             }

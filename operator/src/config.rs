@@ -17,7 +17,7 @@ pub struct Config {
     /// Watch SpeechBatches in this namespace only (default: all namespaces).
     #[arg(long, env = "SPEECHBATCH_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Image of the shard worker (runs `transcriber shard`).
+    /// Image of the shard worker (runs `speechbatch-shard`, crate `speechbatch-worker`).
     #[arg(
         long,
         env = "SPEECHBATCH_SHARD_IMAGE",
@@ -86,6 +86,9 @@ pub struct Config {
     /// Re-check active batches at least this often, in seconds (pods are watched too).
     #[arg(long, env = "SPEECHBATCH_RESYNC_SECONDS", default_value_t = 60)]
     pub resync_seconds: u64,
+    /// Logging.
+    #[command(flatten)]
+    pub log: speechbatch_telemetry::LogArgs,
     /// Address of the HTTP server for /metrics, /healthz and /readyz.
     #[arg(
         long,

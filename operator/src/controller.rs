@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crds::resource::SpeechBatch;
-use crds::{BatchStatus, Timestamp};
+use crds::{BatchStatus, Timestamp, BATCH_LABEL};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -26,9 +26,10 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::RwLock;
+use tracing::Instrument;
 
 use crate::apply::{self, MANAGER};
-use crate::build::{self, BATCH_LABEL, SHARD_APP_NAME};
+use crate::build::SHARD_APP_NAME;
 use crate::conditions as cond;
 use crate::decide::{decide, needs_scan, JobAction, Observed, Policy};
 use crate::metrics::Metrics;
@@ -139,8 +140,13 @@ fn key(batch: &SpeechBatch) -> String {
     )
 }
 
-/// Reconciles one SpeechBatch.
+/// Reconciles one SpeechBatch, in a `reconcile` span naming it.
 pub async fn reconcile(batch: Arc<SpeechBatch>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let span = tracing::info_span!("reconcile", batch = %key(&batch));
+    reconcile_in_span(batch, ctx).instrument(span).await
+}
+
+async fn reconcile_in_span(batch: Arc<SpeechBatch>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile();
     ctx.diagnostics.write().await.last_event = Timestamp::now();
     let ns = batch.namespace().ok_or(Error::MissingNamespace)?;
@@ -157,6 +163,7 @@ pub async fn reconcile(batch: Arc<SpeechBatch>, ctx: Arc<Context>) -> Result<Act
 
 async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Action, Error> {
     let name = batch.name_any();
+    let id = batch.batch_id().ok();
     let api: Api<SpeechBatch> = Api::namespaced(ctx.client.clone(), ns);
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), ns);
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
@@ -172,7 +179,8 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
     let job_name = prev
         .job_name
         .clone()
-        .unwrap_or_else(|| build::job_name(&name));
+        .or_else(|| id.as_ref().map(|id| id.job_name()))
+        .unwrap_or_default();
     let (mut job, mut pods) = (None, Vec::new());
     if !is_final && prev.plan.is_some() {
         if let Some(j) = apply::get_job(&jobs, &job_name).await? {
@@ -249,7 +257,8 @@ async fn cleanup(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Action,
         .status
         .as_ref()
         .and_then(|s| s.job_name.clone())
-        .unwrap_or_else(|| build::job_name(&batch.name_any()));
+        .or_else(|| batch.batch_id().ok().map(|id| id.job_name()))
+        .unwrap_or_default();
     match apply::get_job(&jobs, &job_name).await? {
         Some(job) if apply::owned_by(&job, batch) => {
             if job.metadata.deletion_timestamp.is_none() {

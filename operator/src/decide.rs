@@ -4,15 +4,13 @@
 
 use std::time::Duration;
 
-use crds::resource::{ShardPlanStatus, SpeechBatch, SpeechBatchStatus};
-use crds::{BatchStatus, RecognitionParams, Timestamp};
+use crds::resource::{SpeechBatch, SpeechBatchStatus};
+use crds::{BatchStatus, ShardCounts, ShardExit, ShardPlan, Timestamp};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff;
-use kube::ResourceExt;
-use speechbatch_storage::ShardPlan;
 
-use crate::build::{build_job, job_name, merge_shards, JobSettings};
+use crate::build::{build_job, merge_shards, JobSettings};
 use crate::conditions::{self as cond, derive_status};
 use crate::observe::{JobObservation, PodOutcome, PodReport};
 
@@ -126,8 +124,12 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
     let mut plan = prev.plan.clone();
     let mut notes = Vec::new();
     let mut job_action = JobAction::None;
-    let name = batch.name_any();
-    let job_name = prev.job_name.clone().unwrap_or_else(|| job_name(&name));
+    let id = batch.batch_id();
+    let job_name = prev
+        .job_name
+        .clone()
+        .or_else(|| id.as_ref().ok().map(|id| id.job_name()))
+        .unwrap_or_default();
     let mut set = |conds: &mut Vec<_>, t: &str, s: &str, r: &str, m: String| {
         cond::set(conds, t, s, r, m, &now, generation)
     };
@@ -179,11 +181,7 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
                             warning: false,
                         });
                     }
-                    plan = Some(ShardPlanStatus {
-                        total: p.total,
-                        bounds: p.bounds.clone(),
-                        sizes: p.sizes.clone(),
-                    });
+                    plan = Some(p.clone());
                 }
                 Some(ScanOutcome::Failed { permanent, message }) => {
                     let retrying_since = cond::find(&conds, cond::SCANNED)
@@ -231,10 +229,10 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
         let done = cond::is_true(&conds, cond::FAILED) || cond::is_true(&conds, cond::COMPLETE);
         if let (Some(p), false) = (&plan, done) {
             match &obs.job {
-                None => match RecognitionParams::try_from(&batch.spec.recognition) {
-                    Ok(params) => {
+                None => match &id {
+                    Ok(id) => {
                         job_action =
-                            JobAction::Create(Box::new(build_job(batch, p, &params, &policy.job)));
+                            JobAction::Create(Box::new(build_job(id, batch, p, &policy.job)));
                         notes.push(Note {
                             reason: "JobCreated",
                             message: format!(
@@ -245,7 +243,7 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
                         });
                     }
                     Err(e) => {
-                        let message = format!("spec.recognition.model: {e}");
+                        let message = format!("metadata.name: {e}");
                         set(
                             &mut conds,
                             cond::FAILED,
@@ -274,8 +272,7 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
     let shards = merge_shards(&prev.shards, &obs.pods, shard_count);
     let state = derive_status(&conds);
     let total = plan.as_ref().map_or(0, |p| p.total);
-    let successful: u64 = shards.iter().map(|s| s.successful).sum();
-    let failed: u64 = shards.iter().map(|s| s.failed).sum();
+    let ShardCounts { successful, failed } = shards.iter().map(|s| s.counts).sum();
     let error_message = (state == BatchStatus::Failed)
         .then(|| cond::find(&conds, cond::FAILED).map(|c| c.message.clone()))
         .flatten();
@@ -365,7 +362,7 @@ fn observe_job(
                 } => Some((*exit_code, e)),
                 _ => None,
             })
-            .min_by_key(|(code, _)| *code != Some(crate::build::PERMANENT_EXIT_CODE))
+            .min_by_key(|(code, _)| *code != Some(i32::from(ShardExit::Permanent.code())))
             .map(|(_, e)| e.clone());
         let message = shard_error.unwrap_or_else(|| job_message.clone());
         set(conds, cond::FAILED, "True", "JobFailed", message.clone());

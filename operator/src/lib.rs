@@ -1,6 +1,6 @@
 //! The SpeechBatch Kubernetes operator: scans and plans a SpeechBatch's input bucket, runs one
 //! Indexed Job per batch (one completion index per shard), aggregates shard tallies into the
-//! CR status, and handles cancel and delete (DESIGN §1, §5).
+//! CR status, and handles cancel and delete (ARCHITECTURE.md, "The path of one job").
 //!
 //! Layout (a client-free core, Stackable style, under a kube-rs `controller-rs` shell):
 //! - [`conditions`]: condition types and the derivation of the interface's status string;

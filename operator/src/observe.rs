@@ -1,14 +1,13 @@
 //! What the operator reads back from the cluster, reduced to the few facts the decision needs.
 //! Pure functions of `Job` and `Pod` objects: tested with objects built in the tests.
 
+use crds::shard::{self, TerminationMessage};
+use crds::ShardCounts;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use serde::Deserialize;
 
 /// The annotation (and label) Kubernetes puts on the pods of an Indexed Job.
 pub const COMPLETION_INDEX_ANNOTATION: &str = "batch.kubernetes.io/job-completion-index";
-/// The name of the shard container.
-pub const SHARD_CONTAINER: &str = "shard";
 
 /// The facts about the batch's Job.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -82,13 +81,8 @@ pub struct PodReport {
 pub enum PodOutcome {
     /// Pending or running.
     Active,
-    /// Exit 0 with the `{"index","successful","failed"}` tally.
-    Succeeded {
-        /// Files with a `.json`.
-        successful: u64,
-        /// Files with a `.notice`.
-        failed: u64,
-    },
+    /// Exit 0 with the counts of its termination message.
+    Succeeded(ShardCounts),
     /// Succeeded, but the termination message could not be read (counted as nothing).
     SucceededWithoutTally,
     /// Failed: exit code and the `{"error"}` message, when the shard wrote one.
@@ -98,14 +92,6 @@ pub enum PodOutcome {
         /// The user-facing error.
         error: Option<String>,
     },
-}
-
-#[derive(Deserialize)]
-struct TerminationMessage {
-    index: Option<u32>,
-    successful: Option<u64>,
-    failed: Option<u64>,
-    error: Option<String>,
 }
 
 /// Reads a shard pod. `None` for pods that are not shard pods of an Indexed Job.
@@ -127,7 +113,7 @@ pub fn pod_report(pod: &Pod) -> Option<PodReport> {
     let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
     let terminated = status
         .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.name == SHARD_CONTAINER))
+        .and_then(|cs| cs.iter().find(|c| c.name == shard::CONTAINER))
         .and_then(|c| c.state.as_ref())
         .and_then(|s| s.terminated.as_ref());
     let message = terminated
@@ -135,21 +121,18 @@ pub fn pod_report(pod: &Pod) -> Option<PodReport> {
         .and_then(|m| serde_json::from_str::<TerminationMessage>(m.trim()).ok());
     let outcome = match phase {
         "Succeeded" => match message {
-            // A tally for another index is not this pod's: ignore it rather than misattribute.
-            Some(TerminationMessage {
-                index: i,
-                successful: Some(s),
-                failed: Some(f),
-                ..
-            }) if i.is_none_or(|i| i == index) => PodOutcome::Succeeded {
-                successful: s,
-                failed: f,
-            },
+            // Counts for another index are not this pod's: ignore them rather than misattribute.
+            Some(TerminationMessage::Finished { index: i, counts }) if i == index => {
+                PodOutcome::Succeeded(counts)
+            }
             _ => PodOutcome::SucceededWithoutTally,
         },
         "Failed" => PodOutcome::Failed {
             exit_code: terminated.map(|t| t.exit_code),
-            error: message.and_then(|m| m.error).filter(|e| !e.is_empty()),
+            error: match message {
+                Some(TerminationMessage::Failed { error }) if !error.is_empty() => Some(error),
+                _ => None,
+            },
         },
         _ => PodOutcome::Active,
     };

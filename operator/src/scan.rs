@@ -8,7 +8,7 @@ use crds::resource::{BucketSpec, SpeechBatch};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, ResourceExt};
-use speechbatch_storage::{plan_shards, Bucket, Credentials, StorageConfig, StorageErrorKind};
+use speechbatch_storage::{plan_shards, Bucket, Credentials, StorageConfig};
 
 use crate::decide::ScanOutcome;
 
@@ -37,19 +37,6 @@ impl BucketScanner {
             storage,
         })
     }
-}
-
-/// Which storage errors retrying cannot fix: the credentials were rejected or lack
-/// permission, or the bucket does not exist. An unreachable endpoint, a timeout or an odd
-/// answer may be a passing outage, so those are retried (see `Policy::scan_retry`).
-pub fn is_permanent(kind: StorageErrorKind) -> bool {
-    matches!(
-        kind,
-        StorageErrorKind::InvalidCredentials
-            | StorageErrorKind::AccessDenied
-            | StorageErrorKind::NoSuchBucket
-            | StorageErrorKind::NotFound
-    )
 }
 
 fn failed(permanent: bool, message: impl Into<String>) -> ScanOutcome {
@@ -109,11 +96,11 @@ async fn connect(
     })?;
     let bucket = Bucket::connect(&creds, &spec.name, &spec.location, cfg)
         .await
-        .map_err(|e| failed(is_permanent(e.kind), e.message))?;
+        .map_err(|e| failed(e.is_permanent(), e.message))?;
     bucket
         .check_access()
         .await
-        .map_err(|e| failed(is_permanent(e.kind), e.message))?;
+        .map_err(|e| failed(e.is_permanent(), e.message))?;
     Ok(bucket)
 }
 
@@ -145,7 +132,7 @@ impl Scanner for BucketScanner {
             }
             match plan_shards(&input, self.max_shards).await {
                 Ok(plan) => ScanOutcome::Planned(plan),
-                Err(e) => failed(is_permanent(e.kind), e.message),
+                Err(e) => failed(e.is_permanent(), e.message),
             }
         })
     }

@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use crds::resource::{ShardResult, SpeechBatch, SpeechBatchStatus};
 use crds::{BatchStatus, Timestamp};
+use crds::{ShardCounts, ShardPlan};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff;
-use speechbatch_storage::{ShardPlan, ShardPlanner};
+use speechbatch_storage::ShardPlanner;
 
-use crate::build::{build_job, job_name, merge_shards, JobSettings};
+use crate::build::{build_job, merge_shards, JobSettings};
 use crate::conditions::{self as cond, derive_status};
 use crate::decide::{decide, needs_scan, Decision, JobAction, Observed, Policy, ScanOutcome};
 use crate::observe::{pod_report, JobObservation, PodOutcome, PodReport};
@@ -481,8 +482,10 @@ fn final_statuses_never_change_again() {
 fn shard_tallies_are_merged_by_index_and_a_retry_replaces_never_adds() {
     let recorded = vec![ShardResult {
         index: 0,
-        successful: 5,
-        failed: 0,
+        counts: ShardCounts {
+            successful: 5,
+            failed: 0,
+        },
     }];
     // Index 0 retried: its new tally is exact for the whole range.
     let pods = vec![
@@ -501,13 +504,17 @@ fn shard_tallies_are_merged_by_index_and_a_retry_replaces_never_adds() {
         [
             ShardResult {
                 index: 0,
-                successful: 4,
-                failed: 1
+                counts: ShardCounts {
+                    successful: 4,
+                    failed: 1,
+                },
             },
             ShardResult {
                 index: 1,
-                successful: 5,
-                failed: 0
+                counts: ShardCounts {
+                    successful: 5,
+                    failed: 0,
+                },
             }
         ]
     );
@@ -526,10 +533,10 @@ fn shard_tallies_are_merged_by_index_and_a_retry_replaces_never_adds() {
 fn pod_reports_ignore_a_tally_for_another_index() {
     assert_eq!(
         ok(2, 1, 0).outcome,
-        PodOutcome::Succeeded {
+        PodOutcome::Succeeded(ShardCounts {
             successful: 1,
-            failed: 0
-        }
+            failed: 0,
+        })
     );
     let wrong = pod(
         2,
@@ -547,13 +554,8 @@ fn shard_pods_mount_a_models_claim_and_carry_tolerations_when_configured() {
     use clap::Parser as _;
     let b = batch();
     let p = plan(10, 2);
-    let status = crds::resource::ShardPlanStatus {
-        total: p.total,
-        bounds: p.bounds.clone(),
-        sizes: p.sizes.clone(),
-    };
-    let params = crds::RecognitionParams::default();
-    let plain = serde_json::to_value(build_job(&b, &status, &params, &policy().job)).unwrap();
+    let id = b.batch_id().unwrap();
+    let plain = serde_json::to_value(build_job(&id, &b, &p, &policy().job)).unwrap();
     let pod = &plain["spec"]["template"]["spec"];
     assert!(pod["tolerations"].is_null(), "{pod}");
     assert_eq!(pod["volumes"].as_array().unwrap().len(), 2);
@@ -569,7 +571,7 @@ fn shard_pods_mount_a_models_claim_and_carry_tolerations_when_configured() {
         r#"[{"key":"asr","operator":"Exists","effect":"NoSchedule"}]"#,
     ])
     .unwrap();
-    let job = serde_json::to_value(build_job(&b, &status, &params, &config.policy().job)).unwrap();
+    let job = serde_json::to_value(build_job(&id, &b, &p, &config.policy().job)).unwrap();
     let pod = &job["spec"]["template"]["spec"];
     assert_eq!(
         pod["tolerations"],
@@ -624,13 +626,9 @@ spec:
     )
     .unwrap();
     let p = plan(100, 5);
-    let status = crds::resource::ShardPlanStatus {
-        total: p.total,
-        bounds: p.bounds.clone(),
-        sizes: p.sizes.clone(),
-    };
-    let params = crds::RecognitionParams::try_from(&b.spec.recognition).unwrap();
-    let job = build_job(&b, &status, &params, &policy().job);
+    let id = b.batch_id().unwrap();
+    let params = b.spec.recognition.resolved();
+    let job = build_job(&id, &b, &p, &policy().job);
     let v = serde_json::to_value(&job).unwrap();
     assert_eq!(v["metadata"]["name"], "calls");
     assert_eq!(
@@ -680,7 +678,7 @@ spec:
     let c = &pod["containers"][0];
     assert_eq!(c["name"], "shard");
     assert_eq!(c["image"], "registry.example/transcriber:1.0");
-    assert_eq!(c["command"], serde_json::json!(["transcriber", "shard"]));
+    assert_eq!(c["command"], serde_json::json!(["speechbatch-shard"]));
     assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
     assert_eq!(c["terminationMessagePolicy"], "File");
     assert_eq!(c["resources"]["requests"]["cpu"], "1");
@@ -718,6 +716,10 @@ spec:
         env["SPEECHBATCH_OUTPUT_CREDENTIALS"],
         "/var/run/secrets/speechbatch/output/cos.json"
     );
+    // What a shard pod reads back from that environment is what the operator meant.
+    let read = crds::shard::ShardEnv::from_lookup(|k| env.get(k).cloned()).unwrap();
+    assert_eq!(read, crate::build::shard_env(&id, &b, &p, &policy().job));
+    assert_eq!(read.params, params);
     assert!(
         !env.contains_key("JOB_COMPLETION_INDEX"),
         "set by Kubernetes"
@@ -814,16 +816,6 @@ fn with_a_kueue_queue_the_job_is_created_suspended_and_labelled() {
             .unwrap()["kueue.x-k8s.io/queue-name"],
         "asr-queue"
     );
-}
-
-#[test]
-fn job_names_fit_a_label_value_and_are_stable() {
-    assert_eq!(job_name("short"), "short");
-    let long = "a".repeat(200);
-    let n = job_name(&long);
-    assert!(n.len() <= 52, "{n}");
-    assert_eq!(n, job_name(&long));
-    assert_ne!(n, job_name(&format!("{long}b")));
 }
 
 #[test]

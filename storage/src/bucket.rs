@@ -42,10 +42,14 @@ pub struct StorageConfig {
     pub max_attempts: u32,
 }
 
+/// IBM Cloud's IAM token endpoint, where credentials files in the `apikey` format are exchanged
+/// for bearer tokens unless a flag names another.
+pub const DEFAULT_IAM_TOKEN_URL: &str = "https://iam.cloud.ibm.com/identity/token";
+
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
-            iam_token_url: "https://iam.cloud.ibm.com/identity/token".to_owned(),
+            iam_token_url: DEFAULT_IAM_TOKEN_URL.to_owned(),
             connect_timeout: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(120),
             max_attempts: 3,

@@ -24,6 +24,20 @@ pub enum StorageErrorKind {
     Other,
 }
 
+impl StorageErrorKind {
+    /// Whether retrying cannot fix the failure: the credentials were rejected or lack a
+    /// permission, or the bucket or object does not exist. An unreachable endpoint, a timeout
+    /// or an odd answer may be a passing outage. The one rule every caller follows: the
+    /// operator's scan (fail the batch now or retry), the shard's exit code (fail the Job or
+    /// retry the index) and the embedded runner.
+    pub fn is_permanent(self) -> bool {
+        matches!(
+            self,
+            Self::InvalidCredentials | Self::AccessDenied | Self::NoSuchBucket | Self::NotFound
+        )
+    }
+}
+
 /// A failed bucket operation. `message` says what to fix, names the bucket and endpoint, and
 /// never contains a secret: it is shown to users as a job's `error_message`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -36,11 +50,32 @@ pub struct StorageError {
 }
 
 impl StorageError {
+    /// Whether retrying cannot fix it ([`StorageErrorKind::is_permanent`]).
+    pub fn is_permanent(&self) -> bool {
+        self.kind.is_permanent()
+    }
+
     /// An error of `kind` with the user-facing `message`.
     pub fn new(kind: StorageErrorKind, message: impl Into<String>) -> Self {
         StorageError {
             kind,
             message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejected_credentials_and_missing_buckets_are_permanent_outages_are_not() {
+        use StorageErrorKind::*;
+        for kind in [InvalidCredentials, AccessDenied, NoSuchBucket, NotFound] {
+            assert!(kind.is_permanent(), "{kind:?}");
+        }
+        for kind in [Unreachable, Timeout, TooLarge, Other] {
+            assert!(!kind.is_permanent(), "{kind:?}");
         }
     }
 }

@@ -1,13 +1,16 @@
 //! S3-compatible buckets for SpeechBatch: the interface's two credentials formats (HMAC and IBM
 //! Cloud IAM), bucket access with classified, user-facing errors, streamed listing of inputs,
-//! shard planning in bounded memory, output naming and writing, and an embedded S3 server over
-//! a local folder. With the `testing` feature, the module `testing` holds test support shared with
+//! shard planning in bounded memory, output naming and writing, and (feature `embedded-s3`) an
+//! embedded S3 server over a local folder. With the `testing` feature, the module `testing` holds test support shared with
 //! the api-shim's tests (SeaweedFS, an IAM stand-in).
 
 #![warn(missing_docs)]
 
 mod bucket;
+#[cfg(feature = "cli")]
+mod cli;
 mod credentials;
+#[cfg(feature = "embedded-s3")]
 pub mod embedded_s3;
 mod error;
 mod iam;
@@ -18,11 +21,14 @@ pub mod testing;
 
 use futures::TryStreamExt;
 
-pub use bucket::{Bucket, InputObject, StorageConfig, BATCH_ID_METADATA};
+pub use bucket::{Bucket, InputObject, StorageConfig, BATCH_ID_METADATA, DEFAULT_IAM_TOKEN_URL};
+#[cfg(feature = "cli")]
+pub use cli::StorageArgs;
+pub use crds::ShardPlan;
 pub use credentials::{Credentials, CredentialsError, HmacCredentials, IamCredentials};
 pub use error::{StorageError, StorageErrorKind};
 pub use keys::{is_input_key, is_output_key, output_key, OutputKind};
-pub use shard::{ShardPlan, ShardPlanner};
+pub use shard::ShardPlanner;
 
 /// Scans the whole bucket once, streaming, and plans at most `max_shards` balanced shards.
 pub async fn plan_shards(bucket: &Bucket, max_shards: usize) -> Result<ShardPlan, StorageError> {

@@ -7,7 +7,7 @@
 //! `max_shards` entries once `step > 1`, so `step <= total / max_shards`: shard sizes can be
 //! balanced to within one step.
 
-use serde::{Deserialize, Serialize};
+use crds::ShardPlan;
 
 /// Plans shards from keys pushed in listing order.
 #[derive(Clone, Debug)]
@@ -18,18 +18,6 @@ pub struct ShardPlanner {
     /// `sample[j]` is the key at position `(j + 1) * step`.
     sample: Vec<String>,
     last: Option<String>,
-}
-
-/// Shard boundaries as key ranges (never key lists): shard `i` covers the keys in
-/// `(bounds[i-1], bounds[i]]`, and shard 0 starts at the beginning of the bucket.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardPlan {
-    /// Number of inputs in the plan.
-    pub total: u64,
-    /// Last key (inclusive) of each shard.
-    pub bounds: Vec<String>,
-    /// Number of inputs in each shard.
-    pub sizes: Vec<u64>,
 }
 
 impl ShardPlanner {
@@ -111,30 +99,6 @@ impl ShardPlanner {
     }
 }
 
-impl ShardPlan {
-    /// `(start_after, last)` of shard `i`, as [`crate::Bucket::list_inputs`] takes them. Every
-    /// range is closed, the last one included: inputs added after planning beyond the last key
-    /// are not part of the plan, so that `total` stays the number of inputs processed.
-    pub fn shard_range(&self, i: usize) -> (Option<String>, Option<String>) {
-        let start_after = if i == 0 {
-            None
-        } else {
-            Some(self.bounds[i - 1].clone())
-        };
-        (start_after, Some(self.bounds[i].clone()))
-    }
-
-    /// The number of shards.
-    pub fn len(&self) -> usize {
-        self.bounds.len()
-    }
-
-    /// True when the plan has no shard (an empty bucket).
-    pub fn is_empty(&self) -> bool {
-        self.bounds.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,9 +130,12 @@ mod tests {
                 "empty or backwards shard {i}: n={n} max={max_shards}"
             );
             assert_eq!(plan.sizes[i], end - prev, "size of shard {i}");
-            let (sa, last) = plan.shard_range(i);
-            assert_eq!(sa, if i == 0 { None } else { Some(key(prev)) });
-            assert_eq!(last, Some(key(end)));
+            let range = plan.shard_range(i);
+            assert_eq!(
+                range.start_after,
+                if i == 0 { None } else { Some(key(prev)) }
+            );
+            assert_eq!(range.last, Some(key(end)));
             prev = end;
         }
         assert_eq!(prev, n);
@@ -198,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn empty_plan() {
+    fn an_empty_bucket_has_an_empty_plan() {
         let plan = ShardPlanner::new(8).finish();
         assert_eq!(
             plan,
@@ -212,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn plan_round_trips_through_json() {
+    fn a_plan_round_trips_through_json() {
         let mut p = ShardPlanner::new(3);
         for i in 1..=10 {
             p.push(&key(i));

@@ -125,8 +125,9 @@ async fn behaviour(server: TestServer, byte_order: bool) {
         assert_eq!(plan.len(), max_shards.min(want.len()));
         let mut covered = Vec::new();
         for i in 0..plan.len() {
-            let (sa, last) = plan.shard_range(i);
-            let shard = keys(&collect(&small, sa.as_deref(), last.as_deref()).await);
+            let range = plan.shard_range(i);
+            let shard =
+                keys(&collect(&small, range.start_after.as_deref(), range.last.as_deref()).await);
             assert_eq!(
                 shard.len() as u64,
                 plan.sizes[i],

@@ -8,7 +8,7 @@
 //!    "Dr.") become the words a US speaker says, punctuation goes, hesitations become
 //!    `%HESITATION`.
 //! 2. `case`: sentence-initial capitals go, proper nouns keep theirs.
-//! 3. `smart` (when `smart_formatting` or `redaction`): dates, times, numbers, phone numbers,
+//! 3. `smart` (when `smart_formatting`, which redaction turns on): dates, times, numbers, phone numbers,
 //!    currency, percentages, ordinals and addresses are written the service's way, read from
 //!    the spoken words so that both styles agree.
 //! 4. `redact` and [`profanity`]: digits of long numbers become `X`, profane words `*`.
@@ -20,16 +20,19 @@
 //! client can align every transcript token with audio (see README.md).
 //!
 //! ```
-//! use speechbatch_textfmt::{format_words, transcript, FormatOptions, Word};
+//! use crds::RecognitionParams;
+//! use speechbatch_textfmt::{format_words, transcript, Word};
 //!
 //! let words = vec![Word { text: "$349.".into(), start: 0.5, end: 1.7, confidence: 0.8 }];
-//! let out = format_words(&words, &FormatOptions::default());
+//! let out = format_words(&words, &RecognitionParams::default());
 //! assert_eq!(transcript(&out), "three hundred forty nine dollars ");
-//! let smart = FormatOptions { smart_formatting: true, ..FormatOptions::default() };
+//! let smart = RecognitionParams { smart_formatting: true, ..RecognitionParams::default() };
 //! let out = format_words(&words, &smart);
 //! assert_eq!(transcript(&out), "$349 ");
 //! assert_eq!((out[0].start, out[0].end), (0.5, 1.7));
 //! ```
+
+pub use crds::RecognitionParams;
 
 mod case;
 pub mod numbers;
@@ -57,36 +60,6 @@ pub struct Word {
     pub confidence: f32,
 }
 
-/// The transcript options of a recognition request that change its words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FormatOptions {
-    /// Written forms for dates, times, numbers, currency and the like.
-    pub smart_formatting: bool,
-    /// Mask numbers of three or more digits; implies smart formatting, as in the service.
-    pub redaction: bool,
-    /// Mask profane words with asterisks.
-    pub profanity_filter: bool,
-}
-
-impl Default for FormatOptions {
-    /// The service's defaults: no smart formatting, no redaction, profanity filter on.
-    fn default() -> Self {
-        FormatOptions {
-            smart_formatting: false,
-            redaction: false,
-            profanity_filter: true,
-        }
-    }
-}
-
-impl FormatOptions {
-    /// Whether smart formatting applies: asked for, or forced by redaction ("When you enable
-    /// redaction, the service automatically enables smart formatting").
-    pub fn smart_formatting_applies(&self) -> bool {
-        self.smart_formatting || self.redaction
-    }
-}
-
 /// Turns one result's recogniser words into the output words in the house style with the
 /// options applied.
 ///
@@ -94,10 +67,13 @@ impl FormatOptions {
 /// whitespace); a token that replaces several words spans their times (start of first, end
 /// of last) and takes their minimum confidence; a word split into several (e.g. "$349" →
 /// "three hundred forty nine dollars") shares its span in proportion to length.
-pub fn format_words(words: &[Word], opts: &FormatOptions) -> Vec<Word> {
+///
+/// The options are the batch's [`RecognitionParams`], already resolved
+/// ([`RecognitionParams::resolved`]: redaction has turned smart formatting on).
+pub fn format_words(words: &[Word], opts: &RecognitionParams) -> Vec<Word> {
     let mut toks = spoken::to_spoken(words);
     case::lowercase_sentence_starts(&mut toks);
-    let mut out: Vec<Word> = if opts.smart_formatting_applies() {
+    let mut out: Vec<Word> = if opts.smart_formatting {
         smart::format(&toks)
     } else {
         toks.into_iter().map(|t| t.word).collect()

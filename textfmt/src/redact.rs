@@ -1,7 +1,7 @@
 //! Numeric redaction as the service documents it for US English: "The feature redacts any
 //! number that has three or more consecutive digits by replacing each digit with an X
 //! character" (<https://cloud.ibm.com/docs/speech-to-text?topic=speech-to-text-formatting#numeric-redaction>).
-//! Redaction turns smart formatting on (see `FormatOptions`), so every number is in digits
+//! Redaction turns smart formatting on (`RecognitionParams::resolved`), so every number is in digits
 //! by the time this runs: "617-555-0142" → "XXX-XXX-XXXX", "$349" → "$XXX", "3/12/2026" →
 //! "3/12/XXXX", while "5:30" and "42" keep their digits.
 

@@ -12,7 +12,7 @@ fn split(s: &str) -> Vec<&str> {
 }
 
 #[test]
-fn cardinals_both_ways() {
+fn cardinals_are_written_and_read_back() {
     let cases = [
         (0, "zero"),
         (7, "seven"),
@@ -91,23 +91,23 @@ fn years_are_read_in_pairs() {
 #[test]
 fn year_or_quantity_depends_on_context() {
     assert_eq!(
-        fmt("In 2026 we grew.", DEFAULT),
+        fmt("In 2026 we grew.", *DEFAULT),
         "in twenty twenty six we grew"
     );
     assert_eq!(
-        fmt("We hired 2026 people.", DEFAULT),
+        fmt("We hired 2026 people.", *DEFAULT),
         "we hired two thousand twenty six people"
     );
     assert_eq!(
-        fmt("We hired 2,026 people.", DEFAULT),
+        fmt("We hired 2,026 people.", *DEFAULT),
         "we hired two thousand twenty six people"
     );
-    assert_eq!(fmt("in twenty twenty six", SMART), "in 2026");
-    assert_eq!(fmt("two thousand twenty six people", SMART), "2026 people");
+    assert_eq!(fmt("in twenty twenty six", *SMART), "in 2026");
+    assert_eq!(fmt("two thousand twenty six people", *SMART), "2026 people");
 }
 
 #[test]
-fn decimals_and_digit_strings() {
+fn decimals_and_digit_strings_are_spoken_and_written() {
     assert_eq!(decimal("3", "5").as_deref(), Some("three point five"));
     assert_eq!(decimal("", "25").as_deref(), Some("point two five"));
     assert_eq!(
@@ -117,15 +117,15 @@ fn decimals_and_digit_strings() {
     assert_eq!(decimal("x", "5"), None);
     assert_eq!(digits("0142"), "zero one four two");
     assert_eq!(
-        fmt("It weighs 3.5 pounds.", DEFAULT),
+        fmt("It weighs 3.5 pounds.", *DEFAULT),
         "it weighs three point five pounds"
     );
-    assert_eq!(fmt("three point five", SMART), "3.5");
-    assert_eq!(fmt("zero point two five", SMART), "0.25");
+    assert_eq!(fmt("three point five", *SMART), "3.5");
+    assert_eq!(fmt("zero point two five", *SMART), "0.25");
 }
 
 #[test]
-fn ordinals_both_ways() {
+fn ordinals_are_written_and_read_back() {
     let suffixes = [
         "1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th", "10th", "11th", "12th",
         "13th", "14th", "15th", "16th", "17th", "18th", "19th", "20th", "21st", "22nd", "23rd",
@@ -140,27 +140,27 @@ fn ordinals_both_ways() {
             "{words}"
         );
         // Written → spoken → written through the formatter.
-        let spoken = fmt(&format!("the {written} one"), DEFAULT);
+        let spoken = fmt(&format!("the {written} one"), *DEFAULT);
         assert_eq!(spoken, format!("the {words} one"));
-        assert_eq!(fmt(&spoken, SMART), format!("the {written} one"));
+        assert_eq!(fmt(&spoken, *SMART), format!("the {written} one"));
     }
     assert_eq!(ordinal(101), "one hundred first");
     assert_eq!(ordinal(111), "one hundred eleventh");
     assert_eq!(ordinal_suffix(101), "st");
     assert_eq!(ordinal_suffix(111), "th");
     assert_eq!(ordinal_suffix(112), "th");
-    assert_eq!(fmt("the 101st one", DEFAULT), "the one hundred first one");
-    assert_eq!(fmt("the one hundred first one", SMART), "the 101st one");
-    assert_eq!(fmt("the twentieth", SMART), "the 20th");
+    assert_eq!(fmt("the 101st one", *DEFAULT), "the one hundred first one");
+    assert_eq!(fmt("the one hundred first one", *SMART), "the 101st one");
+    assert_eq!(fmt("the twentieth", *SMART), "the 20th");
 }
 
 #[test]
 fn every_number_up_to_ten_thousand_survives_the_round_trip() {
     for n in (0..=10_000u64).step_by(7) {
-        let spoken = fmt(&format!("exactly {} items", with_commas(n)), DEFAULT);
+        let spoken = fmt(&format!("exactly {} items", with_commas(n)), *DEFAULT);
         assert_eq!(spoken, format!("exactly {} items", cardinal(n)));
         assert_eq!(
-            fmt(&spoken, SMART),
+            fmt(&spoken, *SMART),
             format!("exactly {n} items"),
             "{spoken}"
         );

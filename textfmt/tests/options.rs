@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use speechbatch_textfmt::{
-    format_words, timestamps, transcript, word_confidence, FormatOptions, Word, HESITATION,
+    format_words, timestamps, transcript, word_confidence, RecognitionParams, Word, HESITATION,
 };
 
 /// "Without smart formatting" → "with smart formatting", from the service's tables (the
@@ -58,7 +58,7 @@ const DOCUMENTED_SMART: &[(&str, &str)] = &[
 #[test]
 fn smart_formatting_matches_the_documented_examples() {
     for (spoken, written) in DOCUMENTED_SMART {
-        assert_eq!(fmt(spoken, SMART), *written, "{spoken}");
+        assert_eq!(fmt(spoken, *SMART), *written, "{spoken}");
     }
 }
 
@@ -91,7 +91,7 @@ fn smart_formatting_handles_other_us_english_forms() {
         ("fourteen thirty hours", "1430 hours"),
     ];
     for (spoken, written) in cases {
-        assert_eq!(fmt(spoken, SMART), written, "{spoken}");
+        assert_eq!(fmt(spoken, *SMART), written, "{spoken}");
     }
 }
 
@@ -113,7 +113,7 @@ fn smart_formatting_leaves_non_numeric_uses_alone() {
         ("up to thirty people", "up to 30 people"),
     ];
     for (spoken, written) in cases {
-        assert_eq!(fmt(spoken, SMART), written, "{spoken}");
+        assert_eq!(fmt(spoken, *SMART), written, "{spoken}");
     }
 }
 
@@ -121,7 +121,7 @@ fn smart_formatting_leaves_non_numeric_uses_alone() {
 fn default_style_matches_the_service_example() {
     let whisper = "Several tornadoes touch down as a line of severe thunderstorms swept through Colorado on Sunday.";
     let input = words(whisper);
-    let out = format_words(&input, &FormatOptions::default());
+    let out = format_words(&input, &RecognitionParams::default());
     assert_eq!(
         transcript(&out),
         "several tornadoes touch down as a line of severe thunderstorms swept through Colorado on Sunday "
@@ -185,31 +185,31 @@ fn default_style_speaks_written_forms() {
         ),
     ];
     for (whisper, spoken) in cases {
-        assert_eq!(fmt(whisper, DEFAULT), spoken, "{whisper}");
+        assert_eq!(fmt(whisper, *DEFAULT), spoken, "{whisper}");
     }
 }
 
 #[test]
 fn sentence_starts_are_lowercased_but_names_keep_capitals() {
     assert_eq!(
-        fmt("The cat sat. It was Monday. I left.", DEFAULT),
+        fmt("The cat sat. It was Monday. I left.", *DEFAULT),
         "the cat sat it was Monday I left"
     );
     assert_eq!(
-        fmt("Maria Gonzalez called. The Beatles played.", DEFAULT),
+        fmt("Maria Gonzalez called. The Beatles played.", *DEFAULT),
         "Maria Gonzalez called the Beatles played"
     );
     assert_eq!(
-        fmt("June is warm. NASA agreed.", DEFAULT),
+        fmt("June is warm. NASA agreed.", *DEFAULT),
         "June is warm NASA agreed"
     );
-    assert_eq!(fmt("Um, The cat sat.", DEFAULT), "%HESITATION the cat sat");
+    assert_eq!(fmt("Um, The cat sat.", *DEFAULT), "%HESITATION the cat sat");
 }
 
 #[test]
 fn hesitations_are_marked_by_default_and_dropped_by_smart_formatting() {
     let input = words("That, um, that's a hmm uh-huh.");
-    let out = format_words(&input, &DEFAULT);
+    let out = format_words(&input, &*DEFAULT);
     check_invariants(&input, &out);
     assert_eq!(
         transcript(&out),
@@ -218,11 +218,11 @@ fn hesitations_are_marked_by_default_and_dropped_by_smart_formatting() {
     assert_eq!(out[1].text, HESITATION);
     assert_eq!((out[1].start, out[1].end), (input[1].start, input[1].end));
     assert_eq!(
-        fmt("That, um, that's a hmm uh-huh.", SMART),
+        fmt("That, um, that's a hmm uh-huh.", *SMART),
         "that that's a uh huh"
     );
     // Hesitations also stop numbers from joining, as the service warns they do.
-    assert_eq!(fmt("nine um one one", SMART), "9 11");
+    assert_eq!(fmt("nine um one one", *SMART), "9 11");
 }
 
 #[test]
@@ -241,33 +241,33 @@ fn redaction_masks_long_numbers_and_turns_smart_formatting_on() {
         ("twenty one people", "21 people"),
     ];
     for (input, expected) in cases {
-        assert_eq!(fmt(input, REDACT), expected, "{input}");
-        let both = FormatOptions {
+        assert_eq!(fmt(input, *REDACT), expected, "{input}");
+        let both = RecognitionParams {
             smart_formatting: true,
-            ..REDACT
+            ..*REDACT
         };
         assert_eq!(fmt(input, both), expected, "{input}");
     }
-    assert!(REDACT.smart_formatting_applies());
+    assert!(REDACT.smart_formatting);
 }
 
 #[test]
 fn profanity_is_masked_in_transcript_timestamps_and_confidence() {
     let input = words("Fuck you, that's bullshit, Shit's sake.");
-    let out = format_words(&input, &FormatOptions::default());
+    let out = format_words(&input, &RecognitionParams::default());
     check_invariants(&input, &out);
     assert_eq!(transcript(&out), "**** you that's ******** ****** sake ");
     assert_eq!(timestamps(&out)[0].0, "****");
     assert_eq!(word_confidence(&out)[0].0, "****");
-    let off = FormatOptions {
+    let off = RecognitionParams {
         profanity_filter: false,
-        ..FormatOptions::default()
+        ..RecognitionParams::default()
     };
     assert_eq!(
         fmt("Fuck you, that's bullshit.", off),
         "fuck you that's bullshit"
     );
-    assert_eq!(fmt("Fuck you.", SMART), "**** you");
+    assert_eq!(fmt("Fuck you.", *SMART), "**** you");
 }
 
 #[test]
@@ -275,9 +275,12 @@ fn profanity_matches_whole_words_only() {
     let clean = "In Scunthorpe: shiitake, cocktail, assessment, Dickens, class, Hancock, passed, pussycat, title.";
     let expected =
         "in Scunthorpe shiitake cocktail assessment Dickens class Hancock passed pussycat title";
-    assert_eq!(fmt(clean, DEFAULT), expected);
+    assert_eq!(fmt(clean, *DEFAULT), expected);
     // Words with an everyday meaning are not on the list.
-    assert_eq!(fmt("the ass and the cock", DEFAULT), "the ass and the cock");
+    assert_eq!(
+        fmt("the ass and the cock", *DEFAULT),
+        "the ass and the cock"
+    );
     assert!(speechbatch_textfmt::profanity::is_profane("FUCKING"));
     assert!(!speechbatch_textfmt::profanity::is_profane("scunthorpe"));
     assert_eq!(speechbatch_textfmt::profanity::mask("shit"), "****");
@@ -285,13 +288,13 @@ fn profanity_matches_whole_words_only() {
 
 #[test]
 fn profanity_filter_is_on_by_default() {
-    let d = FormatOptions::default();
+    let d = RecognitionParams::default();
     assert!(d.profanity_filter && !d.smart_formatting && !d.redaction);
 }
 
 /// Every combination of the three options on one sentence.
 #[test]
-fn option_combinations() {
+fn smart_formatting_redaction_and_the_profanity_filter_combine_independently() {
     let text = "Shit, call 617-555-0142 by 9:30 a.m. and pay $1,250.";
     let expect = |smart: bool, redaction: bool, profanity: bool| -> String {
         let s = if profanity { "****" } else { "shit" };
@@ -306,11 +309,7 @@ fn option_combinations() {
     for smart in [false, true] {
         for redaction in [false, true] {
             for profanity in [false, true] {
-                let opts = FormatOptions {
-                    smart_formatting: smart,
-                    redaction,
-                    profanity_filter: profanity,
-                };
+                let opts = common::options(smart, redaction, profanity);
                 assert_eq!(
                     fmt(text, opts),
                     expect(smart, redaction, profanity),
@@ -324,7 +323,7 @@ fn option_combinations() {
 #[test]
 fn word_confidence_and_timestamps_are_aligned_with_the_transcript() {
     let input = words("Please call Dr. Patel at 617-555-0142 before 5:30 p.m., um, OK?");
-    for opts in [DEFAULT, SMART, REDACT] {
+    for opts in [*DEFAULT, *SMART, *REDACT] {
         let out = format_words(&input, &opts);
         check_invariants(&input, &out);
         let t = transcript(&out);
@@ -340,7 +339,7 @@ fn word_confidence_and_timestamps_are_aligned_with_the_transcript() {
     }
     // The phone number's token takes the least confidence of the words it replaces.
     let spoken = words("call six one seven five five five zero one four two");
-    let out = format_words(&spoken, &SMART);
+    let out = format_words(&spoken, &*SMART);
     assert_eq!(out[1].text, "617-555-0142");
     assert_eq!(f64::from(out[1].confidence), word_confidence(&out)[1].1);
     assert_eq!(out[1].confidence, spoken.last().unwrap().confidence);
@@ -348,7 +347,7 @@ fn word_confidence_and_timestamps_are_aligned_with_the_transcript() {
 
 #[test]
 fn empty_and_punctuation_only_input_give_no_words() {
-    for opts in [DEFAULT, SMART, REDACT] {
+    for opts in [*DEFAULT, *SMART, *REDACT] {
         assert!(format_words(&[], &opts).is_empty());
         let dots = vec![Word {
             text: "...".into(),
@@ -373,7 +372,7 @@ fn odd_input_keeps_the_invariants() {
         "one two three four five six seven eight nine ten eleven twelve",
     ];
     for text in texts {
-        for opts in [DEFAULT, SMART, REDACT] {
+        for opts in [*DEFAULT, *SMART, *REDACT] {
             let input = words(text);
             check_invariants(&input, &format_words(&input, &opts));
         }
@@ -385,7 +384,7 @@ fn odd_input_keeps_the_invariants() {
         end: 2.0,
         confidence: 0.7,
     }];
-    let out = format_words(&one, &SMART);
+    let out = format_words(&one, &*SMART);
     check_invariants(&one, &out);
     assert_eq!(transcript(&out), "at 9:30 ");
 }
@@ -469,7 +468,7 @@ fn random_sentences_keep_the_invariants() {
         let len = 1 + next(14);
         let text: Vec<&str> = (0..len).map(|_| VOCAB[next(VOCAB.len())]).collect();
         let input = words(&text.join(" "));
-        for opts in [DEFAULT, SMART, REDACT] {
+        for opts in [*DEFAULT, *SMART, *REDACT] {
             let out = format_words(&input, &opts);
             check_invariants(&input, &out);
             if opts.redaction {

@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crds::RecognitionParams;
 use speechbatch_audio::{AudioStream, DecodeOptions};
 use speechbatch_diarize::{Diarizer, SpeakerEncoder};
-use speechbatch_textfmt::{FormatOptions, Word};
+use speechbatch_textfmt::Word;
 
 use crate::mel::{MelFrontEnd, SAMPLE_RATE};
 use crate::model_name::{ModelName, Weights};
@@ -22,27 +23,6 @@ use crate::vad::{VadModel, VadParams, VadStream};
 use crate::whisper::{align, greedy, Tokenizer, WhisperModel};
 use crate::windows::{Window, WindowPacker};
 use crate::{EngineError, RecognizeError};
-
-/// Options of one recognition.
-#[derive(Debug, Clone, Copy)]
-pub struct RecognizeOptions {
-    /// Which model serves the request.
-    pub model: ModelName,
-    /// Whether to return `word_confidence`.
-    pub word_confidence: bool,
-    /// Smart formatting, redaction and the profanity filter.
-    pub format: FormatOptions,
-}
-
-impl Default for RecognizeOptions {
-    fn default() -> Self {
-        Self {
-            model: ModelName::Broadband,
-            word_confidence: false,
-            format: FormatOptions::default(),
-        }
-    }
-}
 
 struct LoadedWhisper {
     model: WhisperModel,
@@ -136,13 +116,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Recognises one file. `name` is the object or file name, used only to recognise raw
-    /// G.729 (which has no header) and in messages.
+    /// Recognises one file with the batch's options. `name` is the object or file name, used
+    /// only to recognise raw G.729 (which has no header) and in messages.
     pub fn recognize(
         &self,
         bytes: Vec<u8>,
         name: Option<&str>,
-        opts: &RecognizeOptions,
+        opts: &RecognitionParams,
     ) -> Result<RecognitionResults, RecognizeError> {
         let whisper = self
             .whisper

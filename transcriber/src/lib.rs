@@ -1,10 +1,12 @@
 //! The SpeechBatch speech engine: any accepted audio file in, the batch interface's recognition
 //! JSON out, with Whisper running on ONNX Runtime.
 //!
-//! [`Engine`] holds the loaded models; [`Engine::recognize`] processes one file. The command line
-//! (`transcriber recognize`) and, later, the batch workers call it.
+//! [`Engine`] holds the loaded models; [`Engine::recognize`] processes one file with a batch's
+//! [`crds::RecognitionParams`]. The command line (`transcriber recognize`) and the batch worker
+//! (crate `speechbatch-worker`) call it. No S3 and no async runtime here: the engine is
+//! synchronous and the worker runs it on blocking threads.
 
-pub mod batch;
+pub mod cli;
 pub mod engine;
 pub mod mel;
 pub mod model_name;
@@ -16,9 +18,12 @@ pub mod vad;
 pub mod whisper;
 mod windows;
 
-pub use engine::{Engine, RecognizeOptions};
+pub use crds::RecognitionParams;
+pub use engine::Engine;
 pub use model_name::{ModelName, UnknownModel};
 pub use output::RecognitionResults;
+/// The largest audio file the engine accepts; larger objects get a `.notice` without being read.
+pub use speechbatch_audio::MAX_BYTES as MAX_AUDIO_BYTES;
 
 use crds::ErrorBody;
 use speechbatch_audio::AudioError;
@@ -26,7 +31,10 @@ use speechbatch_audio::AudioError;
 /// A failure of the engine itself (missing model files, ONNX Runtime errors): not the input's fault.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
-    /// A model could not be loaded.
+    /// ONNX Runtime or a model file could not be loaded.
+    #[error("model unavailable: {0}")]
+    Runtime(#[from] speechbatch_runtime::RuntimeError),
+    /// A model was loaded but is not what the engine expects (metadata, tokenizer, shapes).
     #[error("model unavailable: {0}")]
     Model(String),
     /// Inference failed.

@@ -1,19 +1,22 @@
-//! `transcriber`: the speech engine's command line.
+//! `transcriber`: the speech engine's command line, for trying the engine on local files and for
+//! the engine benchmarks. No buckets and no async runtime: files in, `.json`/`.notice` out.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use speechbatch_textfmt::FormatOptions;
+use transcriber::cli::EngineArgs;
 use transcriber::model_name::Weights;
-use transcriber::{Engine, ModelName, RecognizeOptions};
+use transcriber::{Engine, ModelName, RecognitionParams};
 
 #[derive(Parser)]
 #[command(version, about = "SpeechBatch speech engine")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: speechbatch_telemetry::LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -21,22 +24,14 @@ enum Command {
     /// Transcribe audio files: writes FILE.json (or FILE.notice for a file that cannot be
     /// processed) next to each input or into --out.
     Recognize(RecognizeArgs),
-    /// Run one completion index of a SpeechBatch's Kubernetes Job (configured by the
-    /// environment the operator sets).
-    Shard(shard_cmd::ShardArgs),
 }
 
-mod shard_cmd;
-
-/// Flags of `transcriber recognize`.
+/// Flags of `transcriber recognize`. The recognition options are the batch interface's query
+/// parameters, with its defaults (taken from `RecognitionParams::default`).
 #[derive(clap::Args)]
 struct RecognizeArgs {
     /// Model name of the batch interface.
-    #[arg(
-        long,
-        env = "SPEECHBATCH_MODEL",
-        default_value = "en-US_BroadbandModel"
-    )]
+    #[arg(long, default_value_t = RecognitionParams::default().model.as_str().to_owned())]
     model: String,
     /// Run the model name on other Whisper weights (`tiny.en` or `base`), for benchmarks.
     #[arg(long, value_parser = parse_weights)]
@@ -54,18 +49,14 @@ struct RecognizeArgs {
     /// smart formatting on).
     #[arg(long)]
     redaction: bool,
-    /// Profanity filter: replace profanity with asterisks (on by default, as in the service).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    /// Profanity filter: replace profanity with asterisks (on unless set to false).
+    #[arg(long, default_value_t = RecognitionParams::default().profanity_filter, action = clap::ArgAction::Set)]
     profanity_filter: bool,
     /// Directory for the outputs (default: beside each input).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Folder of the converted models (default: set-up's cache).
-    #[arg(long, env = "SPEECHBATCH_MODELS")]
-    models: Option<PathBuf>,
-    /// ONNX Runtime intra-op threads.
-    #[arg(long, env = "SPEECHBATCH_THREADS", default_value_t = default_threads())]
-    threads: usize,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// Audio files.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -79,16 +70,14 @@ fn parse_weights(s: &str) -> Result<Weights, String> {
     }
 }
 
-pub(crate) fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Err(e) = speechbatch_telemetry::init(&cli.log) {
+        eprintln!("transcriber: {e}");
+        return ExitCode::from(2);
+    }
+    let Command::Recognize(args) = cli.command;
+    match recognize(args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("transcriber: {e:#}");
@@ -97,46 +86,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let args = match cli.command {
-        Command::Shard(args) => return Ok(shard_cmd::run(args)),
-        Command::Recognize(args) => args,
-    };
-    let RecognizeArgs {
+fn recognize(args: RecognizeArgs) -> anyhow::Result<ExitCode> {
+    let model: ModelName = args.model.parse()?;
+    let params = RecognitionParams {
         model,
-        weights,
-        baseline_diarization,
-        word_confidence,
-        smart_formatting,
-        redaction,
-        profanity_filter,
-        out,
-        models,
-        threads,
-        files,
-    } = args;
-    let model: ModelName = model.parse()?;
-    let models = models.unwrap_or_else(transcriber::runtime::models_dir);
-    let weights = weights.unwrap_or_else(|| Weights::serving(model));
-    let engine = Engine::load_weights(&models, &[(model, weights)], threads)
-        .context("loading the models")?
-        .with_baseline_diarization(baseline_diarization);
-    let format = FormatOptions {
-        smart_formatting,
-        redaction,
-        profanity_filter,
-    };
-    let opts = RecognizeOptions {
-        model,
-        word_confidence,
-        format,
-    };
+        word_confidence: args.word_confidence,
+        smart_formatting: args.smart_formatting,
+        redaction: args.redaction,
+        profanity_filter: args.profanity_filter,
+        customization_weight: None,
+    }
+    .resolved();
+    let weights = args.weights.unwrap_or_else(|| Weights::serving(model));
+    let engine = Engine::load_weights(
+        &args.engine.models_dir(),
+        &[(model, weights)],
+        args.engine.threads,
+    )
+    .context("loading the models")?
+    .with_baseline_diarization(args.baseline_diarization);
+    let out = args.out;
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut failed = 0;
     let (mut audio_s, mut wall_s, mut diarize_s) = (0.0, 0.0, 0.0);
-    for file in &files {
+    for file in &args.files {
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -150,7 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let started = std::time::Instant::now();
         let outcome = match std::fs::read(file) {
             Ok(bytes) => engine
-                .recognize(bytes, Some(&name), &opts)
+                .recognize(bytes, Some(&name), &params)
                 .map_err(|e| e.to_error_body()),
             Err(e) => Err(crds::ErrorBody::new(
                 400,
@@ -184,7 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // One line that benchmarks read: model loading excluded, as in bench/faster_whisper_baseline.py.
     eprintln!(
         "files {} audio_s {audio_s:.1} wall_s {wall_s:.2} speed {:.1} diarization {:.1}% of wall",
-        files.len(),
+        args.files.len(),
         audio_s / wall_s.max(1e-9),
         100.0 * diarize_s / wall_s.max(1e-9)
     );

@@ -3,10 +3,10 @@
 use speechbatch_diarize::{SpeakerLabel, SpeakerTimeline};
 use speechbatch_textfmt::Word;
 
-use crate::engine::RecognizeOptions;
 use crate::output::{
     round, Alternative, RecognitionResults, SpeechResult, WordConfidence, WordTime,
 };
+use crds::RecognitionParams;
 
 /// A pause at least this long between words starts a new result, as the service splits
 /// utterances at pauses.
@@ -32,7 +32,7 @@ struct Utterance {
 /// label for every output word.
 pub fn build_results(
     windows: Vec<WindowWords>,
-    opts: &RecognizeOptions,
+    opts: &RecognitionParams,
     speakers: &SpeakerTimeline,
 ) -> RecognitionResults {
     let mut utterances = Vec::new();
@@ -82,21 +82,21 @@ pub fn build_results(
 
 /// The recogniser's words of one utterance in the house style with the formatting options
 /// applied; `None` if nothing is left.
-fn utterance_of(words: Vec<Word>, opts: &RecognizeOptions) -> Option<Utterance> {
+fn utterance_of(words: Vec<Word>, opts: &RecognitionParams) -> Option<Utterance> {
     if words.is_empty() {
         return None;
     }
     // The alternative's confidence is that of the recogniser's own words, before formatting
     // merges or splits them.
     let confidence = words.iter().map(|w| w.confidence as f64).sum::<f64>() / words.len() as f64;
-    let words = speechbatch_textfmt::format_words(&words, &opts.format);
+    let words = speechbatch_textfmt::format_words(&words, opts);
     (!words.is_empty()).then_some(Utterance { words, confidence })
 }
 
 /// One result of the interface, taking each word's speaker label from `labels`.
 fn result_of<'l>(
     u: Utterance,
-    opts: &RecognizeOptions,
+    opts: &RecognitionParams,
     labels: &mut impl Iterator<Item = &'l SpeakerLabel>,
 ) -> SpeechResult {
     let transcript = speechbatch_textfmt::transcript(&u.words);

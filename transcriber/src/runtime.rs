@@ -13,5 +13,5 @@ pub fn models_dir() -> PathBuf {
 
 /// A session over `path` on `threads` intra-op threads.
 pub fn session(path: &Path, threads: usize) -> Result<Session, EngineError> {
-    speechbatch_runtime::session(path, threads).map_err(EngineError::Model)
+    Ok(speechbatch_runtime::session(path, threads)?)
 }

@@ -183,7 +183,7 @@ impl<'m> VadStream<'m> {
         let x = Tensor::from_array(([1usize, CONTEXT + WINDOW], input)).map_err(err)?;
         let state = Tensor::from_array(([2usize, 1, 128], self.state.clone())).map_err(err)?;
         let sr = Tensor::from_array(((), vec![RATE as i64])).map_err(err)?;
-        let mut session = self.model.session.lock().expect("vad lock");
+        let mut session = speechbatch_runtime::lock(&self.model.session);
         let out = session
             .run(ort::inputs!["input" => x, "state" => state, "sr" => sr])
             .map_err(err)?;

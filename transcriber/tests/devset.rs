@@ -4,7 +4,7 @@ mod common;
 
 use common::{devset, engine, manifest, score, scratch};
 use serde_json::Value;
-use transcriber::{ModelName, RecognizeOptions};
+use transcriber::{ModelName, RecognitionParams};
 
 fn recognize(
     path: &std::path::Path,
@@ -17,7 +17,7 @@ fn recognize(
         .recognize(
             bytes,
             Some(name),
-            &RecognizeOptions {
+            &RecognitionParams {
                 model,
                 word_confidence,
                 ..Default::default()
@@ -244,13 +244,13 @@ fn conversations_get_the_right_number_of_speakers_and_a_low_diarization_error() 
     assert!(correct >= 5, "{last}");
 }
 
-fn transcript_with(file: &str, format: speechbatch_textfmt::FormatOptions) -> (String, Value) {
+fn transcript_with(file: &str, format: RecognitionParams) -> (String, Value) {
     let path = devset().join("asr").join(file);
     let bytes = std::fs::read(&path).unwrap();
-    let opts = RecognizeOptions {
+    let opts = RecognitionParams {
         model: ModelName::Broadband,
         word_confidence: true,
-        format,
+        ..format
     };
     let v = serde_json::to_value(engine().recognize(bytes, Some(file), &opts).unwrap()).unwrap();
     check_shape(&v, 10.0, true);
@@ -265,16 +265,17 @@ fn transcript_with(file: &str, format: speechbatch_textfmt::FormatOptions) -> (S
 
 #[test]
 fn transcript_options_change_the_words_users_read() {
-    use speechbatch_textfmt::FormatOptions;
-    let plain = FormatOptions::default();
-    let smart = FormatOptions {
+    let plain = RecognitionParams::default();
+    let smart = RecognitionParams {
         smart_formatting: true,
         ..plain
     };
-    let redacted = FormatOptions {
+    // Resolved as the service resolves a request: redaction turns smart formatting on.
+    let redacted = RecognitionParams {
         redaction: true,
         ..plain
-    };
+    }
+    .resolved();
 
     // Default style: spoken-form words, no digits, no punctuation.
     let (text, _) = transcript_with("clip04.flac", plain);

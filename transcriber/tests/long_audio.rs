@@ -5,7 +5,7 @@ mod common;
 
 use common::{devset, engine, manifest};
 use speechbatch_audio::{decode_all, DecodeOptions};
-use transcriber::RecognizeOptions;
+use transcriber::RecognitionParams;
 
 /// A 16-bit mono 16 kHz WAV file of `samples`.
 fn wav_bytes(samples: &[f32]) -> Vec<u8> {
@@ -60,7 +60,7 @@ fn words_keep_absolute_times_across_windows_and_long_silences() {
         .recognize(
             wav_bytes(&audio),
             Some("long.wav"),
-            &RecognizeOptions::default(),
+            &RecognitionParams::default(),
         )
         .unwrap();
     let v = serde_json::to_value(&results).unwrap();
@@ -100,7 +100,7 @@ fn silence_and_noise_give_empty_results_not_hallucinated_words() {
         .collect();
     for (name, audio) in [("silence.wav", silence), ("noise.wav", noise)] {
         let results = engine()
-            .recognize(wav_bytes(&audio), Some(name), &RecognizeOptions::default())
+            .recognize(wav_bytes(&audio), Some(name), &RecognitionParams::default())
             .unwrap();
         let v = serde_json::to_value(&results).unwrap();
         assert_eq!(v["results"].as_array().unwrap().len(), 0, "{name}: {v}");

@@ -1,6 +1,6 @@
 //! The Kubernetes side of a `--backend kubernetes` service under test: a kube-sim cluster (a real
 //! apiextensions-apiserver with stand-ins for Secrets, Pods and Jobs, and a test Job controller
-//! and kubelet that run `transcriber shard` processes), the real operator binary, and an S3
+//! and kubelet that run `speechbatch-shard` processes), the real operator binary, and an S3
 //! endpoint (that backend serves none of its own).
 
 use std::collections::BTreeMap;
@@ -67,11 +67,11 @@ impl KubeStack {
             owner_kinds: vec![ApiResource::erase::<SpeechBatch>(&())],
             kubelet: KubeletConfig {
                 commands: BTreeMap::from([(
-                    "transcriber".to_string(),
-                    workspace_bin("transcriber"),
+                    crds::shard::COMMAND.to_string(),
+                    workspace_bin(crds::shard::COMMAND),
                 )]),
                 env,
-                termination_log_env: "SPEECHBATCH_TERMINATION_LOG".into(),
+                termination_log_env: crds::shard::env::TERMINATION_LOG.into(),
                 root: PathBuf::new(),
                 grace: Duration::from_secs(20),
                 tick: Duration::from_millis(200),

@@ -2,7 +2,9 @@
 //! invariants every output must keep.
 #![allow(dead_code)]
 
-use speechbatch_textfmt::{format_words, transcript, FormatOptions, Word};
+use std::sync::LazyLock;
+
+use speechbatch_textfmt::{format_words, transcript, RecognitionParams, Word};
 
 /// Words split on whitespace, each 0.3 s long with 0.1 s gaps, confidence falling slowly so
 /// that merged tokens show which confidence they took.
@@ -18,25 +20,29 @@ pub fn words(text: &str) -> Vec<Word> {
         .collect()
 }
 
-pub const DEFAULT: FormatOptions = FormatOptions {
-    smart_formatting: false,
-    redaction: false,
-    profanity_filter: true,
-};
-pub const SMART: FormatOptions = FormatOptions {
-    smart_formatting: true,
-    redaction: false,
-    profanity_filter: true,
-};
-pub const REDACT: FormatOptions = FormatOptions {
-    smart_formatting: false,
-    redaction: true,
-    profanity_filter: true,
-};
+/// The options with smart formatting, redaction and the profanity filter as given, resolved as
+/// the service resolves them (redaction turns smart formatting on).
+pub fn options(
+    smart_formatting: bool,
+    redaction: bool,
+    profanity_filter: bool,
+) -> RecognitionParams {
+    RecognitionParams {
+        smart_formatting,
+        redaction,
+        profanity_filter,
+        ..RecognitionParams::default()
+    }
+    .resolved()
+}
+
+pub static DEFAULT: LazyLock<RecognitionParams> = LazyLock::new(RecognitionParams::default);
+pub static SMART: LazyLock<RecognitionParams> = LazyLock::new(|| options(true, false, true));
+pub static REDACT: LazyLock<RecognitionParams> = LazyLock::new(|| options(false, true, true));
 
 /// Formats `text` (as recogniser words), checks the invariants, returns the transcript
 /// without its trailing space.
-pub fn fmt(text: &str, opts: FormatOptions) -> String {
+pub fn fmt(text: &str, opts: RecognitionParams) -> String {
     let input = words(text);
     let out = format_words(&input, &opts);
     check_invariants(&input, &out);
@@ -88,7 +94,7 @@ pub fn check_invariants(input: &[Word], out: &[Word]) {
     }
 }
 
-/// One row of the dev set manifest.
+/// One row of the test data's clip manifest.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub file: String,
@@ -96,31 +102,14 @@ pub struct Row {
     pub formatted: String,
 }
 
-/// The dev set manifest, read in place from the shared folder.
+/// The rows of the checked-in `testdata/asr/manifest.tsv`.
 pub fn manifest() -> Vec<Row> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/devset/asr/manifest.tsv"
-    );
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("no {name} column"))
-    };
-    let (f, r, s) = (col("file"), col("reference"), col("formatted"));
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let cells: Vec<&str> = l.split('\t').collect();
-            Row {
-                file: cells[f].to_string(),
-                reference: cells[r].to_string(),
-                formatted: cells[s].to_string(),
-            }
+    speechbatch_testkit::read_manifest(&speechbatch_testkit::testdata("asr/manifest.tsv"))
+        .into_iter()
+        .map(|row| Row {
+            file: row["file"].clone(),
+            reference: row["reference"].clone(),
+            formatted: row["formatted"].clone(),
         })
         .collect()
 }

@@ -101,7 +101,7 @@ impl WhisperModel {
     pub fn encode(&self, mel: Vec<f32>) -> Result<EncodedAudio, EngineError> {
         let input = Tensor::from_array(([1usize, self.meta.n_mels, 3000], mel))
             .map_err(ort_err("encoder input"))?;
-        let mut session = self.encoder.lock().expect("encoder lock");
+        let mut session = speechbatch_runtime::lock(&self.encoder);
         let mut out = session
             .run(ort::inputs!["mel" => input])
             .map_err(ort_err("encoder"))?;
@@ -155,7 +155,7 @@ impl WhisperModel {
             inputs.push((format!("cross_k_{l}").into(), (&audio.cross_k[l]).into()));
             inputs.push((format!("cross_v_{l}").into(), (&audio.cross_v[l]).into()));
         }
-        let mut session = self.decoder.lock().expect("decoder lock");
+        let mut session = speechbatch_runtime::lock(&self.decoder);
         let mut out = session.run(inputs).map_err(ort_err("decoder"))?;
         let logits = out["logits"]
             .try_extract_tensor::<f32>()

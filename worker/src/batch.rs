@@ -1,77 +1,30 @@
 //! The shard worker shared by both ways of running a batch: the embedded service's in-process
-//! workers and the `transcriber shard` processes of a Kubernetes Job. It reads inputs from the
+//! workers and the `speechbatch-shard` processes of a Kubernetes Job. It reads inputs from the
 //! input bucket, recognises them, and writes `<key>.json` or `<key>.notice` to the output bucket,
 //! tagged with the batch id so that a retried shard can tell what it already finished.
 
 use std::sync::Arc;
 
-use crds::{ErrorBody, RecognitionParams};
+use crds::{BatchId, ErrorBody, FileOutcome, RecognitionParams, ShardCounts, ShardRange};
 use futures::StreamExt;
-use speechbatch_audio::MAX_BYTES;
 use speechbatch_storage::{output_key, Bucket, OutputKind, StorageError, StorageErrorKind};
-use speechbatch_textfmt::FormatOptions;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use crate::{Engine, RecognizeOptions};
-
-/// How one input file ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileOutcome {
-    /// A `.json` result was written.
-    Succeeded,
-    /// A `.notice` was written.
-    Failed,
-}
-
-/// Files finished by a shard (or part of one).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Files with a `.json` written by this batch.
-    pub successful: u64,
-    /// Files with a `.notice` written by this batch.
-    pub failed: u64,
-}
-
-impl Tally {
-    /// Counts one outcome.
-    pub fn add(&mut self, outcome: FileOutcome) {
-        match outcome {
-            FileOutcome::Succeeded => self.successful += 1,
-            FileOutcome::Failed => self.failed += 1,
-        }
-    }
-
-    /// Files finished.
-    pub fn done(&self) -> u64 {
-        self.successful + self.failed
-    }
-}
+use crate::recognizer::Recognizer;
 
 /// What a batch's workers need to process its files.
 #[derive(Clone)]
 pub struct BatchFiles {
     /// The batch id written into every output's metadata.
-    pub batch_id: String,
+    pub batch_id: BatchId,
     /// Where inputs are read (never written).
     pub input: Bucket,
     /// Where outputs are written; the input bucket when the request named no output bucket.
     pub output: Bucket,
-    /// The recognition parameters of the request.
+    /// The recognition options of the batch.
     pub params: RecognitionParams,
-}
-
-/// The engine options for a request's parameters.
-pub fn recognize_options(params: &RecognitionParams) -> RecognizeOptions {
-    RecognizeOptions {
-        model: params.model,
-        word_confidence: params.word_confidence,
-        format: FormatOptions {
-            smart_formatting: params.smart_formatting,
-            redaction: params.redaction,
-            profanity_filter: params.profanity_filter,
-        },
-    }
 }
 
 impl BatchFiles {
@@ -79,12 +32,13 @@ impl BatchFiles {
     /// a `.notice` counts as failed (the interface writes nothing after one), else a `.json` as
     /// succeeded. Outputs of other batches do not count.
     pub async fn finished(&self, key: &str) -> Result<Option<FileOutcome>, StorageError> {
+        let ours = Some(self.batch_id.as_str());
         let notice = output_key(key, OutputKind::Notice);
-        if self.output.output_batch_id(&notice).await?.as_deref() == Some(&self.batch_id) {
+        if self.output.output_batch_id(&notice).await?.as_deref() == ours {
             return Ok(Some(FileOutcome::Failed));
         }
         let json = output_key(key, OutputKind::Json);
-        if self.output.output_batch_id(&json).await?.as_deref() == Some(&self.batch_id) {
+        if self.output.output_batch_id(&json).await?.as_deref() == ours {
             return Ok(Some(FileOutcome::Succeeded));
         }
         Ok(None)
@@ -96,10 +50,29 @@ impl BatchFiles {
     /// concerns the whole batch.
     pub async fn process(
         &self,
-        engine: &Arc<Engine>,
+        recognizer: &Arc<dyn Recognizer>,
         key: &str,
     ) -> Result<FileOutcome, StorageError> {
-        let bytes = match self.input.get(key, MAX_BYTES as u64).await {
+        let span = tracing::info_span!("file", batch_id = %self.batch_id, key);
+        async {
+            let outcome = self.process_in_span(recognizer, key).await?;
+            tracing::info!(?outcome, "file finished");
+            Ok(outcome)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn process_in_span(
+        &self,
+        recognizer: &Arc<dyn Recognizer>,
+        key: &str,
+    ) -> Result<FileOutcome, StorageError> {
+        let bytes = match self
+            .input
+            .get(key, transcriber::MAX_AUDIO_BYTES as u64)
+            .await
+        {
             Ok(b) => b,
             Err(e) => match e.kind {
                 // The storage error already says how large the object is and what the limit
@@ -119,25 +92,30 @@ impl BatchFiles {
                 _ => return Err(e),
             },
         };
-        let engine = engine.clone();
-        let opts = recognize_options(&self.params);
+        let recognizer = recognizer.clone();
+        let params = self.params;
         let name = key.to_string();
-        let result =
-            tokio::task::spawn_blocking(move || engine.recognize(bytes, Some(&name), &opts)).await;
+        let span = tracing::Span::current();
+        let result = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| recognizer.recognize(bytes, &name, &params))
+        })
+        .await;
         match result {
-            Ok(Ok(results)) => {
-                let json = serde_json::to_vec_pretty(&results)
-                    .expect("recognition results always serialize");
+            Ok(Ok(json)) => {
                 self.output
-                    .put_output(&output_key(key, OutputKind::Json), json, &self.batch_id)
+                    .put_output(
+                        &output_key(key, OutputKind::Json),
+                        json,
+                        self.batch_id.as_str(),
+                    )
                     .await?;
                 Ok(FileOutcome::Succeeded)
             }
-            Ok(Err(e)) => self.write_notice(key, &e.to_error_body()).await,
+            Ok(Err(body)) => self.write_notice(key, &body).await,
             Err(join) => {
                 // A panic inside the engine is a bug, but it concerns this file only: the
                 // service stays up and the user gets a notice instead of a missing output.
-                tracing::error!(key, error = %join, "engine panicked");
+                tracing::error!(error = %join, "engine panicked");
                 let body = ErrorBody::new(500, "The engine failed on this file (internal error)");
                 self.write_notice(key, &body).await
             }
@@ -149,20 +127,11 @@ impl BatchFiles {
             .put_output(
                 &output_key(key, OutputKind::Notice),
                 body.to_json_pretty().into_bytes(),
-                &self.batch_id,
+                self.batch_id.as_str(),
             )
             .await?;
         Ok(FileOutcome::Failed)
     }
-}
-
-/// One shard: the inputs after `start_after` up to `last` (inclusive).
-#[derive(Debug, Clone, Default)]
-pub struct ShardRange {
-    /// Exclusive lower bound (None: from the first key).
-    pub start_after: Option<String>,
-    /// Inclusive upper bound (None: to the last key).
-    pub last: Option<String>,
 }
 
 /// How a shard run ended.
@@ -170,7 +139,7 @@ pub struct ShardRange {
 pub enum ShardEnd {
     /// Every input of the range is finished.
     Complete,
-    /// Stopped before the end (cancel or shutdown); the tally covers what was finished.
+    /// Stopped before the end (cancel or shutdown); the counts cover what was finished.
     Stopped,
 }
 
@@ -178,39 +147,41 @@ pub enum ShardEnd {
 /// (the process-wide bound on files in flight) while it runs. When `resume` is set (a retry, or a
 /// restart after a crash) files this batch already finished are counted, not redone, so counts
 /// stay exact. `stop` is checked before each file: a file in flight always finishes. `on_file`
-/// is told of every finished file (for progress).
-pub async fn run_shard(
-    engine: &Arc<Engine>,
+/// is told of every finished file (for progress) and awaited before the next one starts, so a
+/// caller can save its count first. It takes the key by value: a callback future that borrowed
+/// it would need a higher-ranked lifetime, which makes the shard's future fail `Send` checks.
+pub async fn run_shard<F: std::future::Future<Output = ()>>(
+    recognizer: &Arc<dyn Recognizer>,
     files: &BatchFiles,
     range: &ShardRange,
     resume: bool,
     slots: &Semaphore,
     stop: &CancellationToken,
-    mut on_file: impl FnMut(&str, FileOutcome),
-) -> Result<(Tally, ShardEnd), StorageError> {
-    let mut tally = Tally::default();
+    mut on_file: impl FnMut(String, FileOutcome) -> F,
+) -> Result<(ShardCounts, ShardEnd), StorageError> {
+    let mut counts = ShardCounts::default();
     let mut inputs = files
         .input
         .list_inputs(range.start_after.clone(), range.last.clone());
     while let Some(input) = inputs.next().await {
         let input = input?;
         if stop.is_cancelled() {
-            return Ok((tally, ShardEnd::Stopped));
+            return Ok((counts, ShardEnd::Stopped));
         }
         if resume {
             if let Some(outcome) = files.finished(&input.key).await? {
-                tally.add(outcome);
-                on_file(&input.key, outcome);
+                counts.add(outcome);
+                on_file(input.key, outcome).await;
                 continue;
             }
         }
         let _permit = tokio::select! {
             permit = slots.acquire() => permit.expect("the file-slot semaphore is never closed"),
-            _ = stop.cancelled() => return Ok((tally, ShardEnd::Stopped)),
+            _ = stop.cancelled() => return Ok((counts, ShardEnd::Stopped)),
         };
-        let outcome = files.process(engine, &input.key).await?;
-        tally.add(outcome);
-        on_file(&input.key, outcome);
+        let outcome = files.process(recognizer, &input.key).await?;
+        counts.add(outcome);
+        on_file(input.key, outcome).await;
     }
-    Ok((tally, ShardEnd::Complete))
+    Ok((counts, ShardEnd::Complete))
 }

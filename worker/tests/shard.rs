@@ -1,22 +1,25 @@
-//! `transcriber shard` as a Kubernetes Job's pod runs it: configured by the environment, reading
-//! and writing a real S3 endpoint (the project's embedded s3s-fs), reporting its tally in the
-//! termination message, exact on a retry, and exiting 3 on a permanent request error.
+//! `speechbatch-shard` as a Kubernetes Job's pod runs it: configured by the environment the
+//! operator writes (`crds::shard::ShardEnv`), reading and writing a real S3 endpoint (the
+//! project's embedded s3s-fs), reporting its counts in the termination message, exact on a
+//! retry, and exiting with `ShardExit::Permanent` on a request error retrying cannot fix.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crds::shard::{env, ShardBucket, ShardEnv, ShardExit};
+use crds::{BatchId, RecognitionParams};
 use speechbatch_storage::embedded_s3::EmbeddedS3;
 use speechbatch_storage::{plan_shards, Bucket, Credentials, HmacCredentials, StorageConfig};
 
 const ACCESS: &str = "shard-test-access";
 const SECRET: &str = "shard-test-secret-key-0123456789";
 
-fn devset() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/devset")).to_path_buf()
+fn testdata(rel: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata")).join(rel)
 }
 
 struct Shard {
-    bounds: String,
+    bounds: Vec<String>,
     creds: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -24,22 +27,29 @@ struct Shard {
 impl Shard {
     fn run(&self, index: usize, batch: &str) -> (i32, serde_json::Value) {
         let log = self.dir.path().join(format!("termination-{index}-{batch}"));
-        let status = Command::new(env!("CARGO_BIN_EXE_transcriber"))
-            .arg("shard")
-            .env("SPEECHBATCH_BATCH_ID", batch)
-            .env("JOB_COMPLETION_INDEX", index.to_string())
-            .env("SPEECHBATCH_SHARD_BOUNDS", &self.bounds)
-            .env(
-                "SPEECHBATCH_PARAMS",
-                r#"{"model":"en-US_BroadbandModel","smart_formatting":true}"#,
-            )
-            .env("SPEECHBATCH_INPUT_BUCKET", "calls")
-            .env("SPEECHBATCH_INPUT_LOCATION", "us-geo")
-            .env("SPEECHBATCH_INPUT_CREDENTIALS", &self.creds)
-            .env("SPEECHBATCH_TERMINATION_LOG", &log)
+        let bucket = ShardBucket {
+            name: "calls".into(),
+            location: "us-geo".into(),
+            credentials_path: self.creds.display().to_string(),
+        };
+        let shard_env = ShardEnv {
+            batch_id: BatchId::parse(batch).unwrap(),
+            bounds: self.bounds.clone(),
+            params: RecognitionParams {
+                smart_formatting: true,
+                ..Default::default()
+            },
+            input: bucket.clone(),
+            output: bucket,
+            iam_token_url: None,
+        };
+        let status = Command::new(env!("CARGO_BIN_EXE_speechbatch-shard"))
+            .envs(shard_env.to_vars())
+            .env(env::COMPLETION_INDEX, index.to_string())
+            .env(env::TERMINATION_LOG, &log)
             .env("SPEECHBATCH_THREADS", "2")
             .status()
-            .expect("transcriber runs");
+            .expect("speechbatch-shard runs");
         let report = std::fs::read_to_string(&log).expect("a termination message");
         (
             status.code().unwrap_or(-1),
@@ -55,9 +65,9 @@ async fn shards_cover_the_bucket_once_report_exact_tallies_and_skip_finished_fil
     let bucket_dir = root.join("calls/day1");
     std::fs::create_dir_all(&bucket_dir).unwrap();
     for clip in ["clip01.flac", "clip02.flac"] {
-        std::fs::copy(devset().join("asr").join(clip), bucket_dir.join(clip)).unwrap();
+        std::fs::copy(testdata(&format!("asr/{clip}")), bucket_dir.join(clip)).unwrap();
     }
-    std::fs::copy(devset().join("bad/notes.mp3"), root.join("calls/notes.mp3")).unwrap();
+    std::fs::copy(testdata("bad/notes.mp3"), root.join("calls/notes.mp3")).unwrap();
     let s3 = EmbeddedS3::start(
         root.clone(),
         "127.0.0.1:0".parse().unwrap(),
@@ -79,7 +89,7 @@ async fn shards_cover_the_bucket_once_report_exact_tallies_and_skip_finished_fil
     assert_eq!((plan.total, plan.len()), (3, 2));
 
     let shard = Shard {
-        bounds: serde_json::to_string(&plan.bounds).unwrap(),
+        bounds: plan.bounds.clone(),
         creds: creds_path.clone(),
         dir,
     };
@@ -127,7 +137,7 @@ async fn shards_cover_the_bucket_once_report_exact_tallies_and_skip_finished_fil
     wrong = text.into_bytes();
     std::fs::write(&creds_path, wrong).unwrap();
     let (code, report) = tokio::task::block_in_place(|| shard.run(0, "batch-b"));
-    assert_eq!(code, 3, "{report}");
+    assert_eq!(code, i32::from(ShardExit::Permanent.code()), "{report}");
     let message = report["error"].as_str().unwrap();
     assert!(
         !message.contains("not-the-secret") && !message.contains(SECRET),

@@ -1,0 +1,446 @@
+//! Shards: the plan that cuts a bucket into key ranges, the counts a shard reports, and the
+//! contract between the operator and the `speechbatch-shard` processes of a Kubernetes Job
+//! (environment, exit codes, termination message). Both sides use these types, so a change to
+//! the contract is a compile error on both.
+
+use std::collections::BTreeMap;
+use std::ops::AddAssign;
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch_id::{BatchId, BucketSide, InvalidBatchId};
+use crate::params::RecognitionParams;
+
+/// The shard plan: key ranges (never key lists), so that a record stays O(shards). Shard `i`
+/// covers the keys in `(bounds[i-1], bounds[i]]`; shard 0 starts at the beginning of the bucket.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+pub struct ShardPlan {
+    /// Inputs in the bucket when it was scanned.
+    pub total: u64,
+    /// The last key (inclusive) of each shard.
+    pub bounds: Vec<String>,
+    /// Inputs in each shard.
+    pub sizes: Vec<u64>,
+}
+
+impl ShardPlan {
+    /// `(start_after, last)` of shard `i`, as a bucket listing takes them. Every range is closed,
+    /// the last one included: inputs added after planning beyond the last key are not part of
+    /// the plan, so that `total` stays the number of inputs processed.
+    pub fn shard_range(&self, i: usize) -> ShardRange {
+        range_of(&self.bounds, i)
+    }
+
+    /// The number of shards.
+    pub fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    /// True when the plan has no shard (an empty bucket).
+    pub fn is_empty(&self) -> bool {
+        self.bounds.is_empty()
+    }
+}
+
+/// Shard `i` of `bounds`; `i` must be below `bounds.len()`.
+fn range_of(bounds: &[String], i: usize) -> ShardRange {
+    ShardRange {
+        start_after: i.checked_sub(1).map(|p| bounds[p].clone()),
+        last: Some(bounds[i].clone()),
+    }
+}
+
+/// One shard's keys: those after `start_after` up to `last` (inclusive).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardRange {
+    /// Exclusive lower bound (`None`: from the first key).
+    pub start_after: Option<String>,
+    /// Inclusive upper bound (`None`: to the last key).
+    pub last: Option<String>,
+}
+
+/// How one input file ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileOutcome {
+    /// A `.json` result was written.
+    Succeeded,
+    /// A `.notice` was written.
+    Failed,
+}
+
+/// Files finished by a shard, a job or part of either.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+pub struct ShardCounts {
+    /// Files with a `.json` written by this batch.
+    pub successful: u64,
+    /// Files with a `.notice` written by this batch.
+    pub failed: u64,
+}
+
+impl ShardCounts {
+    /// Counts one outcome.
+    pub fn add(&mut self, outcome: FileOutcome) {
+        match outcome {
+            FileOutcome::Succeeded => self.successful += 1,
+            FileOutcome::Failed => self.failed += 1,
+        }
+    }
+
+    /// Files finished.
+    pub fn done(&self) -> u64 {
+        self.successful + self.failed
+    }
+}
+
+impl AddAssign for ShardCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.successful += other.successful;
+        self.failed += other.failed;
+    }
+}
+
+impl std::iter::Sum for ShardCounts {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |mut a, b| {
+            a += b;
+            a
+        })
+    }
+}
+
+/// The command a shard pod runs (the binary of crate `speechbatch-worker`).
+pub const COMMAND: &str = "speechbatch-shard";
+/// The name of the shard container in a shard pod.
+pub const CONTAINER: &str = "shard";
+/// Where a shard writes its [`TerminationMessage`] (the container's `terminationMessagePath`).
+pub const TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
+/// Where the credentials Secrets are mounted in shard pods (`input/` and `output/` below it).
+pub const CREDENTIALS_DIR: &str = "/var/run/secrets/speechbatch";
+
+/// How a shard process ends, as its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardExit {
+    /// The range is finished (bad audio files only made `.notice`s).
+    Finished,
+    /// A request-level error a retry may get past (endpoint unreachable, SIGTERM): the Job
+    /// retries the index.
+    Transient,
+    /// The invocation itself is broken (missing or malformed environment).
+    Usage,
+    /// A request-level error retrying cannot fix (credentials rejected, bucket missing): the
+    /// Job's `podFailurePolicy` fails the whole Job.
+    Permanent,
+}
+
+impl ShardExit {
+    /// The process exit code.
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Finished => 0,
+            Self::Transient => 1,
+            Self::Usage => 2,
+            Self::Permanent => 3,
+        }
+    }
+}
+
+/// What a shard leaves in its termination message, where the operator reads it (so shard pods
+/// need no API access at all).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TerminationMessage {
+    /// The shard finished its range with these counts.
+    Finished {
+        /// The completion index the counts are for.
+        index: u32,
+        /// What the batch wrote for the range (recounted from the outputs on a retry).
+        #[serde(flatten)]
+        counts: ShardCounts,
+    },
+    /// The shard stopped with a request-level error.
+    Failed {
+        /// What to fix, for users (never a secret).
+        error: String,
+    },
+}
+
+/// The environment variable names of the shard contract.
+pub mod env {
+    /// The batch id, written into every output's metadata.
+    pub const BATCH_ID: &str = "SPEECHBATCH_BATCH_ID";
+    /// The completion index (set by Kubernetes for Indexed Jobs).
+    pub const COMPLETION_INDEX: &str = "JOB_COMPLETION_INDEX";
+    /// JSON array of the plan's bounds.
+    pub const SHARD_BOUNDS: &str = "SPEECHBATCH_SHARD_BOUNDS";
+    /// JSON of the [`RecognitionParams`](crate::RecognitionParams).
+    pub const PARAMS: &str = "SPEECHBATCH_PARAMS";
+    /// Input bucket name.
+    pub const INPUT_BUCKET: &str = "SPEECHBATCH_INPUT_BUCKET";
+    /// Input bucket location.
+    pub const INPUT_LOCATION: &str = "SPEECHBATCH_INPUT_LOCATION";
+    /// Path of the input bucket's credentials file.
+    pub const INPUT_CREDENTIALS: &str = "SPEECHBATCH_INPUT_CREDENTIALS";
+    /// Output bucket name.
+    pub const OUTPUT_BUCKET: &str = "SPEECHBATCH_OUTPUT_BUCKET";
+    /// Output bucket location.
+    pub const OUTPUT_LOCATION: &str = "SPEECHBATCH_OUTPUT_LOCATION";
+    /// Path of the output bucket's credentials file.
+    pub const OUTPUT_CREDENTIALS: &str = "SPEECHBATCH_OUTPUT_CREDENTIALS";
+    /// IAM token endpoint for IBM Cloud credentials files (optional).
+    pub const IAM_TOKEN_URL: &str = "SPEECHBATCH_IAM_TOKEN_URL";
+    /// Folder of the converted models, when a volume replaces the image's copy.
+    pub const MODELS: &str = "SPEECHBATCH_MODELS";
+    /// Where the termination message goes (optional; default
+    /// [`TERMINATION_MESSAGE_PATH`](super::TERMINATION_MESSAGE_PATH)).
+    pub const TERMINATION_LOG: &str = "SPEECHBATCH_TERMINATION_LOG";
+}
+
+/// A bucket as a shard sees it: name, location and the path of its mounted credentials file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardBucket {
+    /// The bucket's name.
+    pub name: String,
+    /// The bucket's location (also the signing region).
+    pub location: String,
+    /// The credentials file, mounted from a Secret (never the secret itself).
+    pub credentials_path: String,
+}
+
+impl ShardBucket {
+    /// Where the operator mounts a side's credentials file, named `key` inside the Secret.
+    pub fn mounted_credentials(side: BucketSide, key: &str) -> String {
+        format!("{CREDENTIALS_DIR}/{}/{key}", side.as_str())
+    }
+}
+
+/// Everything a shard process is told through its environment: one type, written by the
+/// operator ([`ShardEnv::to_vars`]) and read by the shard ([`ShardEnv::from_lookup`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardEnv {
+    /// The batch.
+    pub batch_id: BatchId,
+    /// The plan's bounds; each index picks its own range.
+    pub bounds: Vec<String>,
+    /// The options for every file.
+    pub params: RecognitionParams,
+    /// Where inputs are read.
+    pub input: ShardBucket,
+    /// Where outputs are written (the input bucket again when the batch names no other).
+    pub output: ShardBucket,
+    /// The IAM token endpoint, when not the default.
+    pub iam_token_url: Option<String>,
+}
+
+/// The environment of a shard cannot be read; the message says which variable and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardEnvError {
+    /// A required variable is not set.
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    /// A variable does not hold what the contract says.
+    #[error("{name} is not valid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ShardEnv {
+    /// The variables, in a stable order (Job specs compare equal from one reconcile to the next).
+    pub fn to_vars(&self) -> Vec<(&'static str, String)> {
+        let mut vars = vec![
+            (env::BATCH_ID, self.batch_id.to_string()),
+            (
+                env::SHARD_BOUNDS,
+                serde_json::to_string(&self.bounds).expect("strings serialize"),
+            ),
+            (
+                env::PARAMS,
+                serde_json::to_string(&self.params).expect("params serialize"),
+            ),
+            (env::INPUT_BUCKET, self.input.name.clone()),
+            (env::INPUT_LOCATION, self.input.location.clone()),
+            (env::INPUT_CREDENTIALS, self.input.credentials_path.clone()),
+            (env::OUTPUT_BUCKET, self.output.name.clone()),
+            (env::OUTPUT_LOCATION, self.output.location.clone()),
+            (
+                env::OUTPUT_CREDENTIALS,
+                self.output.credentials_path.clone(),
+            ),
+        ];
+        if let Some(url) = &self.iam_token_url {
+            vars.push((env::IAM_TOKEN_URL, url.clone()));
+        }
+        vars
+    }
+
+    /// Reads the variables through `lookup` (`std::env::var` in a shard process).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ShardEnvError> {
+        let get = |name: &'static str| lookup(name).ok_or(ShardEnvError::Missing(name));
+        let invalid = |name: &'static str| {
+            move |e: &dyn std::fmt::Display| ShardEnvError::Invalid {
+                name,
+                reason: e.to_string(),
+            }
+        };
+        let batch_id = BatchId::parse(&get(env::BATCH_ID)?)
+            .map_err(|e: InvalidBatchId| invalid(env::BATCH_ID)(&e))?;
+        let bounds: Vec<String> = serde_json::from_str(&get(env::SHARD_BOUNDS)?)
+            .map_err(|e| invalid(env::SHARD_BOUNDS)(&e))?;
+        let params: RecognitionParams =
+            serde_json::from_str(&get(env::PARAMS)?).map_err(|e| invalid(env::PARAMS)(&e))?;
+        Ok(Self {
+            batch_id,
+            bounds,
+            params,
+            input: ShardBucket {
+                name: get(env::INPUT_BUCKET)?,
+                location: get(env::INPUT_LOCATION)?,
+                credentials_path: get(env::INPUT_CREDENTIALS)?,
+            },
+            output: ShardBucket {
+                name: get(env::OUTPUT_BUCKET)?,
+                location: get(env::OUTPUT_LOCATION)?,
+                credentials_path: get(env::OUTPUT_CREDENTIALS)?,
+            },
+            iam_token_url: lookup(env::IAM_TOKEN_URL),
+        })
+    }
+
+    /// The range of completion index `index`, or why it has none.
+    pub fn range(&self, index: usize) -> Result<ShardRange, ShardEnvError> {
+        if index >= self.bounds.len() {
+            return Err(ShardEnvError::Invalid {
+                name: env::COMPLETION_INDEX,
+                reason: format!(
+                    "index {index} is outside the plan's {} shards",
+                    self.bounds.len()
+                ),
+            });
+        }
+        Ok(range_of(&self.bounds, index))
+    }
+
+    /// The variables as a map (for tests and for building a process environment).
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.to_vars()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ShardEnv {
+        ShardEnv {
+            batch_id: BatchId::parse("b-1").unwrap(),
+            bounds: vec!["a.wav".into(), "m/z.flac".into()],
+            params: RecognitionParams {
+                redaction: true,
+                ..Default::default()
+            }
+            .resolved(),
+            input: ShardBucket {
+                name: "in".into(),
+                location: "us-geo".into(),
+                credentials_path: ShardBucket::mounted_credentials(
+                    BucketSide::Input,
+                    "credentials.json",
+                ),
+            },
+            output: ShardBucket {
+                name: "out".into(),
+                location: "eu-de".into(),
+                credentials_path: ShardBucket::mounted_credentials(BucketSide::Output, "creds"),
+            },
+            iam_token_url: Some("http://127.0.0.1:1/token".into()),
+        }
+    }
+
+    #[test]
+    fn what_the_operator_writes_is_what_a_shard_reads() {
+        let env = sample();
+        let map = env.to_map();
+        let back = ShardEnv::from_lookup(|k| map.get(k).cloned()).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(
+            back.input.credentials_path,
+            "/var/run/secrets/speechbatch/input/credentials.json"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_malformed_variable_is_named() {
+        let mut map = sample().to_map();
+        map.remove(env::OUTPUT_BUCKET);
+        let e = ShardEnv::from_lookup(|k| map.get(k).cloned()).unwrap_err();
+        assert_eq!(e, ShardEnvError::Missing(env::OUTPUT_BUCKET));
+        let mut map = sample().to_map();
+        map.insert(env::SHARD_BOUNDS.into(), "not json".into());
+        let e = ShardEnv::from_lookup(|k| map.get(k).cloned()).unwrap_err();
+        assert!(e.to_string().contains(env::SHARD_BOUNDS), "{e}");
+    }
+
+    #[test]
+    fn each_index_gets_its_own_closed_range() {
+        let env = sample();
+        assert_eq!(
+            env.range(0).unwrap(),
+            ShardRange {
+                start_after: None,
+                last: Some("a.wav".into())
+            }
+        );
+        assert_eq!(
+            env.range(1).unwrap(),
+            ShardRange {
+                start_after: Some("a.wav".into()),
+                last: Some("m/z.flac".into())
+            }
+        );
+        assert!(env.range(2).is_err());
+    }
+
+    #[test]
+    fn termination_messages_carry_counts_or_an_error() {
+        let done = TerminationMessage::Finished {
+            index: 2,
+            counts: ShardCounts {
+                successful: 5,
+                failed: 1,
+            },
+        };
+        let text = serde_json::to_string(&done).unwrap();
+        assert_eq!(text, r#"{"index":2,"successful":5,"failed":1}"#);
+        assert_eq!(
+            serde_json::from_str::<TerminationMessage>(&text).unwrap(),
+            done
+        );
+        let failed: TerminationMessage = serde_json::from_str(r#"{"error":"no bucket"}"#).unwrap();
+        assert_eq!(
+            failed,
+            TerminationMessage::Failed {
+                error: "no bucket".into()
+            }
+        );
+    }
+
+    #[test]
+    fn counts_add_up_per_outcome() {
+        let mut c = ShardCounts::default();
+        c.add(FileOutcome::Succeeded);
+        c.add(FileOutcome::Failed);
+        c.add(FileOutcome::Succeeded);
+        assert_eq!((c.successful, c.failed, c.done()), (2, 1, 3));
+        let total: ShardCounts = [c, c].into_iter().sum();
+        assert_eq!(total.done(), 6);
+        assert_eq!(ShardExit::Permanent.code(), 3);
+    }
+}

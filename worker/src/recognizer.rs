@@ -1,0 +1,34 @@
+//! What the worker needs from a speech engine: one audio file and the batch's options in, the
+//! `.json` body or the `.notice` error body out. The real engine implements it; the embedded
+//! backend's tests use a fake, so that lifecycle tests run in milliseconds without models.
+
+use crds::{ErrorBody, RecognitionParams};
+use transcriber::Engine;
+
+/// Recognises one file. Synchronous and CPU-bound: the worker calls it on a blocking thread.
+pub trait Recognizer: Send + Sync + 'static {
+    /// The file's `<key>.json` body, or the error body of its `<key>.notice`. `name` is the
+    /// object key (used to recognise raw G.729, which has no header, and in messages).
+    fn recognize(
+        &self,
+        audio: Vec<u8>,
+        name: &str,
+        params: &RecognitionParams,
+    ) -> Result<Vec<u8>, ErrorBody>;
+}
+
+impl Recognizer for Engine {
+    fn recognize(
+        &self,
+        audio: Vec<u8>,
+        name: &str,
+        params: &RecognitionParams,
+    ) -> Result<Vec<u8>, ErrorBody> {
+        match Engine::recognize(self, audio, Some(name), params) {
+            Ok(results) => {
+                Ok(serde_json::to_vec_pretty(&results).expect("recognition results serialize"))
+            }
+            Err(e) => Err(e.to_error_body()),
+        }
+    }
+}
