@@ -3,20 +3,17 @@
 //! project's embedded s3s-fs), reporting its counts in the termination message, exact on a
 //! retry, and exiting with `ShardExit::Permanent` on a request error retrying cannot fix.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crds::shard::{env, ShardBucket, ShardEnv, ShardExit};
 use crds::{BatchId, RecognitionParams};
 use speechbatch_storage::embedded_s3::EmbeddedS3;
 use speechbatch_storage::{plan_shards, Bucket, Credentials, HmacCredentials, StorageConfig};
+use speechbatch_testkit::testdata;
 
 const ACCESS: &str = "shard-test-access";
 const SECRET: &str = "shard-test-secret-key-0123456789";
-
-fn testdata(rel: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata")).join(rel)
-}
 
 struct Shard {
     bounds: Vec<String>,
