@@ -202,7 +202,7 @@ fn has_three_digits(s: &str) -> bool {
 fn smart_tokens_span_the_words_they_replace() {
     for row in manifest() {
         let input = words(&format!("{}.", row.reference));
-        let out = format_words(&input, &*SMART);
+        let out = format_words(&input, &SMART);
         check_invariants(&input, &out);
         for w in &out {
             assert!(
@@ -235,7 +235,7 @@ fn smart_tokens_span_the_words_they_replace() {
     let span_of = |file: &str, token: &str, first: &str, last: &str| {
         let row = manifest().into_iter().find(|r| r.file == file).unwrap();
         let input = words(&format!("{}.", row.reference));
-        let out = format_words(&input, &*SMART);
+        let out = format_words(&input, &SMART);
         let w = out
             .iter()
             .find(|w| w.text == token)
@@ -279,7 +279,7 @@ fn split_words_share_their_span_and_smart_formatting_restores_it() {
             confidence: 0.8,
         },
     ];
-    let out = format_words(&input, &*DEFAULT);
+    let out = format_words(&input, &DEFAULT);
     check_invariants(&input, &out);
     assert_eq!(transcript(&out), "costs three hundred forty nine dollars ");
     assert_eq!(out[1].start, 0.5);
@@ -288,7 +288,7 @@ fn split_words_share_their_span_and_smart_formatting_restores_it() {
     assert!((out[1].end - out[1].start - 1.2 * 5.0 / 28.0).abs() < 1e-9);
     assert!((out[5].end - out[5].start - 1.2 * 7.0 / 28.0).abs() < 1e-9);
     assert!(out[1..].iter().all(|w| w.confidence == 0.8));
-    let smart = format_words(&input, &*SMART);
+    let smart = format_words(&input, &SMART);
     assert_eq!(
         smart[1],
         Word {

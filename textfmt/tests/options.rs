@@ -209,7 +209,7 @@ fn sentence_starts_are_lowercased_but_names_keep_capitals() {
 #[test]
 fn hesitations_are_marked_by_default_and_dropped_by_smart_formatting() {
     let input = words("That, um, that's a hmm uh-huh.");
-    let out = format_words(&input, &*DEFAULT);
+    let out = format_words(&input, &DEFAULT);
     check_invariants(&input, &out);
     assert_eq!(
         transcript(&out),
@@ -339,7 +339,7 @@ fn word_confidence_and_timestamps_are_aligned_with_the_transcript() {
     }
     // The phone number's token takes the least confidence of the words it replaces.
     let spoken = words("call six one seven five five five zero one four two");
-    let out = format_words(&spoken, &*SMART);
+    let out = format_words(&spoken, &SMART);
     assert_eq!(out[1].text, "617-555-0142");
     assert_eq!(f64::from(out[1].confidence), word_confidence(&out)[1].1);
     assert_eq!(out[1].confidence, spoken.last().unwrap().confidence);
@@ -384,7 +384,7 @@ fn odd_input_keeps_the_invariants() {
         end: 2.0,
         confidence: 0.7,
     }];
-    let out = format_words(&one, &*SMART);
+    let out = format_words(&one, &SMART);
     check_invariants(&one, &out);
     assert_eq!(transcript(&out), "at 9:30 ");
 }
