@@ -1,35 +1,11 @@
-//! The shared development set: every file in `formats/` decodes to the right format, shape,
-//! length and level; every file in `bad/` is rejected with the error it deserves.
-
-use std::path::PathBuf;
+//! The checked-in test data: every file in `testdata/formats/` decodes to the right format,
+//! shape, length and level; every file in `testdata/bad/` is rejected with the error it deserves.
 
 use speechbatch_audio::{decode_all, AudioError, AudioStream, DecodeOptions, TARGET_RATE};
+use speechbatch_testkit::{read_manifest, read_testdata as read, testdata, Row};
 
-const DEVSET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/devset");
-
-fn path(rel: &str) -> PathBuf {
-    PathBuf::from(DEVSET).join(rel)
-}
-
-fn read(rel: &str) -> Vec<u8> {
-    std::fs::read(path(rel)).unwrap_or_else(|e| panic!("devset file {rel}: {e}"))
-}
-
-/// Rows of a manifest as column-name -> value maps.
-fn manifest(rel: &str) -> Vec<std::collections::HashMap<String, String>> {
-    let text = String::from_utf8(read(rel)).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t'))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+fn manifest(rel: &str) -> Vec<Row> {
+    read_manifest(&testdata(rel))
 }
 
 fn opts(name: &str, allow_g729: bool) -> DecodeOptions<'_> {
@@ -72,7 +48,7 @@ fn every_format_decodes_with_the_right_shape_length_and_level() {
     let rows = manifest("formats/manifest.tsv");
     assert_eq!(rows.len(), 12);
     for row in rows {
-        let file = &row["file"];
+        let file = row["file"].as_str();
         let bytes = read(&format!("formats/{file}"));
         let (info, samples) =
             decode_all(&bytes, &opts(file, true)).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -149,7 +125,7 @@ fn g729_needs_the_narrowband_flag_and_its_name() {
 }
 
 #[test]
-fn wav_content_named_mp3_is_wav() {
+fn wav_content_named_mp3_is_decoded_as_wav() {
     let bytes = read("formats/fmt11_wav_named.mp3");
     let stream = AudioStream::open(bytes, &opts("fmt11_wav_named.mp3", false)).unwrap();
     assert_eq!(stream.info().mime, "audio/wav");
@@ -313,7 +289,7 @@ fn leading_id3_tags_and_junk_are_skipped() {
 }
 
 #[test]
-fn streaming_and_whole_decoding_agree() {
+fn streaming_and_whole_decoding_give_the_same_samples() {
     for file in [
         "fmt04_opus.ogg",
         "fmt06_vorbis.webm",

@@ -141,7 +141,7 @@ fn check(bytes: &[u8], rate: u32, channels: u16, frames: usize, amp: f32, tol: f
 }
 
 #[test]
-fn int_and_float_wavs_of_every_rate_and_channel_count() {
+fn int_and_float_wavs_of_every_rate_and_channel_count_decode_exactly() {
     for (bits, float) in [
         (8, false),
         (16, false),
@@ -186,7 +186,7 @@ fn speech_on_one_of_nine_channels_keeps_its_level() {
 }
 
 #[test]
-fn float64_mulaw_and_alaw_wavs() {
+fn float64_mulaw_and_alaw_wavs_decode_to_the_right_level() {
     let rate = 8_000;
     let frames = 4_001;
     let signal: Vec<f64> = sine(rate, frames, 0.5).collect();
@@ -276,7 +276,7 @@ fn unsupported_wav_encodings_and_rates_are_named() {
 }
 
 #[test]
-fn size_limits() {
+fn files_outside_the_size_limits_are_rejected_at_once() {
     // A complete, valid WAV that is simply too small.
     let tiny = raw_wav(1, 16, 8_000, 1, &[0u8; 40]);
     assert!(tiny.len() < MIN_BYTES);
@@ -398,7 +398,7 @@ fn a_ten_minute_file_streams_in_bounded_chunks_to_the_exact_length() {
 }
 
 #[test]
-fn the_stream_is_send() {
+fn the_stream_can_move_to_another_thread() {
     fn is_send<T: Send>() {}
     is_send::<AudioStream>();
 }

@@ -21,11 +21,11 @@ impl Row {
 }
 
 impl Index<&str> for Row {
-    type Output = str;
+    type Output = String;
 
     /// The cell of `column`; panics, listing the manifest's columns, when there is none.
-    fn index(&self, column: &str) -> &str {
-        self.get(column).unwrap_or_else(|| {
+    fn index(&self, column: &str) -> &String {
+        self.cells.get(column).unwrap_or_else(|| {
             panic!(
                 "the manifest has no column {column:?} (its columns: {:?})",
                 self.columns
