@@ -1,15 +1,17 @@
-//! Diarization figures for BENCHMARKS.md: DER and speaker counts on the development conversations
-//! (scored by the devset's own `score.py diar`) for this crate's clustering and for the baseline,
-//! and the speed on 2 threads, including a one-hour recording.
+//! Diarization figures for BENCHMARKS.md: DER and speaker counts on the checked-in conversations
+//! (scored by the testkit's DER, the development set's definitions) for this crate's clustering
+//! and for the baseline, and the speed on 2 threads, including a one-hour recording.
 //!
 //! ```text
-//! cargo run -p speechbatch-diarize --release --example diar_eval -- [--long SECONDS] [--dir CONV_DIR] [--repeat N] [--verbose]
+//! cargo run -p speechbatch-diarize --release --example diar_eval -- [--devset DIR] [--long SECONDS] [--dir CONV_DIR] [--repeat N] [--verbose]
 //! ```
 //! ONNX Runtime and the model are found where set-up puts them (`ORT_DYLIB_PATH`,
-//! `SPEECHBATCH_MODELS`, `SPEECHBATCH_CACHE` override). `--long` sets the length of the long
-//! recording (default one hour), `--dir` adds another folder laid out like devset/conversations
-//! (NAME.flac|wav + NAME.ref.json), `--repeat` runs each evaluation N times (the first run of a
-//! process pays ONNX Runtime's warm-up), `--verbose` prints score.py's tables and, for the long
+//! `SPEECHBATCH_MODELS`, `SPEECHBATCH_CACHE` override). `--devset` reads the conversations from
+//! DIR/conversations instead of the repository's testdata/conversations (the long recording is
+//! made from them too), `--long` sets the length of the long recording (default one hour),
+//! `--dir` adds another folder laid out like testdata/conversations (NAME.flac|wav +
+//! NAME.ref.json), `--repeat` runs each evaluation N times (the first run of a process pays ONNX
+//! Runtime's warm-up), `--verbose` prints the per-conversation tables and, for the long
 //! recording, which voice went to which speaker.
 
 #[path = "../tests/common/mod.rs"]
@@ -17,7 +19,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{evaluate, Method, SpanSource, DEVSET};
+use common::{evaluate, Method, SpanSource};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -29,7 +31,10 @@ fn main() {
     };
     let long_s: f64 = value("--long").map_or(3600.0, |v| v.parse().expect("--long SECONDS"));
     let repeat: usize = value("--repeat").map_or(1, |v| v.parse().expect("--repeat N"));
-    let mut dirs = vec![Path::new(DEVSET).join("conversations")];
+    let conversations = value("--devset").map_or_else(common::conversations_dir, |d| {
+        Path::new(&d).join("conversations")
+    });
+    let mut dirs = vec![conversations.clone()];
     dirs.extend(value("--dir").map(PathBuf::from));
 
     println!("model: {}", common::model_path().display());
@@ -76,7 +81,7 @@ fn main() {
                 "baseline / energy detector",
             ),
         ] {
-            let e = evaluate(dir, spans, method, "eval");
+            let e = evaluate(dir, spans, method);
             println!(
                 "{:<34} {:<28} {:>7.4} {:>5}/{:<3} {:>7.0}x",
                 label,
@@ -92,7 +97,7 @@ fn main() {
         }
     }
 
-    let run = common::long::run(long_s);
+    let run = common::long::run(&conversations, long_s);
     let score = common::long::score_run(&run);
     println!(
         "\nlong recording: {:.0} s of audio ({:.0} s of speech) diarized in {:.1} s = {:.0}x real time \
@@ -128,7 +133,7 @@ fn print_confusion(run: &common::long::LongRun) {
     for v in voices {
         let mut row = vec![0.0; n + 8];
         for t in run.turns.iter().filter(|t| t.speaker == v) {
-            let r = common::Reference {
+            let r = common::Conversation {
                 name: String::new(),
                 audio: String::new(),
                 speakers: 1,

@@ -1,4 +1,4 @@
-//! Diarization of the development set, scored by the set's own `score.py diar`.
+//! Diarization of the checked-in conversations, scored by the testkit's DER.
 //!
 //! Speech spans stand in for the engine's VAD (reference turns padded and merged, or an energy
 //! detector) and pseudo-words for the recogniser's words: see `common/mod.rs`.
@@ -7,12 +7,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{evaluate, Evaluation, Method, SpanSource, DEVSET};
+use common::{conversations_dir as conversations, evaluate, Evaluation, Method, SpanSource};
 use speechbatch_diarize::{DiarizeError, SpeakerEncoder};
-
-fn conversations() -> std::path::PathBuf {
-    Path::new(DEVSET).join("conversations")
-}
 
 fn check_targets(e: &Evaluation, what: &str) {
     println!("{what}:\n{}", e.score.report);
@@ -31,19 +27,13 @@ fn conversations_with_reference_spans_meet_targets() {
         &conversations(),
         SpanSource::Reference(0.2),
         Method::Clustered,
-        "ref",
     );
     check_targets(&e, "reference turns ±0.2 s");
 }
 
 #[test]
 fn conversations_with_energy_spans_meet_targets() {
-    let e = evaluate(
-        &conversations(),
-        SpanSource::Energy,
-        Method::Clustered,
-        "energy",
-    );
+    let e = evaluate(&conversations(), SpanSource::Energy, Method::Clustered);
     check_targets(&e, "energy detector");
 }
 
@@ -51,12 +41,7 @@ fn conversations_with_energy_spans_meet_targets() {
 fn conversations_with_engine_like_spans_meet_targets() {
     // Split at every 100 ms silence and padded by 0.4 s like the engine's VAD: many short spans,
     // each with silence at both ends.
-    let e = evaluate(
-        &conversations(),
-        SpanSource::EngineLike,
-        Method::Clustered,
-        "engine",
-    );
+    let e = evaluate(&conversations(), SpanSource::EngineLike, Method::Clustered);
     check_targets(&e, "engine-like VAD segments");
 }
 
@@ -68,19 +53,13 @@ fn conversations_with_turns_merged_across_pauses_meet_targets() {
         &conversations(),
         SpanSource::Reference(0.6),
         Method::Clustered,
-        "merged",
     );
     check_targets(&e, "reference turns ±0.6 s (merged)");
 }
 
 #[test]
 fn labels_follow_the_interface() {
-    let e = evaluate(
-        &conversations(),
-        SpanSource::Energy,
-        Method::Clustered,
-        "labels",
-    );
+    let e = evaluate(&conversations(), SpanSource::Energy, Method::Clustered);
     for o in &e.outcomes {
         assert_eq!(
             o.labels.len(),
@@ -144,19 +123,9 @@ fn labels_follow_the_interface() {
 }
 
 #[test]
-fn baseline_is_scored_and_beaten() {
-    let ours = evaluate(
-        &conversations(),
-        SpanSource::Energy,
-        Method::Clustered,
-        "cmp-ours",
-    );
-    let base = evaluate(
-        &conversations(),
-        SpanSource::Energy,
-        Method::Baseline,
-        "cmp-base",
-    );
+fn clustering_does_not_lose_to_the_baseline() {
+    let ours = evaluate(&conversations(), SpanSource::Energy, Method::Clustered);
+    let base = evaluate(&conversations(), SpanSource::Energy, Method::Baseline);
     println!("baseline:\n{}", base.score.report);
     assert!(base
         .outcomes
@@ -173,7 +142,7 @@ fn baseline_is_scored_and_beaten() {
 }
 
 #[test]
-fn missing_model_is_a_clear_error() {
+fn a_missing_model_is_a_clear_error() {
     match SpeakerEncoder::load(Path::new("/nonexistent/speaker-ge2e.onnx"), 1) {
         Err(DiarizeError::ModelMissing(p)) => assert!(p.ends_with("speaker-ge2e.onnx")),
         other => panic!("expected ModelMissing, got {other:?}"),

@@ -1,14 +1,14 @@
 //! An hour of audio in bounded memory: the diarizer keeps embeddings (about 1 KiB per 0.5 s of
 //! speech), never audio, and its clustering works on a bounded subset of windows. The hour is the
-//! devset's wideband conversations over and over (see `common/long.rs`), so it also checks that
+//! checked-in wideband conversations over and over (see `common/long.rs`), so it also checks that
 //! recurring voices stay one speaker each over an hour.
 //! Alone in its own test binary so that the peak-memory reading is this test's.
 
 mod common;
 
 #[test]
-fn one_hour_in_bounded_memory() {
-    let run = common::long::run(3600.0);
+fn an_hour_is_diarized_in_bounded_memory() {
+    let run = common::long::run(&common::conversations_dir(), 3600.0);
     let speed = run.audio_s / run.wall.as_secs_f64();
     println!(
         "{:.0} s of audio ({:.0} s speech) in {:.1} s: {:.0}x real time, {} speakers, peak RSS {:?} KiB",

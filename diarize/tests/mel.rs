@@ -12,7 +12,7 @@ fn read_f32(name: &str) -> Vec<f32> {
 }
 
 #[test]
-fn mel_matches_librosa_reference() {
+fn the_mel_spectrogram_matches_the_librosa_reference() {
     let input = read_f32("mel_input.f32");
     let expected = read_f32("mel_expected.f32");
     let got = MelFrontEnd::new().compute(&input, 1.0);
@@ -28,7 +28,7 @@ fn mel_matches_librosa_reference() {
 }
 
 #[test]
-fn gain_scales_power() {
+fn the_gain_scales_the_power() {
     let input = read_f32("mel_input.f32");
     let mel = MelFrontEnd::new();
     let one = mel.compute(&input, 1.0);

@@ -1,22 +1,20 @@
-//! Every single-speaker clip of devset/asr must come out as one speaker, and the encoder's windows
+//! Every single-speaker clip of testdata/asr must come out as one speaker, and the encoder's windows
 //! must be what the API promises.
 
 mod common;
 
-use std::path::Path;
-
-use common::{diarize, encoder, energy_spans, read_audio, Method, DEVSET, SR};
+use common::{diarize, encoder, energy_spans, read_audio, Method, SR};
 use speechbatch_diarize::EMBEDDING_DIM;
 
 fn clips() -> Vec<std::path::PathBuf> {
-    let dir = Path::new(DEVSET).join("asr");
+    let dir = speechbatch_testkit::testdata("asr");
     let mut clips: Vec<_> = std::fs::read_dir(&dir)
-        .expect("devset/asr")
+        .expect("testdata/asr")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "flac"))
         .collect();
     clips.sort();
-    assert_eq!(clips.len(), 15, "devset/asr clips");
+    assert_eq!(clips.len(), 15, "testdata/asr clips");
     clips
 }
 
@@ -67,7 +65,7 @@ fn every_asr_clip_is_one_speaker_on_the_telephone_too() {
 }
 
 #[test]
-fn embed_span_windows_cover_the_span() {
+fn embedding_windows_cover_the_span() {
     let samples = read_audio(&clips()[0]);
     let enc = encoder();
     let span = &samples[SR / 2..SR / 2 + 52 * SR / 10]; // 5.2 s from 0.5 s

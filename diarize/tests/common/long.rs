@@ -1,12 +1,13 @@
-//! A long recording without holding it: the devset's wideband conversations played one after
+//! A long recording without holding it: the checked-in wideband conversations played one after
 //! another, span by span, with their times shifted, until the requested length is reached.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use speechbatch_diarize::{Diarizer, SpeakerTimeline};
+use speechbatch_testkit::{read_conversations, speaker_count};
 
-use super::{encoder, energy_spans, read_audio, references, Turn, DEVSET, SR};
+use super::{encoder, energy_spans, read_audio, Conversation, Turn, SR};
 
 /// What a long run measured.
 #[derive(Debug, Clone)]
@@ -29,15 +30,15 @@ pub fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Diarizes `seconds` of audio made of the wideband devset conversations back to back. Only one
-/// conversation's audio (about 40 s) is decoded at a time; the diarizer only ever sees one span.
+/// Diarizes `seconds` of audio made of the wideband conversations of `dir` (laid out like
+/// testdata/conversations) back to back. Only one conversation's audio (about 40 s) is decoded
+/// at a time; the diarizer only ever sees one span.
 ///
 /// The passes over the conversations cycle through five speeds, -2% to +2% (pitch and tempo
 /// together): a voice drifts a little over an hour, and exact copies of the same windows would
 /// make each set of copies look like a speaker of its own.
-pub fn run(seconds: f64) -> LongRun {
-    let dir = Path::new(DEVSET).join("conversations");
-    let convs: Vec<_> = references(&dir)
+pub fn run(dir: &Path, seconds: f64) -> LongRun {
+    let convs: Vec<_> = read_conversations(dir)
         .into_iter()
         .filter(|r| !r.audio.ends_with(".wav"))
         .collect();
@@ -106,31 +107,16 @@ pub fn run(seconds: f64) -> LongRun {
     }
 }
 
-/// Scores a long run with `score.py diar`: its reference turns and pseudo-words over them are
-/// written to a scratch conversation folder.
+/// Scores a long run as one conversation: its reference turns (speakers named by voice) against
+/// the labels of pseudo-words over them.
 pub fn score_run(run: &LongRun) -> super::Score {
-    let conv = super::scratch_dir("long-ref");
-    let hyp = super::scratch_dir("long-hyp");
-    let mut voices: Vec<&str> = run.turns.iter().map(|t| t.speaker.as_str()).collect();
-    voices.sort_unstable();
-    voices.dedup();
-    let reference = serde_json::json!({
-        "audio": "long.flac",
-        "speakers": voices.len(),
-        "turns": run.turns.iter().map(|t| serde_json::json!({"speaker": t.speaker, "start": t.start, "end": t.end})).collect::<Vec<_>>(),
-    });
-    std::fs::write(conv.join("long.ref.json"), reference.to_string()).expect("write reference");
-    let r = super::Reference {
+    let reference = Conversation {
         name: "long".into(),
         audio: "long.flac".into(),
-        speakers: voices.len(),
+        speakers: speaker_count(&run.turns),
         turns: run.turns.clone(),
         voices: Vec::new(),
     };
-    let labels = run.timeline.label_words(&super::pseudo_words(&r));
-    super::write_hypothesis(&hyp, "long.flac", &labels);
-    let score = super::score(&conv, &hyp);
-    let _ = std::fs::remove_dir_all(&conv);
-    let _ = std::fs::remove_dir_all(&hyp);
-    score
+    let labels = run.timeline.label_words(&super::pseudo_words(&reference));
+    super::score([(&reference, labels.as_slice())])
 }

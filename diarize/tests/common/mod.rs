@@ -1,5 +1,6 @@
-//! Shared by the integration tests and `examples/diar_eval.rs`: reading the development set,
-//! stand-ins for the engine's VAD and recogniser, and scoring with the devset's own `score.py`.
+//! Shared by the integration tests and `examples/diar_eval.rs`: the conversations of the
+//! checked-in test data, stand-ins for the engine's VAD and recogniser, and scoring (the
+//! testkit's DER).
 //!
 //! The engine finds speech with silero VAD and words with Whisper; neither is available to this
 //! crate, so the tests use (a) the reference turn times, padded and merged, as speech spans, and
@@ -13,18 +14,16 @@ pub mod score;
 pub mod spans;
 
 pub use audio::read_audio;
-pub use score::{score, scratch_dir, write_hypothesis, Score};
+pub use score::{score, Score};
 pub use spans::{energy_spans, engine_like_spans, pseudo_words, reference_spans};
+pub use speechbatch_testkit::{Conversation, Turn};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use speechbatch_diarize::{Diarizer, SpeakerEncoder, SpeakerLabel, SpeakerTimeline, MODEL_FILE};
 
-/// The shared development set, read in place.
-pub const DEVSET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/devset");
 /// Engine sample rate.
 pub const SR: usize = 16_000;
 
@@ -59,66 +58,10 @@ pub fn encoder() -> Arc<SpeakerEncoder> {
     .clone()
 }
 
-/// One reference turn.
-#[derive(Debug, Clone)]
-pub struct Turn {
-    pub speaker: String,
-    pub start: f64,
-    pub end: f64,
-}
-
-/// A conversation's `NAME.ref.json`.
-#[derive(Debug, Clone)]
-pub struct Reference {
-    pub name: String,
-    pub audio: String,
-    pub speakers: usize,
-    pub turns: Vec<Turn>,
-    /// Speaker letter -> voice description (the same voice recurs across conversations).
-    pub voices: Vec<(String, String)>,
-}
-
-/// Reads every `*.ref.json` of a folder, sorted by name.
-pub fn references(dir: &Path) -> Vec<Reference> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.to_string_lossy().ends_with(".ref.json"))
-        .collect();
-    names.sort();
-    names
-        .iter()
-        .map(|p| {
-            let v: Value = serde_json::from_str(&std::fs::read_to_string(p).expect("read ref"))
-                .expect("ref json");
-            let turns: Vec<Turn> = v["turns"]
-                .as_array()
-                .expect("turns")
-                .iter()
-                .map(|t| Turn {
-                    speaker: t["speaker"].as_str().expect("speaker").to_string(),
-                    start: t["start"].as_f64().expect("start"),
-                    end: t["end"].as_f64().expect("end"),
-                })
-                .collect();
-            let voices = v["voices"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let file = p.file_name().unwrap().to_string_lossy();
-            Reference {
-                name: file.trim_end_matches(".ref.json").to_string(),
-                audio: v["audio"].as_str().expect("audio").to_string(),
-                speakers: v["speakers"].as_u64().expect("speakers") as usize,
-                turns,
-                voices,
-            }
-        })
-        .collect()
+/// The checked-in conversations: four 16 kHz FLAC and two 8 kHz telephone WAV files, each with
+/// its `NAME.ref.json`.
+pub fn conversations_dir() -> PathBuf {
+    speechbatch_testkit::testdata("conversations")
 }
 
 /// Which speech spans the tests feed the diarizer.
@@ -174,7 +117,7 @@ pub struct Outcome {
     pub words: Vec<(f64, f64)>,
 }
 
-/// Diarizes every conversation of `conv_dir`, writes hypotheses and scores them.
+/// Diarizes every conversation of `conv_dir` and scores the labels of its pseudo-words.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
     pub score: Score,
@@ -185,22 +128,21 @@ pub struct Evaluation {
     pub diarize_s: f64,
 }
 
-pub fn evaluate(conv_dir: &Path, spans: SpanSource, method: Method, tag: &str) -> Evaluation {
-    let hyp = scratch_dir(tag);
+pub fn evaluate(conv_dir: &Path, spans: SpanSource, method: Method) -> Evaluation {
+    let references = speechbatch_testkit::read_conversations(conv_dir);
     let mut outcomes = Vec::new();
     let (mut audio_s, mut diarize_s) = (0.0, 0.0);
-    for r in references(conv_dir) {
+    for r in &references {
         let samples = read_audio(&conv_dir.join(&r.audio));
         let duration = samples.len() as f64 / SR as f64;
         let span_list = match spans {
-            SpanSource::Reference(pad) => reference_spans(&r, pad, duration),
+            SpanSource::Reference(pad) => reference_spans(r, pad, duration),
             SpanSource::Energy => energy_spans(&samples),
             SpanSource::EngineLike => engine_like_spans(&samples),
         };
         let (timeline, took) = diarize(&samples, &span_list, method);
-        let words = pseudo_words(&r);
+        let words = pseudo_words(r);
         let labels = timeline.label_words(&words);
-        write_hypothesis(&hyp, &r.audio, &labels);
         audio_s += duration;
         diarize_s += took.as_secs_f64();
         outcomes.push(Outcome {
@@ -210,8 +152,12 @@ pub fn evaluate(conv_dir: &Path, spans: SpanSource, method: Method, tag: &str) -
             words,
         });
     }
-    let score = score(conv_dir, &hyp);
-    let _ = std::fs::remove_dir_all(&hyp);
+    let score = score(
+        references
+            .iter()
+            .zip(&outcomes)
+            .map(|(r, o)| (r, o.labels.as_slice())),
+    );
     Evaluation {
         score,
         outcomes,

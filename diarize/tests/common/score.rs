@@ -1,63 +1,81 @@
-//! Hypothesis files and the development set's own scorer.
+//! Scoring speaker labels against the conversations' reference turns, with the testkit's DER
+//! (the development set's definitions: 10 ms frames, no collar, word labels of one speaker
+//! joined across pauses of up to a second).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::fmt::Write;
 
 use speechbatch_diarize::SpeakerLabel;
+use speechbatch_testkit::{
+    diarization_errors, join_word_labels, speaker_count, Conversation, DiarizationErrors, Turn,
+    WORD_LABEL_GAP_S,
+};
 
-use super::DEVSET;
-
-/// Writes `HYP_DIR/<audio>.json` as `{"speaker_labels": [...]}`.
-pub fn write_hypothesis(dir: &Path, audio: &str, labels: &[SpeakerLabel]) {
-    let doc = serde_json::json!({ "speaker_labels": labels });
-    std::fs::write(
-        dir.join(format!("{audio}.json")),
-        serde_json::to_string(&doc).unwrap(),
-    )
-    .expect("write hypothesis");
-}
-
-/// A fresh, empty scratch folder.
-pub fn scratch_dir(tag: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("speechbatch-diarize-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-/// `score.py diar`'s verdict.
+/// The verdict over a set of conversations.
 #[derive(Debug, Clone)]
 pub struct Score {
+    /// Diarization error rate over all of them.
     pub der: f64,
+    /// Conversations where the number of speakers found is the reference's.
     pub correct: usize,
+    /// Conversations scored.
     pub total: usize,
-    /// score.py's full table.
+    /// One line per conversation and the totals, for the test's output.
     pub report: String,
 }
 
-/// Runs the devset's scorer over a hypothesis folder.
-pub fn score(conv_dir: &Path, hyp_dir: &Path) -> Score {
-    let out = Command::new("python3")
-        .arg(Path::new(DEVSET).join("score.py"))
-        .args(["diar".as_ref(), conv_dir.as_os_str(), hyp_dir.as_os_str()])
-        .output()
-        .expect("run python3 score.py");
-    let report = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "score.py failed: {}{}",
-        report,
-        String::from_utf8_lossy(&out.stderr)
+/// Per-word speaker labels as the scorer's turns.
+pub fn label_turns(labels: &[SpeakerLabel]) -> Vec<Turn> {
+    labels
+        .iter()
+        .map(|l| Turn {
+            speaker: l.speaker.to_string(),
+            start: l.from,
+            end: l.to,
+        })
+        .collect()
+}
+
+/// Scores each conversation's word labels against its reference.
+pub fn score<'a>(
+    scored: impl IntoIterator<Item = (&'a Conversation, &'a [SpeakerLabel])>,
+) -> Score {
+    let mut report = format!(
+        "{:<24} {:>7} {:>7} {:>7} {:>7} {:>7} {:>4} {:>4}\n",
+        "conversation", "DER", "miss", "fa", "conf", "speech", "ref", "hyp"
     );
-    // Last line: "DER 0.0812 speakers-correct 5/6"
-    let last = report.lines().last().unwrap_or_default();
-    let f: Vec<&str> = last.split_whitespace().collect();
-    let (c, t) = f[3].split_once('/').expect("speakers-correct n/m");
+    let mut sum = DiarizationErrors::default();
+    let (mut correct, mut total) = (0, 0);
+    for (reference, labels) in scored {
+        let segments = join_word_labels(&label_turns(labels), WORD_LABEL_GAP_S);
+        let e = diarization_errors(&reference.turns, &segments);
+        let found = speaker_count(&segments);
+        writeln!(
+            report,
+            "{:<24} {:>7.4} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>4} {:>4}",
+            reference.name,
+            e.rate(),
+            e.missed,
+            e.false_alarm,
+            e.confusion,
+            e.speech,
+            reference.speakers,
+            found
+        )
+        .unwrap();
+        sum += e;
+        correct += usize::from(found == reference.speakers);
+        total += 1;
+    }
+    write!(
+        report,
+        "DER {:.4} speakers-correct {correct}/{total}",
+        sum.rate()
+    )
+    .unwrap();
     Score {
-        der: f[1].parse().expect("DER"),
-        correct: c.parse().unwrap(),
-        total: t.parse().unwrap(),
+        der: sum.rate(),
+        correct,
+        total,
         report,
     }
 }

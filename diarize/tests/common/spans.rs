@@ -1,10 +1,10 @@
 //! Stand-ins for the engine's VAD (speech spans) and recogniser (words).
 
-use super::{Reference, SR};
+use super::{Conversation, SR};
 
 /// VAD stand-in 1: reference turns widened by `pad` seconds, overlapping ones merged (so pauses
 /// shorter than 2 × pad join two turns, possibly of different speakers, into one span).
-pub fn reference_spans(r: &Reference, pad: f64, duration: f64) -> Vec<(f64, f64)> {
+pub fn reference_spans(r: &Conversation, pad: f64, duration: f64) -> Vec<(f64, f64)> {
     let mut turns: Vec<(f64, f64)> = r
         .turns
         .iter()
@@ -114,7 +114,7 @@ pub fn engine_like_spans(samples: &[f32]) -> Vec<(f64, f64)> {
 }
 
 /// Recogniser stand-in: words of about 0.3 s tiling each reference turn.
-pub fn pseudo_words(r: &Reference) -> Vec<(f64, f64)> {
+pub fn pseudo_words(r: &Conversation) -> Vec<(f64, f64)> {
     let mut words = Vec::new();
     for t in &r.turns {
         let n = ((t.end - t.start) / 0.3).round().max(1.0) as usize;
