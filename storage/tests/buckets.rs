@@ -308,12 +308,12 @@ fn assert_no_secret(text: &str, secrets: &[&str]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_s3_behaviour() {
+async fn buckets_on_the_embedded_s3_server_behave_as_the_service_expects() {
     behaviour(TestServer::embedded().await, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seaweedfs_behaviour() {
+async fn buckets_on_seaweedfs_behave_as_the_service_expects() {
     let t = Instant::now();
     let server = TestServer::seaweedfs().await;
     eprintln!("[seaweedfs] ready in {:?}", t.elapsed());
