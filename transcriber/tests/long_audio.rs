@@ -3,35 +3,19 @@
 
 mod common;
 
-use common::{devset, engine, manifest};
+use common::engine;
 use speechbatch_audio::{decode_all, DecodeOptions};
+use speechbatch_testkit::{read_manifest, testdata, wav_from_f32};
 use transcriber::RecognitionParams;
 
 /// A 16-bit mono 16 kHz WAV file of `samples`.
 fn wav_bytes(samples: &[f32]) -> Vec<u8> {
-    let data_len = (samples.len() * 2) as u32;
-    let mut b = Vec::with_capacity(44 + samples.len() * 2);
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + data_len).to_le_bytes());
-    b.extend_from_slice(b"WAVEfmt ");
-    b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&16_000u32.to_le_bytes());
-    b.extend_from_slice(&32_000u32.to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&16u16.to_le_bytes());
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        b.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
-    }
-    b
+    wav_from_f32(16_000, 1, samples)
 }
 
 #[test]
 fn words_keep_absolute_times_across_windows_and_long_silences() {
-    let dir = devset().join("asr");
+    let dir = testdata("asr");
     // Pauses chosen to hit every packing case: within a window, across windows, and a silence
     // longer than a whole window (which must be skipped, not transcribed).
     let pauses = [
@@ -39,7 +23,7 @@ fn words_keep_absolute_times_across_windows_and_long_silences() {
     ];
     let mut audio: Vec<f32> = Vec::new();
     let mut spans = Vec::new();
-    for (row, pause) in manifest(&dir.join("manifest.tsv")).iter().zip(pauses) {
+    for (row, pause) in read_manifest(&dir.join("manifest.tsv")).iter().zip(pauses) {
         let bytes = std::fs::read(dir.join(&row["file"])).unwrap();
         let (_, samples) = decode_all(
             &bytes,
