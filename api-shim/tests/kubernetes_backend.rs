@@ -6,50 +6,14 @@
 use api_shim::backend::{Backend, BucketRequest, CreateBatch};
 use api_shim::kubernetes::Kubernetes;
 use crds::RecognitionParams;
-use http::{Request, Response};
-use kube::client::Body;
-use kube::Client;
 use speechbatch_storage::{Credentials, HmacCredentials};
-
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use speechbatch_testkit::kube_mock::{mock_client, MockApiServer};
 
 const SECRET: &str = "s3cr3t-value-that-must-stay-in-a-secret";
 
-fn backend() -> (Kubernetes, Handle) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, "speech");
-    (Kubernetes::new(client, "speech"), handle)
-}
-
-async fn next(
-    handle: &mut Handle,
-) -> (
-    Request<Body>,
-    serde_json::Value,
-    tower_test::mock::SendResponse<Response<Body>>,
-) {
-    let (request, send) = handle.next_request().await.expect("a request");
-    let (parts, body) = request.into_parts();
-    let bytes = body.collect_bytes().await.unwrap();
-    let json = if bytes.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    (Request::from_parts(parts, Body::empty()), json, send)
-}
-
-fn reply(
-    send: tower_test::mock::SendResponse<Response<Body>>,
-    status: u16,
-    body: serde_json::Value,
-) {
-    send.send_response(
-        Response::builder()
-            .status(status)
-            .body(Body::from(serde_json::to_vec(&body).unwrap()))
-            .unwrap(),
-    );
+fn backend() -> (Kubernetes, MockApiServer) {
+    let (client, server) = mock_client("speech");
+    (Kubernetes::new(client, "speech"), server)
 }
 
 fn speechbatch(name: &str, status: Option<&str>) -> serde_json::Value {
@@ -71,9 +35,10 @@ fn speechbatch(name: &str, status: Option<&str>) -> serde_json::Value {
 async fn create_puts_credentials_in_an_owned_secret_and_never_in_the_spec() {
     let (k8s, mut handle) = backend();
     let server = tokio::spawn(async move {
-        let (req, body, send) = next(&mut handle).await;
-        assert_eq!(req.method(), "POST");
-        assert_eq!(req.uri().path(), "/api/v1/namespaces/speech/secrets");
+        let req = handle.next().await;
+        let body = req.body.clone();
+        assert_eq!(req.method, "POST");
+        assert_eq!(req.path, "/api/v1/namespaces/speech/secrets");
         let stored = String::from_utf8(base64_decode(
             body["data"]["credentials.json"].as_str().unwrap(),
         ))
@@ -83,11 +48,12 @@ async fn create_puts_credentials_in_an_owned_secret_and_never_in_the_spec() {
             "the Secret holds the credentials file"
         );
         let secret_name = body["metadata"]["name"].as_str().unwrap().to_string();
-        reply(send, 201, body.clone());
+        req.reply(201, &body);
 
-        let (req, body, send) = next(&mut handle).await;
+        let req = handle.next().await;
+        let body = req.body.clone();
         assert_eq!(
-            req.uri().path(),
+            req.path,
             "/apis/speechbatch.io/v1alpha1/namespaces/speech/speechbatches"
         );
         assert!(
@@ -102,22 +68,19 @@ async fn create_puts_credentials_in_an_owned_secret_and_never_in_the_spec() {
         let mut created = body.clone();
         created["metadata"]["uid"] = "uid-1".into();
         created["metadata"]["creationTimestamp"] = "2026-11-26T10:00:00Z".into();
-        reply(send, 201, created);
+        req.reply(201, &created);
 
-        let (req, body, send) = next(&mut handle).await;
-        assert_eq!(req.method(), "PATCH");
+        let req = handle.next().await;
+        let body = req.body.clone();
+        assert_eq!(req.method, "PATCH");
         assert_eq!(
-            req.uri().path(),
+            req.path,
             format!("/api/v1/namespaces/speech/secrets/{secret_name}")
         );
         let owner = &body["metadata"]["ownerReferences"][0];
         assert_eq!(owner["kind"], "SpeechBatch");
         assert_eq!(owner["uid"], "uid-1");
-        reply(
-            send,
-            200,
-            serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret_name}}),
-        );
+        req.reply(200, &serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret_name}}));
     });
     let request = CreateBatch {
         input: BucketRequest {
@@ -146,13 +109,14 @@ async fn create_puts_credentials_in_an_owned_secret_and_never_in_the_spec() {
 async fn cancel_of_a_running_batch_patches_spec_cancel_and_reports_canceled() {
     let (k8s, mut handle) = backend();
     let server = tokio::spawn(async move {
-        let (req, _, send) = next(&mut handle).await;
-        assert_eq!(req.method(), "GET");
-        reply(send, 200, speechbatch("b1", Some("running")));
-        let (req, body, send) = next(&mut handle).await;
-        assert_eq!(req.method(), "PATCH");
+        let req = handle.next().await;
+        assert_eq!(req.method, "GET");
+        req.reply(200, &speechbatch("b1", Some("running")));
+        let req = handle.next().await;
+        let body = req.body.clone();
+        assert_eq!(req.method, "PATCH");
         assert_eq!(body, serde_json::json!({"spec": {"cancel": true}}));
-        reply(send, 200, speechbatch("b1", Some("running")));
+        req.reply(200, &speechbatch("b1", Some("running")));
     });
     let job = k8s.cancel("b1").await.unwrap();
     server.await.unwrap();
@@ -164,17 +128,17 @@ async fn cancel_of_a_running_batch_patches_spec_cancel_and_reports_canceled() {
 async fn cancel_of_a_completed_batch_changes_nothing() {
     let (k8s, mut handle) = backend();
     let server = tokio::spawn(async move {
-        let (req, _, send) = next(&mut handle).await;
-        assert_eq!(req.method(), "GET");
-        reply(send, 200, speechbatch("b2", Some("completed")));
+        let req = handle.next().await;
+        assert_eq!(req.method, "GET");
+        req.reply(200, &speechbatch("b2", Some("completed")));
+        // The handle ends once the backend is dropped: any request made is seen first.
         assert!(
-            tokio::time::timeout(std::time::Duration::from_millis(200), handle.next_request())
-                .await
-                .is_err(),
+            handle.try_next().await.is_none(),
             "no patch for a finished batch"
         );
     });
     let job = k8s.cancel("b2").await.unwrap();
+    drop(k8s);
     server.await.unwrap();
     assert_eq!(job.status, crds::BatchStatus::Completed);
 }
@@ -187,9 +151,9 @@ async fn unknown_batches_are_404_for_get_and_delete() {
     let server = tokio::spawn(async move {
         // DELETE of an unknown batch stops at its GET.
         for _ in 0..2 {
-            let (req, _, send) = next(&mut handle).await;
-            assert_eq!(req.method(), "GET");
-            reply(send, 404, not_found.clone());
+            let req = handle.next().await;
+            assert_eq!(req.method, "GET");
+            req.reply(404, &not_found);
         }
     });
     assert_eq!(k8s.get("nope").await.unwrap_err().status, 404);
@@ -207,14 +171,14 @@ async fn a_batch_being_deleted_is_already_gone_for_get_list_cancel_and_delete() 
     let list = serde_json::json!({"apiVersion": "speechbatch.io/v1alpha1",
         "kind": "SpeechBatchList", "metadata": {}, "items": [deleting.clone(), kept]});
     let server = tokio::spawn(async move {
-        let (req, _, send) = next(&mut handle).await;
-        assert_eq!(req.method(), "GET");
-        reply(send, 200, list);
+        let req = handle.next().await;
+        assert_eq!(req.method, "GET");
+        req.reply(200, &list);
         // get, cancel and delete each read the batch once and go no further.
         for _ in 0..3 {
-            let (req, _, send) = next(&mut handle).await;
-            assert_eq!(req.method(), "GET");
-            reply(send, 200, deleting.clone());
+            let req = handle.next().await;
+            assert_eq!(req.method, "GET");
+            req.reply(200, &deleting);
         }
     });
     let listed = k8s.list().await.unwrap();

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use crds::resource::SpeechBatch;
 use futures::future::BoxFuture;
-use http::{Method, Request, Response};
+use http::Method;
 use k8s_openapi::api::batch::v1::Job;
-use kube::client::Body;
 use kube::runtime::controller::Action;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{json, Value};
 use speechbatch_storage::embedded_s3::EmbeddedS3;
 use speechbatch_storage::StorageConfig;
+use speechbatch_testkit::kube_mock::{mock_client, ApiRequest, MockApiServer};
 
 use crate::controller::{error_policy, reconcile, Context, Error, FINALIZER};
 use crate::decide::ScanOutcome;
@@ -23,15 +23,12 @@ use crate::metrics::Metrics;
 use crate::scan::{BucketScanner, Scanner};
 use crate::tests::{batch, policy};
 
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-type Responder = tower_test::mock::SendResponse<Response<Body>>;
-
 const BATCHES: &str = "/apis/speechbatch.io/v1alpha1/namespaces/default/speechbatches";
 const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 
 /// Plays the API server's side of one scenario.
-pub struct ApiServerVerifier(Handle);
+pub struct ApiServerVerifier(MockApiServer);
 
 /// What the API server sees in one test.
 pub enum Scenario {
@@ -63,34 +60,15 @@ pub enum Scenario {
     Nothing,
 }
 
-fn response(code: u16, body: &Value) -> Response<Body> {
-    Response::builder()
-        .status(code)
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap()
-}
-
-fn not_found(what: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-           "message": format!("{what} not found"), "reason": "NotFound", "code": 404})
-}
-
 impl ApiServerVerifier {
-    async fn expect(&mut self, method: Method, path: &str) -> (Value, String, Responder) {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(10), self.0.next_request())
+    /// The next request, checked to be `method` on `path`: its body, its query string, and the
+    /// request to answer.
+    async fn expect(&mut self, method: Method, path: &str) -> (Value, String, ApiRequest) {
+        let what = format!("{method} {path}");
+        let request = tokio::time::timeout(Duration::from_secs(10), self.0.expect(method, path))
             .await
-            .unwrap_or_else(|_| panic!("no request came; expected {method} {path}"))
-            .unwrap_or_else(|| panic!("the client went away; expected {method} {path}"));
-        let uri = request.uri().to_string();
-        assert_eq!(request.method(), method, "{uri}");
-        assert_eq!(request.uri().path(), path, "{uri}");
-        let bytes = request.into_body().collect_bytes().await.unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        (body, uri, send)
+            .unwrap_or_else(|_| panic!("no request came; expected {what}"));
+        (request.body.clone(), request.query.clone(), request)
     }
 
     async fn events(&mut self, reasons: &[&str]) {
@@ -102,7 +80,7 @@ impl ApiServerVerifier {
                 !text.contains("SECRET-") && !text.contains("AKID-"),
                 "credentials in an event: {text}"
             );
-            send.send_response(response(201, &event));
+            send.reply(201, &event);
         }
     }
 
@@ -111,8 +89,8 @@ impl ApiServerVerifier {
             .expect(Method::GET, &format!("{JOBS}/{}", b.name_any()))
             .await;
         match job {
-            Some(j) => send.send_response(response(200, &j)),
-            None => send.send_response(response(404, &not_found("jobs.batch"))),
+            Some(j) => send.reply(200, &j),
+            None => send.not_found(),
         }
     }
 
@@ -130,7 +108,7 @@ impl ApiServerVerifier {
                     );
                     let mut done = b.clone();
                     done.metadata.finalizers = Some(vec![FINALIZER.into()]);
-                    send.send_response(response(200, &serde_json::to_value(done).unwrap()));
+                    send.reply(200, &serde_json::to_value(done).unwrap());
                 }
                 Scenario::ScanThenCreateJob {
                     batch: b,
@@ -143,7 +121,7 @@ impl ApiServerVerifier {
                             "/api/v1/namespaces/default/secrets/meeting-audio-credentials",
                         )
                         .await;
-                    send.send_response(response(200, &secret));
+                    send.reply(200, &secret);
                     let (patch, uri, send) = self
                         .expect(Method::PATCH, &format!("{BATCHES}/{}/status", b.name_any()))
                         .await;
@@ -161,7 +139,7 @@ impl ApiServerVerifier {
                         !patch.to_string().contains("SECRET-"),
                         "credentials in the status"
                     );
-                    send.send_response(response(200, &with_status(&b, &patch)));
+                    send.reply(200, &with_status(&b, &patch));
                     let (job, _, send) = self.expect(Method::POST, JOBS).await;
                     assert_eq!(job["metadata"]["name"], b.name_any());
                     assert_eq!(job["spec"]["completionMode"], "Indexed");
@@ -169,7 +147,7 @@ impl ApiServerVerifier {
                         !job.to_string().contains("SECRET-"),
                         "credentials in the Job"
                     );
-                    send.send_response(response(201, &job));
+                    send.reply(201, &job);
                     self.events(&["Scanned", "JobCreated"]).await;
                 }
                 Scenario::ScanFails {
@@ -183,7 +161,7 @@ impl ApiServerVerifier {
                             "/api/v1/namespaces/default/secrets/meeting-audio-credentials",
                         )
                         .await;
-                    send.send_response(response(200, &secret));
+                    send.reply(200, &secret);
                     let (patch, _, send) = self
                         .expect(Method::PATCH, &format!("{BATCHES}/{}/status", b.name_any()))
                         .await;
@@ -191,14 +169,14 @@ impl ApiServerVerifier {
                     let message = patch["status"]["errorMessage"].as_str().unwrap();
                     assert!(message.contains(message_contains), "{message}");
                     assert!(!message.contains("SECRET-"));
-                    send.send_response(response(200, &with_status(&b, &patch)));
+                    send.reply(200, &with_status(&b, &patch));
                     self.events(&["Failed"]).await;
                 }
                 Scenario::RecreateMissingJob(b) => {
                     self.get_job(&b, None).await;
                     let (job, _, send) = self.expect(Method::POST, JOBS).await;
                     assert_eq!(job["spec"]["completions"], 3);
-                    send.send_response(response(201, &job));
+                    send.reply(201, &job);
                     self.events(&["JobCreated"]).await;
                 }
                 Scenario::Cancel(b) => {
@@ -210,17 +188,17 @@ impl ApiServerVerifier {
                         uri.contains("labelSelector=batch.kubernetes.io%2Fjob-name%3D"),
                         "{uri}"
                     );
-                    send.send_response(response(200, &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})));
+                    send.reply(200, &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []}));
                     let (opts, _, send) = self
                         .expect(Method::DELETE, &format!("{JOBS}/{}", b.name_any()))
                         .await;
                     assert_eq!(opts["propagationPolicy"], "Background");
-                    send.send_response(response(200, &owned_job(&b, true)));
+                    send.reply(200, &owned_job(&b, true));
                     let (patch, _, send) = self
                         .expect(Method::PATCH, &format!("{BATCHES}/{}/status", b.name_any()))
                         .await;
                     assert_eq!(patch["status"]["status"], "canceled");
-                    send.send_response(response(200, &with_status(&b, &patch)));
+                    send.reply(200, &with_status(&b, &patch));
                     self.events(&["Canceled"]).await;
                 }
                 Scenario::DeletionDeletesJob(b) => {
@@ -229,7 +207,7 @@ impl ApiServerVerifier {
                         .expect(Method::DELETE, &format!("{JOBS}/{}", b.name_any()))
                         .await;
                     assert_eq!(opts["propagationPolicy"], "Foreground");
-                    send.send_response(response(200, &owned_job(&b, true)));
+                    send.reply(200, &owned_job(&b, true));
                 }
                 Scenario::DeletionRemovesFinalizer(b) => {
                     self.get_job(&b, None).await;
@@ -242,7 +220,7 @@ impl ApiServerVerifier {
                     );
                     let mut done = b.clone();
                     done.metadata.finalizers = None;
-                    send.send_response(response(200, &serde_json::to_value(done).unwrap()));
+                    send.reply(200, &serde_json::to_value(done).unwrap());
                 }
                 Scenario::Nothing => {}
             }
@@ -284,8 +262,7 @@ impl Scanner for FixedScan {
 }
 
 fn context(scanner: Arc<dyn Scanner>) -> (Arc<Context>, ApiServerVerifier) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, "default");
+    let (client, server) = mock_client("default");
     let ctx = Context::new(
         client,
         policy(),
@@ -294,7 +271,7 @@ fn context(scanner: Arc<dyn Scanner>) -> (Arc<Context>, ApiServerVerifier) {
         None,
         Duration::from_secs(60),
     );
-    (Arc::new(ctx), ApiServerVerifier(handle))
+    (Arc::new(ctx), ApiServerVerifier(server))
 }
 
 fn no_scan() -> Arc<dyn Scanner> {
@@ -319,10 +296,9 @@ async fn reconcile_with(
     };
     drop(ctx);
     // Every client clone is gone with the context: the handle ends unless a request is queued.
-    if let Ok(Some((req, _))) =
-        tokio::time::timeout(Duration::from_secs(2), verifier.0.next_request()).await
+    if let Ok(Some(req)) = tokio::time::timeout(Duration::from_secs(2), verifier.0.try_next()).await
     {
-        panic!("unexpected request {} {}", req.method(), req.uri());
+        panic!("unexpected request {} {}", req.method, req.path);
     }
     result
 }
