@@ -385,3 +385,46 @@ async fn embedded_server_stops_when_its_task_is_aborted() {
     let e = bucket.check_access().await.unwrap_err();
     assert_eq!(e.kind, StorageErrorKind::Unreachable, "{e:?}");
 }
+
+/// The recording proxy the service tests use to see which input a worker has reached: signed
+/// requests pass through it unchanged, and each one is recorded.
+#[tokio::test]
+async fn the_recording_test_server_forwards_signed_requests_and_records_each() {
+    let s3 = speechbatch_storage::testing::EmbeddedTestS3::start_recording().await;
+    let admin = support::admin_client(&s3.endpoint());
+    admin.create_bucket().bucket("rec").send().await.unwrap();
+    admin
+        .put_object()
+        .bucket("rec")
+        .key("calls/a.wav")
+        .body(b"0123456789".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert!(!s3.was_read("rec", "calls/a.wav"), "{:?}", s3.requests());
+    let creds = speechbatch_storage::Credentials::Hmac(speechbatch_storage::HmacCredentials {
+        end_point: s3.endpoint(),
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+    });
+    let bucket = Bucket::connect(&creds, "rec", LOCATION, &test_config())
+        .await
+        .unwrap();
+    assert_eq!(bucket.get("calls/a.wav", 100).await.unwrap(), b"0123456789");
+    let out = output_key("calls/a.wav", OutputKind::Json);
+    bucket
+        .put_output(&out, b"{}".to_vec(), "batch-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        bucket.output_batch_id(&out).await.unwrap().as_deref(),
+        Some("batch-1")
+    );
+    assert!(s3.was_read("rec", "calls/a.wav"), "{:?}", s3.requests());
+    let requests = s3.requests();
+    assert_eq!(requests[0], "PUT /rec/", "the bucket is created first");
+    assert!(
+        requests.contains(&"PUT /rec/calls/a.wav.json".to_string()),
+        "{requests:?}"
+    );
+}

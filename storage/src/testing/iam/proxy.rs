@@ -3,19 +3,17 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
 
 use super::{SharedIamState, INSTANCE};
-use crate::testing::http::{respond, serve};
+use crate::testing::http::{forward, forward_client, respond, serve};
 
 /// Serves the proxy: a request with a live bearer token and the instance id [`INSTANCE`] goes,
 /// without them, to `backend`; any other gets S3's AccessDenied and is recorded as refused.
 pub(super) async fn bearer_proxy(state: SharedIamState, backend: SocketAddr) -> SocketAddr {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client = forward_client();
     serve(move |req: Request<Incoming>| {
         let state = state.clone();
         let client = client.clone();
@@ -53,20 +51,7 @@ pub(super) async fn bearer_proxy(state: SharedIamState, backend: SocketAddr) -> 
             let body = body.collect().await.unwrap().to_bytes();
             parts.headers.remove("authorization");
             parts.headers.remove("ibm-service-instance-id");
-            let pq = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/")
-                .to_owned();
-            parts.uri = format!("http://{backend}{pq}").parse().unwrap();
-            let resp = client
-                .request(Request::from_parts(parts, Full::new(body)))
-                .await
-                .unwrap();
-            let (parts, body) = resp.into_parts();
-            let body = body.collect().await.unwrap().to_bytes();
-            Response::from_parts(parts, Full::new(body))
+            forward(&client, backend, parts, body).await
         }
     })
     .await
