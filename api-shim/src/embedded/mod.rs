@@ -17,11 +17,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use crds::{progress, BatchJob, BatchStatus, Timestamp};
 use speechbatch_storage::{plan_shards, Bucket, Credentials, StorageConfig};
+use speechbatch_worker::{run_shard, BatchFiles, Recognizer, ShardEnd};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use transcriber::batch::{run_shard, BatchFiles, ShardEnd, ShardRange};
-use transcriber::Engine;
 
 use crate::backend::{Backend, CreateBatch};
 use crate::error::ApiError;
@@ -51,7 +50,7 @@ struct Live {
 struct Inner {
     cfg: EmbeddedConfig,
     store: JobStore,
-    engine: Arc<Engine>,
+    recognizer: Arc<dyn Recognizer>,
     /// Files in flight across all jobs.
     slots: Semaphore,
     jobs: Mutex<HashMap<String, Live>>,
@@ -73,7 +72,7 @@ impl Embedded {
     /// scheduler. `shutdown` stops new work (files in flight finish; see [`Embedded::drain`]).
     pub fn start(
         cfg: EmbeddedConfig,
-        engine: Arc<Engine>,
+        recognizer: Arc<dyn Recognizer>,
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
         let store = JobStore::open(&cfg.data_dir)?;
@@ -83,7 +82,7 @@ impl Embedded {
             slots: Semaphore::new(cfg.workers.max(1)),
             cfg,
             store,
-            engine,
+            recognizer,
             jobs: Mutex::new(HashMap::new()),
             next_seq: Mutex::new(next_seq),
             wake: Notify::new(),
@@ -292,11 +291,14 @@ async fn run_job(inner: Arc<Inner>, id: String) {
     let Some(plan) = record.plan.clone() else {
         return inner.fail(&id, "the job has no shard plan (internal error)".into());
     };
+    let Ok(batch_id) = crds::BatchId::parse(&id) else {
+        return inner.fail(&id, format!("'{id}' is not a batch id (internal error)"));
+    };
     let files = BatchFiles {
-        batch_id: id.clone(),
+        batch_id,
         input,
         output,
-        params: record.params.clone(),
+        params: record.params,
     };
     let pending: Vec<usize> = (0..plan.len())
         .filter(|&i| !record.shards[i].done)
@@ -311,7 +313,7 @@ async fn run_job(inner: Arc<Inner>, id: String) {
             stop.clone(),
             parallel.clone(),
         );
-        let (start_after, last) = plan.shard_range(i);
+        let range = plan.shard_range(i);
         shards.spawn(async move {
             let _turn = tokio::select! {
                 p = parallel.acquire_owned() => p.expect("never closed"),
@@ -333,8 +335,7 @@ async fn run_job(inner: Arc<Inner>, id: String) {
                     resume
                 })
                 .unwrap_or(false);
-            let range = ShardRange { start_after, last };
-            let on_file = |_key: &str, outcome| {
+            let on_file = |_key: String, outcome| {
                 inner.update(&id, |r| {
                     r.shards[i].add(outcome);
                     r.recount();
@@ -343,9 +344,10 @@ async fn run_job(inner: Arc<Inner>, id: String) {
                         r.job.progress = progress(r.job.status, done, r.job.total_count);
                     }
                 });
+                async {}
             };
             let (_, end) = run_shard(
-                &inner.engine,
+                &inner.recognizer,
                 &files,
                 &range,
                 resume,

@@ -6,10 +6,10 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crds::FileOutcome;
 use crds::{BatchJob, RecognitionParams};
 use serde::{Deserialize, Serialize};
 use speechbatch_storage::{Credentials, ShardPlan};
-use transcriber::batch::FileOutcome;
 
 /// Progress of one shard of a running job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
