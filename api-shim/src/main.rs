@@ -108,7 +108,9 @@ async fn main() -> anyhow::Result<()> {
         }
         #[cfg(not(feature = "embedded"))]
         BackendKind::Embedded => {
-            anyhow::bail!("this build of speechbatch has no embedded backend: use --backend kubernetes")
+            anyhow::bail!(
+                "this build of speechbatch has no embedded backend: use --backend kubernetes"
+            )
         }
     };
     let routes = api_shim::filters::api(backend, ApiKey::new(&key));
