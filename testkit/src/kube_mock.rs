@@ -47,10 +47,7 @@ impl MockApiServer {
     pub async fn try_next(&mut self) -> Option<ApiRequest> {
         let (request, responder) = self.0.next_request().await?;
         let (parts, body) = request.into_parts();
-        let bytes = body
-            .collect_bytes()
-            .await
-            .expect("the request body reads");
+        let bytes = body.collect_bytes().await.expect("the request body reads");
         let body = if bytes.is_empty() {
             Value::Null
         } else {

@@ -16,9 +16,9 @@
 //! Nothing here is used by the service itself; it is a `[dev-dependencies]` entry only.
 
 mod data;
+mod der;
 #[cfg(feature = "kube")]
 pub mod kube_mock;
-mod der;
 mod manifest;
 mod wait;
 mod wav;
