@@ -107,14 +107,14 @@ fn assert_error(st: StatusCode, body: &Value, want: u16, mentions: &[&str], what
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rest_contract_on_the_embedded_backend() {
+async fn the_embedded_backend_keeps_the_rest_contract() {
     rest_contract(Backend::Embedded).await;
 }
 
 /// The same contract with SpeechBatch resources, the operator and shard Jobs behind it (on a
 /// kube-sim cluster: see tests/kubernetes_e2e.rs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rest_contract_on_the_kubernetes_backend() {
+async fn the_kubernetes_backend_keeps_the_rest_contract() {
     rest_contract(Backend::Kubernetes).await;
 }
 
@@ -136,7 +136,7 @@ async fn rest_contract(backend: Backend) {
     s3.fill("contract-empty", vec![]).await;
     s3.fill(
         "contract-one",
-        vec![("a/clip02.flac".into(), devset("asr/clip02.flac"))],
+        vec![("a/clip02.flac".into(), read_testdata("asr/clip02.flac"))],
     )
     .await;
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
+use speechbatch_testkit::{assert_stays, wait_until};
 
 const ORDER: [&str; 4] = ["initializing", "waiting", "running", "completed"];
 
@@ -46,7 +47,7 @@ async fn run(svc: &Service, query: &str, f: reqwest::multipart::Form) -> (Value,
 }
 
 fn clip(name: &str) -> Vec<u8> {
-    devset(&format!("asr/{name}.flac"))
+    read_testdata(&format!("asr/{name}.flac"))
 }
 
 /// Same bucket, separate mirrored bucket, byte-identical inputs, reruns; then request-level
@@ -238,7 +239,7 @@ async fn outputs_and_failures(svc: &Service, s3: &S3Target) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lifecycle_on_seaweedfs() {
+async fn jobs_on_seaweedfs_write_their_outputs_and_report_failures() {
     let weed = Seaweed::start().await;
     let svc = Service::start(Opts {
         workers: 1,
@@ -251,7 +252,7 @@ async fn lifecycle_on_seaweedfs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lifecycle_on_embedded_s3() {
+async fn jobs_on_the_embedded_s3_go_through_every_status_cancel_and_delete() {
     let iam = iam::Iam::start().await;
     let svc = Service::start(Opts {
         max_running_jobs: 1,
@@ -283,8 +284,14 @@ async fn lifecycle_on_embedded_s3() {
     s3.fill(
         "long",
         vec![
-            ("conv01.flac".into(), devset("conversations/conv01.flac")),
-            ("conv02.flac".into(), devset("conversations/conv02.flac")),
+            (
+                "conv01.flac".into(),
+                read_testdata("conversations/conv01.flac"),
+            ),
+            (
+                "conv02.flac".into(),
+                read_testdata("conversations/conv02.flac"),
+            ),
         ],
     )
     .await;
@@ -352,24 +359,21 @@ async fn lifecycle_on_embedded_s3() {
     assert_eq!(w2_done["status"], "completed", "{w2_done}");
     assert_forward(&all, "waiting job");
     assert!(all.contains(&"waiting".to_string()), "{all:?}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let w1_now = svc.get(&w1).await;
-    assert_eq!(w1_now["status"], "canceled");
-    assert_eq!(
-        (
-            w1_now["successful_count"].as_u64(),
-            w1_now["failed_count"].as_u64()
-        ),
-        (Some(0), Some(0))
-    );
-    assert!(
-        s3.outputs("short1").await.is_empty(),
-        "a job canceled while waiting wrote outputs"
-    );
-    assert!(
-        s3.outputs("short3").await.is_empty(),
-        "a job deleted while waiting wrote outputs"
-    );
+    // The scheduler has moved past the canceled and the deleted job; had it admitted one of
+    // them, its one short clip would have an output within a couple of seconds.
+    assert_stays(
+        "the jobs canceled and deleted while waiting stay without outputs",
+        Duration::from_secs(2),
+        async || {
+            let w1_now = svc.get(&w1).await;
+            w1_now["status"] == "canceled"
+                && w1_now["successful_count"] == 0
+                && w1_now["failed_count"] == 0
+                && s3.outputs("short1").await.is_empty()
+                && s3.outputs("short3").await.is_empty()
+        },
+    )
+    .await;
     assert_eq!(s3.outputs_of("short2", &w2).await, (1, 0));
 
     // --- Cancel and delete while running: no new file starts; outputs stay.
@@ -385,11 +389,12 @@ async fn lifecycle_on_embedded_s3() {
             &svc.create("function=recognize", form(&creds, bucket, None))
                 .await,
         );
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while s3.outputs_of(bucket, &id).await.0 == 0 {
-            assert!(std::time::Instant::now() < deadline, "no output");
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
+        wait_until(
+            format!("the first output of {bucket}"),
+            Duration::from_secs(60),
+            async || s3.outputs_of(bucket, &id).await.0 > 0,
+        )
+        .await;
         let before: BTreeSet<String> = s3.outputs(bucket).await.into_keys().collect();
         if delete {
             svc.delete(&id).await;
@@ -397,18 +402,21 @@ async fn lifecycle_on_embedded_s3() {
             let j = svc.cancel(&id).await;
             assert_eq!(j["status"], "canceled", "canceled at once: {j}");
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let after: BTreeSet<String> = s3.outputs(bucket).await.into_keys().collect();
         let what = if delete { "delete" } else { "cancel" };
+        // The file in flight may still finish; no other may start. Three seconds is several
+        // short clips' worth of work for a job that kept running.
+        assert_stays(
+            format!("{what}: outputs are kept and at most the file in flight is added"),
+            Duration::from_secs(3),
+            async || {
+                let now: BTreeSet<String> = s3.outputs(bucket).await.into_keys().collect();
+                before.is_subset(&now) && now.len() <= before.len() + 1
+            },
+        )
+        .await;
+        let after: BTreeSet<String> = s3.outputs(bucket).await.into_keys().collect();
         eprintln!(
             "{what} while running: {} outputs, then {} after 3 s",
-            before.len(),
-            after.len()
-        );
-        assert!(before.is_subset(&after), "{what}: outputs removed");
-        assert!(
-            after.len() <= before.len() + 1,
-            "{what}: new files started: {} -> {}",
             before.len(),
             after.len()
         );
@@ -437,24 +445,32 @@ async fn lifecycle_on_embedded_s3() {
         &svc.create("function=recognize", form(&hole, "same", None))
             .await,
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    for id in [&init_cancel, &init_delete] {
-        assert_eq!(svc.get(id).await["status"], "initializing");
-    }
+    // The scan's requests go unanswered: both jobs stay initializing.
+    assert_stays(
+        "jobs scanning an endpoint that never answers stay initializing",
+        Duration::from_millis(1500),
+        async || {
+            svc.get(&init_cancel).await["status"] == "initializing"
+                && svc.get(&init_delete).await["status"] == "initializing"
+        },
+    )
+    .await;
     let j = svc.cancel(&init_cancel).await;
     assert_eq!(j["status"], "canceled", "{j}");
     svc.delete(&init_delete).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let j = svc.get(&init_cancel).await;
-    assert_eq!(j["status"], "canceled", "{j}");
-    assert_eq!(
-        (
-            j["total_count"].as_u64(),
-            j["successful_count"].as_u64(),
-            j["failed_count"].as_u64()
-        ),
-        (Some(0), Some(0), Some(0))
-    );
+    // A scan that ended after the cancel must not revive the job or count files into it.
+    assert_stays(
+        "the job canceled while initializing stays canceled with nothing counted",
+        Duration::from_secs(1),
+        async || {
+            let j = svc.get(&init_cancel).await;
+            j["status"] == "canceled"
+                && j["total_count"] == 0
+                && j["successful_count"] == 0
+                && j["failed_count"] == 0
+        },
+    )
+    .await;
     assert_eq!(s3.outputs_of("same", &init_cancel).await, (0, 0));
 
     // --- Cancel of finished jobs leaves them unchanged.
@@ -507,11 +523,12 @@ async fn lifecycle_on_embedded_s3() {
     bad_files_become_notices(&svc, &s3).await;
 }
 
-/// Every malformed file of the devset becomes a `.notice` with an error body; the job completes.
+/// Every malformed file of the test data becomes a `.notice` with an error body; the job
+/// completes.
 async fn bad_files_become_notices(svc: &Service, s3: &S3Target) {
     let creds = s3.creds_file();
     let mut bad = Vec::new();
-    for e in std::fs::read_dir(format!("{DEVSET}/bad")).unwrap() {
+    for e in std::fs::read_dir(speechbatch_testkit::testdata("bad")).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_str().unwrap().to_string();
         if name != "manifest.tsv" {

@@ -13,7 +13,7 @@ const TINY: usize = 100;
 const RECORD_LIMIT: u64 = 16 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_files() {
+async fn a_thousand_files_complete_with_exact_counts_and_a_small_record() {
     let svc = Service::start(Opts {
         workers: 2,
         max_shards: 16,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
+use speechbatch_testkit::wait_until;
 
 const FILES: usize = 12;
 
@@ -81,7 +82,7 @@ fn record(svc: &Service, id: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_and_shutdown_mid_job() {
+async fn a_job_completes_with_exact_counts_after_a_crash_or_a_shutdown_mid_job() {
     let mut svc = Service::start(Opts {
         workers: 1,
         max_shards: 4,
@@ -91,7 +92,7 @@ async fn crash_and_shutdown_mid_job() {
     .await;
     // The buckets live in an S3 server of the test's own, which stays up while the service is
     // killed and restarted.
-    let server = TestS3::start().await;
+    let server = TestS3::start_recording().await;
     let s3 = server.target.clone();
 
     // --- SIGKILL after some but not all outputs exist.
@@ -128,7 +129,10 @@ async fn crash_and_shutdown_mid_job() {
         .enumerate()
         .map(|(i, b)| (format!("f{:02}.flac", if i < 2 { i } else { i + 1 }), b))
         .collect();
-    objects.push(("f02.flac".into(), devset("conversations/conv01.flac")));
+    objects.push((
+        "f02.flac".into(),
+        read_testdata("conversations/conv01.flac"),
+    ));
     let keys: Vec<String> = objects.iter().map(|(k, _)| k.clone()).collect();
     s3.fill("term", objects).await;
     let job = svc
@@ -137,7 +141,13 @@ async fn crash_and_shutdown_mid_job() {
     let id = job["batch_id"].as_str().unwrap().to_string();
     let n0 = wait_outputs(&svc, &s3, "term", &id, 2).await;
     assert_eq!(n0, 2);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The signal must come while the conversation is in flight: once the worker has read it.
+    wait_until(
+        "the worker has read the conversation f02.flac",
+        Duration::from_secs(30),
+        async || server.was_read("term", "f02.flac"),
+    )
+    .await;
     let outs = s3.outputs("term").await;
     assert!(
         !outs.contains_key("f02.flac.json"),

@@ -9,7 +9,7 @@ pub mod cluster;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -19,7 +19,6 @@ use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-pub const DEVSET: &str = "/work/shared/devset";
 pub const LOCATION: &str = "us-geo";
 pub const API_KEY: &str = "test-api-key-5f0c2a9e81d7";
 /// The batch-id metadata of outputs (speechbatch_storage::BATCH_ID_METADATA).
@@ -816,7 +815,16 @@ pub use speechbatch_storage::testing::{
 
 impl TestS3 {
     pub async fn start() -> TestS3 {
-        let server = speechbatch_storage::testing::EmbeddedTestS3::start().await;
+        TestS3::with(speechbatch_storage::testing::EmbeddedTestS3::start().await)
+    }
+
+    /// Behind a proxy that records every request, so that a test can see when the service
+    /// reads an input ([`TestS3::was_read`]).
+    pub async fn start_recording() -> TestS3 {
+        TestS3::with(speechbatch_storage::testing::EmbeddedTestS3::start_recording().await)
+    }
+
+    fn with(server: speechbatch_storage::testing::EmbeddedTestS3) -> TestS3 {
         TestS3 {
             target: S3Target {
                 name: "test s3s-fs",
@@ -827,14 +835,19 @@ impl TestS3 {
             server,
         }
     }
+
+    /// Whether the service has read `key` of `bucket` (it has started on that input). Only
+    /// with [`TestS3::start_recording`].
+    pub fn was_read(&self, bucket: &str, key: &str) -> bool {
+        self.server.was_read(bucket, key)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Audio
 
-pub fn devset(rel: &str) -> Vec<u8> {
-    std::fs::read(Path::new(DEVSET).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
+/// The bytes of a file of the repository's testdata/ folder.
+pub use speechbatch_testkit::read_testdata;
 
 /// asr clips, shortest first.
 pub fn short_clips() -> Vec<(&'static str, Vec<u8>)> {
@@ -843,32 +856,19 @@ pub fn short_clips() -> Vec<(&'static str, Vec<u8>)> {
         "clip10", "clip09", "clip12", "clip05", "clip01", "clip04",
     ]
     .into_iter()
-    .map(|c| (c, devset(&format!("asr/{c}.flac"))))
+    .map(|c| (c, read_testdata(&format!("asr/{c}.flac"))))
     .collect()
 }
 
-/// A 16 kHz mono 16-bit WAV of `samples` samples, silence or quiet noise.
+/// A 16 kHz mono 16-bit WAV of `samples` samples, silence or quiet noise (a fixed sequence per
+/// seed, so that files differ from each other).
 pub fn wav(samples: usize, noise_seed: Option<u32>) -> Vec<u8> {
-    let data_len = (samples * 2) as u32;
-    let mut v = Vec::with_capacity(44 + samples * 2);
-    v.extend_from_slice(b"RIFF");
-    v.extend_from_slice(&(36 + data_len).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&16000u32.to_le_bytes());
-    v.extend_from_slice(&32000u32.to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&16u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&data_len.to_le_bytes());
     let mut x = noise_seed
         .unwrap_or(0)
         .wrapping_mul(2654435761)
         .wrapping_add(1);
-    for _ in 0..samples {
-        let s: i16 = match noise_seed {
+    let pcm: Vec<i16> = (0..samples)
+        .map(|_| match noise_seed {
             None => 0,
             Some(_) => {
                 x ^= x << 13;
@@ -876,10 +876,9 @@ pub fn wav(samples: usize, noise_seed: Option<u32>) -> Vec<u8> {
                 x ^= x << 5;
                 ((x % 64) as i16) - 32
             }
-        };
-        v.extend_from_slice(&s.to_le_bytes());
-    }
-    v
+        })
+        .collect();
+    speechbatch_testkit::wav(16_000, 1, &pcm)
 }
 
 // ---------------------------------------------------------------------------------------------
