@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use api_shim::embedded::{Embedded, EmbeddedConfig};
+use api_shim::embedded::{Embedded, EmbeddedConfig, RetryPolicy};
 use speechbatch_storage::{Credentials, HmacCredentials, StorageArgs};
 use speechbatch_worker::Recognizer;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +26,17 @@ pub struct EmbeddedArgs {
     /// Upper bound on shards per job.
     #[arg(long, env = "SPEECHBATCH_MAX_SHARDS", default_value_t = 64)]
     pub max_shards: usize,
+    /// Retries of a scan or a shard after a storage error that may pass (endpoint unreachable,
+    /// timeout); permanent ones (credentials rejected, bucket missing) fail the job at once.
+    #[arg(long, env = "SPEECHBATCH_STORAGE_RETRIES", default_value_t = 3)]
+    pub storage_retries: u32,
+    /// Milliseconds before the first such retry; each later one waits twice as long.
+    #[arg(
+        long,
+        env = "SPEECHBATCH_STORAGE_RETRY_DELAY_MS",
+        default_value_t = 2000
+    )]
+    pub storage_retry_delay_ms: u64,
     /// The models and threads.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -68,6 +80,10 @@ pub async fn start(
             workers: args.workers,
             max_shards: args.max_shards,
             storage: args.storage.config(),
+            retry: RetryPolicy {
+                retries: args.storage_retries,
+                first_delay: Duration::from_millis(args.storage_retry_delay_ms),
+            },
         },
         recognizer,
         shutdown,

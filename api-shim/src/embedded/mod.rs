@@ -1,60 +1,88 @@
 //! The embedded backend: one machine, no cluster. Job records live under a data directory and
 //! survive restarts; a job's files run on a bounded pool of in-process workers sharing one
-//! loaded engine.
+//! recognizer (the loaded engine in the service, a fake in tests).
 //!
-//! Lifecycle: `create` stores the record (`initializing`) and scans the input bucket into a shard
-//! plan; the scheduler admits `waiting` jobs first come, first served while fewer than
-//! `max_running_jobs` run; a running job processes its shards with `transcriber::batch`. Counts
-//! are kept per shard, so that after a crash the unfinished shards are recounted from the outputs'
-//! batch-id metadata: every input is counted exactly once.
+//! - `store`: the on-disk format (one JSON record per job, 0600 credentials files);
+//! - `table`: the live records: reads never wait for the disk, changes are saved in order and
+//!   published only once saved;
+//! - `lifecycle`: the pure transitions of a record, all status changes checked against
+//!   [`crds::BatchStatus::can_become`];
+//! - `scan` (`initializing`: check the buckets, plan shards), `scheduler` (`waiting`: first
+//!   come, first served, at most `max_running_jobs` running), `runner` (`running`: the
+//!   shards on the worker pool), `buckets` (a job's buckets from its stored credentials);
+//! - [`RetryPolicy`]: scans and shards that hit a storage error that may pass are retried,
+//!   permanent ones fail the job (the one rule of `speechbatch_storage`);
+//! - this module: [`Embedded`], the [`Backend`] the REST API calls.
+//!
+//! Restarts: a job that was `initializing` scans again, a `waiting` one queues again, a
+//! `running` one resumes its unfinished shards, recounting those it had started from the
+//! outputs' batch-id metadata, so `successful_count + failed_count == total_count` holds exactly.
 
-pub mod store;
+mod buckets;
+mod lifecycle;
+mod retry;
+mod runner;
+mod scan;
+mod scheduler;
+mod store;
+mod table;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use crds::{progress, BatchJob, BatchStatus, Timestamp};
-use speechbatch_storage::{plan_shards, Bucket, Credentials, StorageConfig};
-use speechbatch_worker::{run_shard, BatchFiles, Recognizer, ShardEnd};
-use tokio::sync::{Notify, Semaphore};
+use crds::{BatchId, BatchJob, BatchStatus, BucketSide, Timestamp};
+use speechbatch_storage::StorageConfig;
+use speechbatch_worker::Recognizer;
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::{Backend, CreateBatch};
 use crate::error::ApiError;
-use store::{JobRecord, JobStore, ShardProgress, Side};
+pub use retry::RetryPolicy;
+use store::{JobStore, StoreError};
+use table::{Table, TableError, UpdateError};
 
 /// Settings of the embedded backend.
 #[derive(Debug, Clone)]
 pub struct EmbeddedConfig {
     /// Where job records and credentials live.
     pub data_dir: PathBuf,
-    /// Jobs that may run at once; later ones wait.
+    /// Jobs that may run at once; later ones wait (0 counts as 1).
     pub max_running_jobs: usize,
-    /// Files processed at once across all jobs.
+    /// Files processed at once across all jobs (0 counts as 1).
     pub workers: usize,
     /// Upper bound on shards per job (the record is O(shards)).
     pub max_shards: usize,
     /// How buckets are reached.
     pub storage: StorageConfig,
+    /// What happens after a storage error that may pass.
+    pub retry: RetryPolicy,
 }
 
-struct Live {
-    record: JobRecord,
-    /// Fired by cancel, delete or shutdown (a child of the service's shutdown token).
-    stop: CancellationToken,
+/// The embedded backend cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    /// The data directory cannot be opened or its records listed.
+    #[error("cannot open the job store: {0}")]
+    Store(#[from] StoreError),
 }
 
+/// The state every task of the backend shares.
 struct Inner {
     cfg: EmbeddedConfig,
+    /// Credentials files (records go through the table).
     store: JobStore,
+    table: Table,
     recognizer: Arc<dyn Recognizer>,
     /// Files in flight across all jobs.
     slots: Semaphore,
-    jobs: Mutex<HashMap<String, Live>>,
-    next_seq: Mutex<u64>,
+    /// Fired by cancel, delete or failure; children of `shutdown`.
+    stops: Mutex<HashMap<BatchId, CancellationToken>>,
+    next_seq: AtomicU64,
     /// Wakes the scheduler when a job starts waiting or stops running.
     wake: Notify,
     shutdown: CancellationToken,
@@ -69,50 +97,47 @@ pub struct Embedded {
 
 impl Embedded {
     /// Opens the store, loads every record, resumes what was in progress and starts the
-    /// scheduler. `shutdown` stops new work (files in flight finish; see [`Embedded::drain`]).
+    /// scheduler, on the current Tokio runtime (called from within one). `shutdown` stops new
+    /// work: no file starts after it, files in flight finish (see [`Embedded::drain`]).
     pub fn start(
         cfg: EmbeddedConfig,
         recognizer: Arc<dyn Recognizer>,
         shutdown: CancellationToken,
-    ) -> std::io::Result<Self> {
+    ) -> Result<Self, EmbeddedError> {
+        // Read once at start, before any request is served.
         let store = JobStore::open(&cfg.data_dir)?;
         let records = store.load_all()?;
-        let next_seq = records.iter().map(|r| r.seq + 1).max().unwrap_or(0);
+        let next_seq = records.iter().map(|(_, r)| r.seq + 1).max().unwrap_or(0);
+        let stops = records
+            .iter()
+            .map(|(id, _)| (id.clone(), shutdown.child_token()))
+            .collect();
+        let resume: Vec<(BatchId, BatchStatus)> = records
+            .iter()
+            .map(|(id, r)| (id.clone(), r.job.status))
+            .filter(|(_, s)| matches!(s, BatchStatus::Initializing | BatchStatus::Running))
+            .collect();
         let inner = Arc::new(Inner {
             slots: Semaphore::new(cfg.workers.max(1)),
+            table: Table::new(Arc::new(store.clone()), records),
             cfg,
             store,
             recognizer,
-            jobs: Mutex::new(HashMap::new()),
-            next_seq: Mutex::new(next_seq),
+            stops: Mutex::new(stops),
+            next_seq: AtomicU64::new(next_seq),
             wake: Notify::new(),
             shutdown,
             tasks: TaskTracker::new(),
         });
-        let mut resume = Vec::new();
-        {
-            let mut jobs = inner.jobs.lock().expect("job map lock");
-            for record in records {
-                let id = record.job.batch_id.clone();
-                match record.job.status {
-                    BatchStatus::Initializing | BatchStatus::Running => {
-                        resume.push((id.clone(), record.job.status))
-                    }
-                    _ => {}
-                }
-                let stop = inner.shutdown.child_token();
-                jobs.insert(id, Live { record, stop });
-            }
-        }
         for (id, status) in resume {
             tracing::info!(batch_id = %id, %status, "resuming job after restart");
             let i = inner.clone();
             match status {
-                BatchStatus::Initializing => inner.tasks.spawn(initialize(i, id)),
-                _ => inner.tasks.spawn(run_job(i, id)),
+                BatchStatus::Initializing => inner.tasks.spawn(scan::initialize(i, id)),
+                _ => inner.tasks.spawn(runner::run_job(i, id)),
             };
         }
-        inner.tasks.spawn(schedule(inner.clone()));
+        inner.tasks.spawn(scheduler::run(inner.clone()));
         Ok(Self { inner })
     }
 
@@ -122,274 +147,73 @@ impl Embedded {
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
     }
+
+    /// A receiver whose value changes each time a job record changes (after it is saved): for
+    /// waiting on a job's state without polling.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.table.subscribe()
+    }
 }
 
 impl Inner {
-    /// Applies `f` to a job's record and saves it. `None` when the job is gone (deleted).
-    fn update<T>(&self, id: &str, f: impl FnOnce(&mut JobRecord) -> T) -> Option<T> {
-        let mut jobs = self.jobs.lock().expect("job map lock");
-        let live = jobs.get_mut(id)?;
-        let out = f(&mut live.record);
-        live.record.job.updated = Timestamp::now();
-        // Saved under the lock so that records reach the disk in the order they changed.
-        if let Err(e) = self.store.save(&live.record) {
-            tracing::error!(batch_id = %id, error = %e, "cannot save job record");
-        }
-        Some(out)
+    fn stop_token(&self, id: &BatchId) -> Option<CancellationToken> {
+        self.stops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
     }
 
-    fn fail(&self, id: &str, message: String) {
-        tracing::warn!(batch_id = %id, error = %message, "job failed");
-        self.update(id, |r| {
-            if r.job.status.can_become(BatchStatus::Failed) {
-                r.job.status = BatchStatus::Failed;
-                r.job.error_message = Some(message);
+    /// Fails the job with `message` (unless it is final already) and stops its other tasks.
+    async fn fail(&self, id: &BatchId, message: String) {
+        let change = {
+            let message = message.clone();
+            move |r: &mut _| lifecycle::failed(r, message, Timestamp::now())
+        };
+        match self.table.update(id, change).await {
+            Ok(_) => tracing::warn!(batch_id = %id, error = %message, "job failed"),
+            Err(UpdateError::Table(error)) => {
+                tracing::error!(batch_id = %id, %error, reason = %message, "cannot save the failure of a job")
             }
-        });
+            Err(error) => {
+                tracing::debug!(batch_id = %id, %error, reason = %message, "failure not recorded")
+            }
+        }
         if let Some(t) = self.stop_token(id) {
             t.cancel();
         }
         self.wake.notify_one();
     }
 
-    fn stop_token(&self, id: &str) -> Option<CancellationToken> {
-        self.jobs
-            .lock()
-            .expect("job map lock")
-            .get(id)
-            .map(|l| l.stop.clone())
-    }
-
-    /// Connects to the job's input and output buckets.
-    async fn buckets(&self, id: &str) -> Result<(Bucket, Bucket, JobRecord), String> {
-        let record = self
-            .jobs
-            .lock()
-            .expect("job map lock")
-            .get(id)
-            .map(|l| l.record.clone())
-            .ok_or_else(|| "the job was deleted".to_string())?;
-        let storage = &self.cfg.storage;
-        let creds = self.store.load_credentials(id, Side::Input)?;
-        let input = Bucket::connect(
-            &creds,
-            &record.job.input_bucket_name,
-            &record.job.input_bucket_location,
-            storage,
-        )
-        .await
-        .map_err(|e| e.message)?;
-        let output = if record.separate_output {
-            let creds = self.store.load_credentials(id, Side::Output)?;
-            Bucket::connect(
-                &creds,
-                &record.job.output_bucket_name,
-                &record.job.output_bucket_location,
-                storage,
-            )
-            .await
-            .map_err(|e| e.message)?
-        } else {
-            input.clone()
-        };
-        Ok((input, output, record))
-    }
-}
-
-/// `initializing`: checks both buckets and scans the input into a shard plan.
-async fn initialize(inner: Arc<Inner>, id: String) {
-    let Some(stop) = inner.stop_token(&id) else {
-        return;
-    };
-    let scan = async {
-        let (input, output, record) = inner.buckets(&id).await?;
-        input.check_access().await.map_err(|e| e.message)?;
-        if record.separate_output {
-            output.check_access().await.map_err(|e| e.message)?;
-        }
-        plan_shards(&input, inner.cfg.max_shards)
-            .await
-            .map_err(|e| e.message)
-    };
-    let planned = tokio::select! {
-        planned = scan => planned,
-        // Canceled or deleted: nothing to do. Shutdown: the scan reruns at the next start.
-        _ = stop.cancelled() => return,
-    };
-    match planned {
-        Ok(plan) => {
-            let total = plan.total;
-            inner.update(&id, |r| {
-                if r.job.status != BatchStatus::Initializing {
-                    return;
-                }
-                r.job.total_count = total;
-                r.shards = vec![ShardProgress::default(); plan.len()];
-                r.plan = Some(plan);
-                if total == 0 {
-                    r.job.status = BatchStatus::Completed;
-                    r.job.progress = 1.0;
-                    r.job.finished = Some(Timestamp::now());
-                } else {
-                    r.job.status = BatchStatus::Waiting;
-                }
-            });
-            tracing::info!(batch_id = %id, total, "input bucket scanned");
-            inner.wake.notify_one();
-        }
-        Err(message) => inner.fail(&id, message),
-    }
-}
-
-/// Admits waiting jobs, oldest first, while fewer than `max_running_jobs` run.
-async fn schedule(inner: Arc<Inner>) {
-    loop {
-        let admitted: Vec<String> = {
-            let mut jobs = inner.jobs.lock().expect("job map lock");
-            let running = jobs
-                .values()
-                .filter(|l| l.record.job.status == BatchStatus::Running)
-                .count();
-            let mut waiting: Vec<(u64, String)> = jobs
-                .values()
-                .filter(|l| l.record.job.status == BatchStatus::Waiting)
-                .map(|l| (l.record.seq, l.record.job.batch_id.clone()))
-                .collect();
-            waiting.sort();
-            let free = inner.cfg.max_running_jobs.max(1).saturating_sub(running);
-            let admitted: Vec<String> = waiting.into_iter().take(free).map(|(_, id)| id).collect();
-            for id in &admitted {
-                let live = jobs.get_mut(id).expect("listed above");
-                live.record.job.status = BatchStatus::Running;
-                live.record.job.updated = Timestamp::now();
-                if let Err(e) = inner.store.save(&live.record) {
-                    tracing::error!(batch_id = %id, error = %e, "cannot save job record");
-                }
+    /// Saves a request's credentials files (blocking I/O, off the async threads).
+    async fn save_credentials(&self, id: &BatchId, request: &CreateBatch) -> Result<(), ApiError> {
+        let store = self.store.clone();
+        let id = id.clone();
+        let input = request.input.credentials.clone();
+        let output = request.output.as_ref().map(|o| o.credentials.clone());
+        let saved = tokio::task::spawn_blocking(move || {
+            store.save_credentials(&id, BucketSide::Input, &input)?;
+            if let Some(output) = output {
+                store.save_credentials(&id, BucketSide::Output, &output)?;
             }
-            admitted
-        };
-        for id in admitted {
-            tracing::info!(batch_id = %id, "job admitted");
-            inner.tasks.spawn(run_job(inner.clone(), id));
-        }
-        tokio::select! {
-            _ = inner.wake.notified() => {}
-            _ = inner.shutdown.cancelled() => return,
+            Ok::<_, StoreError>(())
+        })
+        .await;
+        match saved {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ApiError::internal("cannot store the credentials", e)),
+            Err(e) => Err(ApiError::internal("cannot store the credentials", e)),
         }
     }
 }
 
-/// `running`: processes every unfinished shard, `workers` shards at a time.
-async fn run_job(inner: Arc<Inner>, id: String) {
-    let Some(stop) = inner.stop_token(&id) else {
-        return;
-    };
-    let (input, output, record) = match inner.buckets(&id).await {
-        Ok(b) => b,
-        Err(message) => return inner.fail(&id, message),
-    };
-    let Some(plan) = record.plan.clone() else {
-        return inner.fail(&id, "the job has no shard plan (internal error)".into());
-    };
-    let Ok(batch_id) = crds::BatchId::parse(&id) else {
-        return inner.fail(&id, format!("'{id}' is not a batch id (internal error)"));
-    };
-    let files = BatchFiles {
-        batch_id,
-        input,
-        output,
-        params: record.params,
-    };
-    let pending: Vec<usize> = (0..plan.len())
-        .filter(|&i| !record.shards[i].done)
-        .collect();
-    let parallel = Arc::new(Semaphore::new(inner.cfg.workers.max(1)));
-    let mut shards = tokio::task::JoinSet::new();
-    for i in pending {
-        let (inner, id, files, stop, parallel) = (
-            inner.clone(),
-            id.clone(),
-            files.clone(),
-            stop.clone(),
-            parallel.clone(),
-        );
-        let range = plan.shard_range(i);
-        shards.spawn(async move {
-            let _turn = tokio::select! {
-                p = parallel.acquire_owned() => p.expect("never closed"),
-                _ = stop.cancelled() => return Ok(ShardEnd::Stopped),
-            };
-            // A shard that was started before (a restart) is recounted from its outputs.
-            let resume = inner
-                .update(&id, |r| {
-                    let s = &mut r.shards[i];
-                    let resume = s.started;
-                    if resume {
-                        *s = ShardProgress {
-                            started: true,
-                            ..Default::default()
-                        };
-                        r.recount();
-                    }
-                    r.shards[i].started = true;
-                    resume
-                })
-                .unwrap_or(false);
-            let on_file = |_key: String, outcome| {
-                inner.update(&id, |r| {
-                    r.shards[i].add(outcome);
-                    r.recount();
-                    let done = r.job.successful_count + r.job.failed_count;
-                    if r.job.status == BatchStatus::Running {
-                        r.job.progress = progress(r.job.status, done, r.job.total_count);
-                    }
-                });
-                async {}
-            };
-            let (_, end) = run_shard(
-                &inner.recognizer,
-                &files,
-                &range,
-                resume,
-                &inner.slots,
-                &stop,
-                on_file,
-            )
-            .await?;
-            if end == ShardEnd::Complete {
-                inner.update(&id, |r| r.shards[i].done = true);
-            }
-            Ok::<_, speechbatch_storage::StorageError>(end)
-        });
-    }
-    while let Some(joined) = shards.join_next().await {
-        match joined {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                shards.abort_all();
-                return inner.fail(&id, e.message);
-            }
-            Err(e) if e.is_panic() => {
-                shards.abort_all();
-                return inner.fail(&id, "a worker failed unexpectedly (internal error)".into());
-            }
-            Err(_) => {}
-        }
-    }
-    inner.update(&id, |r| {
-        if r.job.status == BatchStatus::Running && r.shards.iter().all(|s| s.done) {
-            r.job.status = BatchStatus::Completed;
-            r.job.progress = 1.0;
-            r.job.finished = Some(Timestamp::now());
-            tracing::info!(
-                batch_id = %r.job.batch_id,
-                successful = r.job.successful_count,
-                failed = r.job.failed_count,
-                "job completed"
-            );
-        }
-    });
-    inner.wake.notify_one();
+/// The batch id of a path, or 404: a string that is no batch id names no job.
+fn known_id(batch_id: &str) -> Result<BatchId, ApiError> {
+    BatchId::parse(batch_id).map_err(|_| ApiError::unknown_batch(batch_id))
+}
+
+fn save_failed(e: TableError) -> ApiError {
+    ApiError::internal("cannot store the job record", e)
 }
 
 #[async_trait]
@@ -402,119 +226,99 @@ impl Backend for Embedded {
                 "The service is shutting down; retry shortly",
             ));
         }
-        let id = uuid::Uuid::new_v4().to_string();
-        let now = Timestamp::now();
-        let output = request.output.as_ref().unwrap_or(&request.input);
-        let job = BatchJob {
-            function: "recognize".into(),
-            input_bucket_location: request.input.location.clone(),
-            input_bucket_name: request.input.name.clone(),
-            output_bucket_location: output.location.clone(),
-            output_bucket_name: output.name.clone(),
-            batch_id: id.clone(),
-            total_count: 0,
-            successful_count: 0,
-            failed_count: 0,
-            status: BatchStatus::Initializing,
-            progress: 0.0,
-            created: now,
-            updated: now,
-            finished: None,
-            error_message: None,
-        };
-        let seq = {
-            let mut next = inner.next_seq.lock().expect("seq lock");
-            *next += 1;
-            *next - 1
-        };
-        let record = JobRecord {
-            job: job.clone(),
-            seq,
-            params: request.params,
-            separate_output: request.output.is_some(),
-            plan: None,
-            shards: Vec::new(),
-        };
-        let save = |side, creds: &Credentials| {
-            inner
-                .store
-                .save_credentials(&id, side, creds)
-                .map_err(|e| ApiError::internal("cannot store the credentials", e))
-        };
-        save(Side::Input, &request.input.credentials)?;
-        if let Some(out) = &request.output {
-            save(Side::Output, &out.credentials)?;
-        }
+        let id = BatchId::generate();
+        let seq = inner.next_seq.fetch_add(1, Ordering::SeqCst);
+        let record = lifecycle::created(&id, &request, seq, Timestamp::now());
+        let job = record.job.clone();
+        inner.save_credentials(&id, &request).await?;
         inner
-            .store
-            .save(&record)
-            .map_err(|e| ApiError::internal("cannot store the job record", e))?;
-        inner.jobs.lock().expect("job map lock").insert(
-            id.clone(),
-            Live {
-                record,
-                stop: inner.shutdown.child_token(),
-            },
-        );
-        inner.tasks.spawn(initialize(inner.clone(), id));
+            .stops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), inner.shutdown.child_token());
+        inner
+            .table
+            .insert(id.clone(), record)
+            .await
+            .map_err(save_failed)?;
+        inner.tasks.spawn(scan::initialize(inner.clone(), id));
         Ok(job)
     }
 
     async fn list(&self) -> Result<Vec<BatchJob>, ApiError> {
-        let jobs = self.inner.jobs.lock().expect("job map lock");
-        let mut all: Vec<(u64, BatchJob)> = jobs
-            .values()
-            .map(|l| (l.record.seq, l.record.job.clone()))
-            .collect();
-        all.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
-        Ok(all.into_iter().map(|(_, j)| j).collect())
+        let mut records = self.inner.table.records();
+        records.sort_by_key(|(_, r)| std::cmp::Reverse(r.seq));
+        Ok(records.into_iter().map(|(_, r)| r.job.clone()).collect())
     }
 
     async fn get(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
+        let id = known_id(batch_id)?;
         self.inner
-            .jobs
-            .lock()
-            .expect("job map lock")
-            .get(batch_id)
-            .map(|l| l.record.job.clone())
+            .table
+            .get(&id)
+            .map(|r| r.job.clone())
             .ok_or_else(|| ApiError::unknown_batch(batch_id))
     }
 
     async fn cancel(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
         let inner = &self.inner;
-        let mut jobs = inner.jobs.lock().expect("job map lock");
-        let live = jobs
-            .get_mut(batch_id)
+        let id = known_id(batch_id)?;
+        let current = inner
+            .table
+            .get(&id)
             .ok_or_else(|| ApiError::unknown_batch(batch_id))?;
         // A finished job is returned as it is: not even `updated` moves.
-        if !live.record.job.status.is_final() {
-            live.record.job.status = live.record.job.status.after_cancel();
-            live.record.job.updated = Timestamp::now();
-            if let Err(e) = inner.store.save(&live.record) {
-                tracing::error!(batch_id = %batch_id, error = %e, "cannot save job record");
-            }
-            live.stop.cancel();
-            inner.wake.notify_one();
+        if current.job.status.is_final() {
+            return Ok(current.job.clone());
         }
-        Ok(live.record.job.clone())
+        // Stop first: from here no file starts and a scan in progress is dropped, even before
+        // the canceled status is saved.
+        if let Some(stop) = inner.stop_token(&id) {
+            stop.cancel();
+        }
+        let result = inner
+            .table
+            .update(&id, |r| lifecycle::canceled(r, Timestamp::now()))
+            .await;
+        inner.wake.notify_one();
+        match result {
+            Ok((_, r)) => Ok(r.job.clone()),
+            // It finished (completed or failed) meanwhile: returned as it is.
+            Err(UpdateError::Refused(_)) => inner
+                .table
+                .get(&id)
+                .map(|r| r.job.clone())
+                .ok_or_else(|| ApiError::unknown_batch(batch_id)),
+            Err(UpdateError::Gone) => Err(ApiError::unknown_batch(batch_id)),
+            Err(UpdateError::Table(e)) => Err(save_failed(e)),
+        }
     }
 
     async fn delete(&self, batch_id: &str) -> Result<(), ApiError> {
         let inner = &self.inner;
-        let live = inner
-            .jobs
-            .lock()
-            .expect("job map lock")
-            .remove(batch_id)
-            .ok_or_else(|| ApiError::unknown_batch(batch_id))?;
+        let id = known_id(batch_id)?;
+        if inner.table.get(&id).is_none() {
+            return Err(ApiError::unknown_batch(batch_id));
+        }
         // An active job stops first: no new file starts; files in flight may still finish and
         // write their outputs, which stay, as every output does.
-        live.stop.cancel();
-        inner
-            .store
-            .remove(batch_id)
+        if let Some(stop) = inner.stop_token(&id) {
+            stop.cancel();
+        }
+        let removed = inner
+            .table
+            .remove(&id)
+            .await
             .map_err(|e| ApiError::internal("cannot remove the job record", e))?;
+        inner
+            .stops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
         inner.wake.notify_one();
-        Ok(())
+        match removed {
+            Some(_) => Ok(()),
+            None => Err(ApiError::unknown_batch(batch_id)),
+        }
     }
 }

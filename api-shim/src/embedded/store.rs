@@ -1,41 +1,37 @@
 //! The embedded backend's records on local disk: one small JSON file per job (O(shards), never
 //! O(files)), replaced atomically, and the job's bucket credentials in 0600 files beside them.
+//!
+//! The format is what earlier releases wrote, so that a data directory survives an upgrade:
+//! `jobs/<id>.json` holds a [`JobRecord`] (`job`, `seq`, `params`, `separate_output`, `plan`,
+//! `shards` of `{successful, failed, done, started}`), `credentials/<id>.<side>.json` the
+//! credentials file of the request.
+//!
+//! Everything here blocks on the file system: callers on async threads go through
+//! `tokio::task::spawn_blocking` (see [`super::table`]).
 
 use std::fs;
-use std::io::Write;
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crds::FileOutcome;
-use crds::{BatchJob, RecognitionParams};
+use crds::{BatchId, BatchJob, BucketSide, InvalidBatchId, RecognitionParams, ShardCounts};
 use serde::{Deserialize, Serialize};
-use speechbatch_storage::{Credentials, ShardPlan};
+use speechbatch_storage::{Credentials, CredentialsError, ShardPlan};
 
-/// Progress of one shard of a running job.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Progress of one shard of a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardProgress {
-    /// Files with a `.json` written by this job.
-    pub successful: u64,
-    /// Files with a `.notice` written by this job.
-    pub failed: u64,
+    /// Files this job finished in the shard (`successful` and `failed` on disk).
+    #[serde(flatten)]
+    pub counts: ShardCounts,
     /// Every file of the shard is finished.
     pub done: bool,
     /// Work on the shard began; after a restart its files are recounted from the outputs.
     pub started: bool,
 }
 
-impl ShardProgress {
-    /// Counts one finished file.
-    pub fn add(&mut self, outcome: FileOutcome) {
-        match outcome {
-            FileOutcome::Succeeded => self.successful += 1,
-            FileOutcome::Failed => self.failed += 1,
-        }
-    }
-}
-
 /// Everything the embedded backend keeps about a job, except its credentials.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
     /// The job as the REST API shows it.
     pub job: BatchJob,
@@ -54,20 +50,81 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
+    /// The job's id, checked (it names the record's files).
+    pub fn batch_id(&self) -> Result<BatchId, InvalidBatchId> {
+        BatchId::parse(&self.job.batch_id)
+    }
+
+    /// Files finished so far, over all shards.
+    pub fn counts(&self) -> ShardCounts {
+        self.shards.iter().map(|s| s.counts).sum()
+    }
+
     /// Recomputes the job's counts from its shards.
     pub fn recount(&mut self) {
-        self.job.successful_count = self.shards.iter().map(|s| s.successful).sum();
-        self.job.failed_count = self.shards.iter().map(|s| s.failed).sum();
+        let counts = self.counts();
+        self.job.successful_count = counts.successful;
+        self.job.failed_count = counts.failed;
     }
 }
 
-/// Which bucket a credentials file is for.
-#[derive(Debug, Clone, Copy)]
-pub enum Side {
-    /// The input bucket.
-    Input,
-    /// The separate output bucket.
-    Output,
+/// A file of the data directory could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A folder of the data directory cannot be created.
+    #[error("cannot create the folder {}: {source}", path.display())]
+    CreateDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The folder of job records cannot be listed.
+    #[error("cannot list the job records in {}: {source}", path.display())]
+    List {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A record or credentials file cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A record or credentials file cannot be removed.
+    #[error("cannot remove {}: {source}", path.display())]
+    Remove {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A job's credentials file cannot be read (this message becomes the job's error message).
+    #[error("the job's {} credentials file is unreadable: {source}", side.as_str())]
+    ReadCredentials {
+        /// Which bucket's.
+        side: BucketSide,
+        /// Why.
+        source: io::Error,
+    },
+    /// A job's credentials file holds no usable credentials.
+    #[error("the job's {} credentials file is not valid: {source}", side.as_str())]
+    InvalidCredentials {
+        /// Which bucket's.
+        side: BucketSide,
+        /// Why.
+        source: CredentialsError,
+    },
+    /// A record names no valid batch id, so it cannot name a file.
+    #[error(transparent)]
+    InvalidId(#[from] InvalidBatchId),
+    /// A record cannot be encoded (a bug).
+    #[error("cannot encode the job record: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// The data directory: `jobs/<id>.json` and `credentials/<id>.<side>.json`.
@@ -79,69 +136,79 @@ pub struct JobStore {
 
 impl JobStore {
     /// Opens (creating) the store under `data_dir`.
-    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let jobs = data_dir.join("jobs");
         let credentials = data_dir.join("credentials");
-        fs::create_dir_all(&jobs)?;
+        fs::create_dir_all(&jobs).map_err(|source| StoreError::CreateDir {
+            path: jobs.clone(),
+            source,
+        })?;
         // Only the service's user may list or read credentials.
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(&credentials)?;
+            .create(&credentials)
+            .map_err(|source| StoreError::CreateDir {
+                path: credentials.clone(),
+                source,
+            })?;
         Ok(Self { jobs, credentials })
     }
 
-    fn job_path(&self, id: &str) -> PathBuf {
+    /// Where a job's record lives.
+    pub fn job_path(&self, id: &BatchId) -> PathBuf {
         self.jobs.join(format!("{id}.json"))
     }
 
-    fn credentials_path(&self, id: &str, side: Side) -> PathBuf {
-        let side = match side {
-            Side::Input => "input",
-            Side::Output => "output",
-        };
-        self.credentials.join(format!("{id}.{side}.json"))
+    /// Where a job's credentials file for `side` lives.
+    pub fn credentials_path(&self, id: &BatchId, side: BucketSide) -> PathBuf {
+        self.credentials
+            .join(format!("{id}.{}.json", side.as_str()))
     }
 
     /// Writes a record: a temporary file renamed over the old one, so that a crash leaves
-    /// either the old or the new record, never half of one.
-    pub fn save(&self, record: &JobRecord) -> std::io::Result<()> {
-        let path = self.job_path(&record.job.batch_id);
-        let bytes = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    /// either the old or the new record, never half of one. Durable when it returns.
+    pub fn save(&self, record: &JobRecord) -> Result<(), StoreError> {
+        let path = self.job_path(&record.batch_id()?);
+        let bytes = serde_json::to_vec(record)?;
         write_atomic(&path, &bytes, 0o644)
     }
 
-    /// Every record on disk, in creation order. Unreadable files are logged and skipped.
-    pub fn load_all(&self) -> std::io::Result<Vec<JobRecord>> {
+    /// Every readable record on disk with its id, in creation order. Unreadable files are
+    /// logged and skipped: one damaged record must not keep the service from starting.
+    pub fn load_all(&self) -> Result<Vec<(BatchId, JobRecord)>, StoreError> {
+        let list = |source| StoreError::List {
+            path: self.jobs.clone(),
+            source,
+        };
         let mut records = Vec::new();
-        for entry in fs::read_dir(&self.jobs)? {
-            let path = entry?.path();
+        for entry in fs::read_dir(&self.jobs).map_err(list)? {
+            let path = entry.map_err(list)?.path();
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
-            match fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<JobRecord>(&b).map_err(|e| e.to_string()))
-            {
+            match read_record(&path) {
                 Ok(r) => records.push(r),
-                Err(e) => {
-                    tracing::error!(path = %path.display(), error = %e, "skipping unreadable job record")
+                Err(error) => {
+                    tracing::error!(path = %path.display(), %error, "skipping unreadable job record")
                 }
             }
         }
-        records.sort_by_key(|r| r.seq);
+        records.sort_by_key(|(_, r)| r.seq);
         Ok(records)
     }
 
-    /// Removes a job's record and credentials.
-    pub fn remove(&self, id: &str) -> std::io::Result<()> {
+    /// Removes a job's record and credentials; files already gone are fine.
+    pub fn remove(&self, id: &BatchId) -> Result<(), StoreError> {
         for path in [
-            self.credentials_path(id, Side::Input),
-            self.credentials_path(id, Side::Output),
+            self.credentials_path(id, BucketSide::Input),
+            self.credentials_path(id, BucketSide::Output),
             self.job_path(id),
         ] {
             match fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                Err(source) if source.kind() != io::ErrorKind::NotFound => {
+                    return Err(StoreError::Remove { path, source })
+                }
                 _ => {}
             }
         }
@@ -151,22 +218,39 @@ impl JobStore {
     /// Stores a bucket's credentials, readable by the service's user only.
     pub fn save_credentials(
         &self,
-        id: &str,
-        side: Side,
+        id: &BatchId,
+        side: BucketSide,
         creds: &Credentials,
-    ) -> std::io::Result<()> {
+    ) -> Result<(), StoreError> {
         write_atomic(&self.credentials_path(id, side), &creds.to_json(), 0o600)
     }
 
     /// Reads a bucket's credentials back.
-    pub fn load_credentials(&self, id: &str, side: Side) -> Result<Credentials, String> {
+    pub fn load_credentials(
+        &self,
+        id: &BatchId,
+        side: BucketSide,
+    ) -> Result<Credentials, StoreError> {
         let bytes = fs::read(self.credentials_path(id, side))
-            .map_err(|e| format!("the job's credentials file is unreadable: {e}"))?;
-        Credentials::from_json(&bytes).map_err(|e| e.to_string())
+            .map_err(|source| StoreError::ReadCredentials { side, source })?;
+        Credentials::from_json(&bytes)
+            .map_err(|source| StoreError::InvalidCredentials { side, source })
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+/// A record file and the id it names, which must be a valid batch id.
+fn read_record(path: &Path) -> Result<(BatchId, JobRecord), String> {
+    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    let record: JobRecord = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let id = record.batch_id().map_err(|e| e.to_string())?;
+    Ok((id, record))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+    let write = |source| StoreError::Write {
+        path: path.to_owned(),
+        source,
+    };
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     {
         let mut f = fs::OpenOptions::new()
@@ -174,9 +258,118 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
             .create(true)
             .truncate(true)
             .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_data()?;
+            .open(&tmp)
+            .map_err(write)?;
+        f.write_all(bytes).map_err(write)?;
+        f.sync_data().map_err(write)?;
     }
-    fs::rename(&tmp, path)
+    fs::rename(&tmp, path).map_err(write)?;
+    // The rename is durable only once the folder is synced: a final status must survive a
+    // power cut once a client was told it.
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(write)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as the previous release wrote it, byte for byte.
+    const OLD_RECORD: &str = r#"{"job":{"function":"recognize","input_bucket_location":"us-geo","input_bucket_name":"calls","output_bucket_location":"us-geo","output_bucket_name":"calls","batch_id":"0b5e0c1e-8d8e-4c43-9d55-5a3ab8c1f2a1","total_count":3,"successful_count":1,"failed_count":1,"status":"running","progress":0.666,"created":"2026-11-24T10:00:00.000+0000","updated":"2026-11-24T10:00:05.123+0000"},"seq":7,"params":{"model":"en-US_BroadbandModel","word_confidence":false,"smart_formatting":true,"redaction":false,"profanity_filter":true},"separate_output":false,"plan":{"total":3,"bounds":["a.wav","c.wav"],"sizes":[2,1]},"shards":[{"successful":1,"failed":1,"done":true,"started":true},{"successful":0,"failed":0,"done":false,"started":false}]}"#;
+
+    #[test]
+    fn records_written_by_the_previous_release_load_and_save_back_the_same_fields() {
+        let record: JobRecord = serde_json::from_str(OLD_RECORD).unwrap();
+        assert_eq!(record.seq, 7);
+        assert_eq!(
+            record.shards[0],
+            ShardProgress {
+                counts: ShardCounts {
+                    successful: 1,
+                    failed: 1
+                },
+                done: true,
+                started: true
+            }
+        );
+        assert_eq!(record.counts().done(), 2);
+        let old: serde_json::Value = serde_json::from_str(OLD_RECORD).unwrap();
+        let new = serde_json::to_value(&record).unwrap();
+        assert_eq!(new["shards"], old["shards"]);
+        assert_eq!(new["job"], old["job"]);
+        assert_eq!(new["plan"], old["plan"]);
+        assert_eq!(
+            serde_json::from_value::<JobRecord>(new).unwrap(),
+            record,
+            "a saved record loads back unchanged"
+        );
+    }
+
+    #[test]
+    fn saved_records_load_back_in_creation_order_and_damaged_files_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        let mut first: JobRecord = serde_json::from_str(OLD_RECORD).unwrap();
+        let mut second = first.clone();
+        second.job.batch_id = "second".into();
+        second.seq = 1;
+        first.seq = 2;
+        store.save(&first).unwrap();
+        store.save(&second).unwrap();
+        std::fs::write(dir.path().join("jobs/broken.json"), b"{not json").unwrap();
+        std::fs::write(dir.path().join("jobs/left.tmp123"), b"{}").unwrap();
+        let ids: Vec<String> = store
+            .load_all()
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
+        assert_eq!(ids, ["second", "0b5e0c1e-8d8e-4c43-9d55-5a3ab8c1f2a1"]);
+    }
+
+    #[test]
+    fn credentials_are_private_to_the_service_user_and_removed_with_the_record() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        let record: JobRecord = serde_json::from_str(OLD_RECORD).unwrap();
+        let id = record.batch_id().unwrap();
+        let creds = Credentials::from_json(
+            br#"{"end_point":"http://127.0.0.1:9","access_key":"a","secret_key":"s"}"#,
+        )
+        .unwrap();
+        store.save(&record).unwrap();
+        store
+            .save_credentials(&id, BucketSide::Input, &creds)
+            .unwrap();
+        let path = store.credentials_path(&id, BucketSide::Input);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let dir_mode = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+        assert_eq!(
+            store
+                .load_credentials(&id, BucketSide::Input)
+                .unwrap()
+                .end_point(),
+            "http://127.0.0.1:9"
+        );
+        assert!(matches!(
+            store.load_credentials(&id, BucketSide::Output),
+            Err(StoreError::ReadCredentials {
+                side: BucketSide::Output,
+                ..
+            })
+        ));
+        store.remove(&id).unwrap();
+        assert!(!path.exists() && !store.job_path(&id).exists());
+        store.remove(&id).unwrap();
+    }
 }

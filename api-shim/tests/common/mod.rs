@@ -138,6 +138,9 @@ impl Service {
             .arg(o.threads.to_string())
             .arg("--shutdown-grace-s")
             .arg(o.shutdown_grace_s.to_string())
+            // Storage errors that may pass are retried as in production, only sooner.
+            .arg("--storage-retry-delay-ms")
+            .arg("100")
             .env_remove("SPEECHBATCH_IAM_TOKEN_URL")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -1,0 +1,214 @@
+//! `running`: a job's unfinished shards run `workers` at a time, each file holding one of the
+//! service's `workers` file slots while it is processed. Counts are saved as each file
+//! finishes; a shard started before a restart is recounted from the outputs' batch-id metadata
+//! ([`speechbatch_worker::run_shard`] with `resume`), so every input is counted exactly once.
+//!
+//! A problem with one file is a `.notice` (the worker's business). A bucket error that may pass
+//! stops the shard, which runs again after the [`super::RetryPolicy`]'s delay (recounting
+//! what it finished); a permanent one, spent retries, a panicking shard or a record that
+//! cannot be saved fail the job.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crds::{BatchId, FileOutcome, ShardRange, Timestamp};
+use speechbatch_storage::StorageError;
+use speechbatch_worker::{run_shard, BatchFiles, ShardEnd};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::retry::Retryable;
+use super::table::{TableError, UpdateError};
+use super::{buckets, lifecycle, Inner};
+
+/// Why a shard stopped early, failing its job.
+#[derive(Debug, thiserror::Error)]
+enum ShardError {
+    /// A bucket operation failed (not a file's problem).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The job's progress could not be saved.
+    #[error("cannot save the job's progress: {0}")]
+    Save(#[from] TableError),
+}
+
+impl Retryable for ShardError {
+    fn storage_error(&mut self) -> Option<&mut StorageError> {
+        match self {
+            Self::Storage(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Runs the job's unfinished shards, then completes the job (unless it was stopped).
+pub(super) async fn run_job(inner: Arc<Inner>, id: BatchId) {
+    let (Some(stop), Some(record)) = (inner.stop_token(&id), inner.table.get(&id)) else {
+        return;
+    };
+    let buckets = match buckets::connect(&inner.store, &id, &record, &inner.cfg.storage).await {
+        Ok(b) => b,
+        Err(error) => return inner.fail(&id, error.to_string()).await,
+    };
+    let Some(plan) = record.plan.clone() else {
+        let message = "the job has no shard plan (internal error)".to_string();
+        return inner.fail(&id, message).await;
+    };
+    let files = Arc::new(BatchFiles {
+        batch_id: id.clone(),
+        input: buckets.input,
+        output: buckets.output,
+        params: record.params,
+    });
+    let parallel = Arc::new(Semaphore::new(inner.cfg.workers.max(1)));
+    let mut shards = JoinSet::new();
+    for i in (0..plan.len()).filter(|&i| record.shards.get(i).is_none_or(|s| !s.done)) {
+        shards.spawn(run_one_shard(
+            inner.clone(),
+            files.clone(),
+            i,
+            plan.shard_range(i),
+            stop.clone(),
+            parallel.clone(),
+        ));
+    }
+    while let Some(joined) = shards.join_next().await {
+        let message = match joined {
+            Ok(Ok(())) => continue,
+            Ok(Err(error)) => error.to_string(),
+            Err(e) if e.is_panic() => "a worker failed unexpectedly (internal error)".to_string(),
+            Err(_) => continue,
+        };
+        shards.abort_all();
+        return inner.fail(&id, message).await;
+    }
+    // A stopped job (cancel, delete, shutdown) has unfinished shards: completion is refused.
+    match inner
+        .table
+        .update(&id, |r| lifecycle::completed(r, Timestamp::now()))
+        .await
+    {
+        Ok((_, r)) => tracing::info!(
+            batch_id = %id,
+            successful = r.job.successful_count,
+            failed = r.job.failed_count,
+            "job completed"
+        ),
+        Err(UpdateError::Table(error)) => {
+            tracing::error!(batch_id = %id, %error, "cannot save the completion of a job")
+        }
+        Err(error) => tracing::debug!(batch_id = %id, %error, "job not completed"),
+    }
+    inner.wake.notify_one();
+}
+
+/// Runs shard `i` once a turn among the job's `workers` parallel shards is free.
+async fn run_one_shard(
+    inner: Arc<Inner>,
+    files: Arc<BatchFiles>,
+    i: usize,
+    range: ShardRange,
+    stop: CancellationToken,
+    parallel: Arc<Semaphore>,
+) -> Result<(), ShardError> {
+    let id = files.batch_id.clone();
+    let _turn = tokio::select! {
+        biased;
+        _ = stop.cancelled() => return Ok(()),
+        turn = parallel.acquire_owned() => match turn {
+            Ok(turn) => turn,
+            Err(_closed) => return Ok(()),
+        },
+    };
+    let what = format!("shard {i}");
+    inner
+        .cfg
+        .retry
+        .run(&what, &id, &stop, || {
+            run_attempt(&inner, &files, i, &range, &stop)
+        })
+        .await
+        .map(drop)
+}
+
+/// One run of shard `i` from its start: files finished by an earlier run (before a restart or
+/// a retry) are recounted from their outputs, not recognized again.
+async fn run_attempt(
+    inner: &Arc<Inner>,
+    files: &Arc<BatchFiles>,
+    i: usize,
+    range: &ShardRange,
+    stop: &CancellationToken,
+) -> Result<(), ShardError> {
+    let id = files.batch_id.clone();
+    // Saved before the first file, so that a restart knows to recount the shard.
+    let resume = match inner
+        .table
+        .update(&id, move |r| {
+            lifecycle::shard_started(r, i, Timestamp::now())
+        })
+        .await
+    {
+        Ok((resume, _)) => resume,
+        Err(UpdateError::Table(e)) => return Err(e.into()),
+        // Canceled, failed or deleted meanwhile.
+        Err(UpdateError::Gone | UpdateError::Refused(_)) => return Ok(()),
+    };
+    // A count that cannot be saved stops the shard: going on would lose it.
+    let save_error = Arc::new(Mutex::new(None));
+    let shard_stop = stop.child_token();
+    let on_file = {
+        let (table, id, save_error, stop) = (
+            inner.table.clone(),
+            id.clone(),
+            save_error.clone(),
+            shard_stop.clone(),
+        );
+        move |_key: String, outcome: FileOutcome| {
+            let (table, id, save_error, stop) =
+                (table.clone(), id.clone(), save_error.clone(), stop.clone());
+            async move {
+                let change =
+                    move |r: &mut _| lifecycle::file_finished(r, i, outcome, Timestamp::now());
+                match table.update(&id, change).await {
+                    // Refused: the job was canceled or failed while the file was in flight; a
+                    // final record keeps what the client was told.
+                    Ok(_) | Err(UpdateError::Gone | UpdateError::Refused(_)) => {}
+                    Err(UpdateError::Table(e)) => {
+                        *save_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                        stop.cancel();
+                    }
+                }
+            }
+        }
+    };
+    let ran = run_shard(
+        &inner.recognizer,
+        files,
+        range,
+        resume,
+        &inner.slots,
+        &shard_stop,
+        on_file,
+    )
+    .await;
+    if let Some(e) = save_error
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    {
+        return Err(e.into());
+    }
+    let (_, end) = ran?;
+    if end == ShardEnd::Complete {
+        match inner
+            .table
+            .update(&id, move |r| lifecycle::shard_done(r, i, Timestamp::now()))
+            .await
+        {
+            Ok(_) | Err(UpdateError::Gone | UpdateError::Refused(_)) => {}
+            Err(UpdateError::Table(e)) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
