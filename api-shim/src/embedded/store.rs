@@ -238,11 +238,21 @@ impl JobStore {
     }
 }
 
+/// Why a record file was skipped at start.
+#[derive(Debug, thiserror::Error)]
+enum UnreadableRecord {
+    #[error("cannot read it: {0}")]
+    Read(#[from] io::Error),
+    #[error("it is not a job record: {0}")]
+    Parse(#[from] serde_json::Error),
+    #[error(transparent)]
+    Id(#[from] InvalidBatchId),
+}
+
 /// A record file and the id it names, which must be a valid batch id.
-fn read_record(path: &Path) -> Result<(BatchId, JobRecord), String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
-    let record: JobRecord = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-    let id = record.batch_id().map_err(|e| e.to_string())?;
+fn read_record(path: &Path) -> Result<(BatchId, JobRecord), UnreadableRecord> {
+    let record: JobRecord = serde_json::from_slice(&fs::read(path)?)?;
+    let id = record.batch_id()?;
     Ok((id, record))
 }
 
