@@ -439,6 +439,24 @@ impl Service {
         self.backend.get(id).await.unwrap()
     }
 
+    /// A job on bucket `calls` holding `keys`, reached through a proxy that passes for now;
+    /// returned once the first key (in listing order) is in flight, held by the fake.
+    async fn job_through_proxy(&self, keys: &[&str]) -> (Arc<Proxy>, String) {
+        self.bucket("calls", keys);
+        let proxy = Proxy::start(self.s3.server.addr(), Mode::Pass).await;
+        self.fake.hold();
+        let id = self
+            .create_with(self.credentials_at(&proxy.endpoint()), "calls")
+            .await;
+        let first = keys.iter().min().expect("at least one key").to_string();
+        self.fake
+            .until("the first file in flight", |s| {
+                s.started == [first.as_str()]
+            })
+            .await;
+        (proxy, id)
+    }
+
     /// Waits until job `id` satisfies `check`; returns it.
     async fn until(&self, id: &str, what: &str, check: impl Fn(&BatchJob) -> bool) -> BatchJob {
         let waited = try_until(self.backend.changes(), async || {
@@ -827,14 +845,8 @@ async fn jobs_are_listed_newest_first_and_none_is_accepted_during_shutdown() {
 async fn an_outage_of_the_bucket_server_that_passes_is_retried_and_the_job_completes_with_exact_counts(
 ) {
     let svc = Service::start(1, 1, 1).await;
-    svc.bucket("calls", &["a1.wav", "a2.wav", "bad3.wav"]);
-    let proxy = Proxy::start(svc.s3.server.addr(), Mode::Pass).await;
-    svc.fake.hold();
-    let id = svc
-        .create_with(svc.credentials_at(&proxy.endpoint()), "calls")
-        .await;
-    svc.fake
-        .until("the first file in flight", |s| s.started == ["a1.wav"])
+    let (proxy, id) = svc
+        .job_through_proxy(&["a1.wav", "a2.wav", "bad3.wav"])
         .await;
     // The server goes away while the file is recognized: its output cannot be written, and
     // the first retry cannot list the shard. The second retry finds the server back.
@@ -859,15 +871,7 @@ async fn an_outage_of_the_bucket_server_that_passes_is_retried_and_the_job_compl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_that_outlasts_the_retries_fails_the_job_saying_so() {
     let svc = Service::start(1, 1, 1).await;
-    svc.bucket("calls", &["o1.wav", "o2.wav"]);
-    let proxy = Proxy::start(svc.s3.server.addr(), Mode::Pass).await;
-    svc.fake.hold();
-    let id = svc
-        .create_with(svc.credentials_at(&proxy.endpoint()), "calls")
-        .await;
-    svc.fake
-        .until("the first file in flight", |s| s.started == ["o1.wav"])
-        .await;
+    let (proxy, id) = svc.job_through_proxy(&["o1.wav", "o2.wav"]).await;
     proxy.switch_and_cut(Mode::Outage(u64::MAX)).await;
     svc.fake.open();
     let job = svc.until_status(&id, BatchStatus::Failed).await;
@@ -891,15 +895,7 @@ async fn credentials_revoked_while_a_job_runs_fail_it_at_once_without_retrying()
         first_delay: Duration::from_secs(3600),
     };
     let svc = Service::start_with_retry(1, 1, 1, retry).await;
-    svc.bucket("calls", &["r1.wav", "r2.wav"]);
-    let proxy = Proxy::start(svc.s3.server.addr(), Mode::Pass).await;
-    svc.fake.hold();
-    let id = svc
-        .create_with(svc.credentials_at(&proxy.endpoint()), "calls")
-        .await;
-    svc.fake
-        .until("the first file in flight", |s| s.started == ["r1.wav"])
-        .await;
+    let (proxy, id) = svc.job_through_proxy(&["r1.wav", "r2.wav"]).await;
     // Switched before the worker writes its output, so that its request meets the revocation.
     proxy.switch_and_cut(Mode::Revoked).await;
     svc.fake.open();

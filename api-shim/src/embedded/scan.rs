@@ -1,32 +1,20 @@
 //! `initializing`: both buckets are checked and the input bucket is scanned into a shard plan.
 //! A scan that fails for good (credentials rejected, bucket missing) fails the job with the
 //! storage error's message; one that may pass (endpoint unreachable) is retried as the
-//! [`super::RetryPolicy`] says, and fails the job once the retries are spent; a cancel or a shutdown drops the scan (a shutdown's job
-//! scans again at the next start).
+//! [`super::RetryPolicy`] says, and fails the job once the retries are spent. A cancel or a
+//! shutdown drops the scan (a shutdown's job scans again at the next start).
 
 use std::sync::Arc;
 
 use crds::{BatchId, ShardPlan, Timestamp};
-use speechbatch_storage::{plan_shards, StorageError};
+use speechbatch_storage::plan_shards;
 
-use super::buckets::{self, BucketError, Buckets};
+use super::buckets::{self, BucketError};
 use super::store::JobRecord;
 use super::{lifecycle, Inner};
 
-/// Checks that the buckets can be listed and plans at most `max_shards` shards of the input.
-pub async fn plan(
-    buckets: &Buckets,
-    separate_output: bool,
-    max_shards: usize,
-) -> Result<ShardPlan, StorageError> {
-    buckets.input.check_access().await?;
-    if separate_output {
-        buckets.output.check_access().await?;
-    }
-    plan_shards(&buckets.input, max_shards).await
-}
-
-/// Connects to the job's buckets and plans its shards, once.
+/// Connects to the job's buckets, checks that both can be listed and plans at most
+/// `max_shards` shards of the input: one attempt.
 async fn scan_once(
     inner: &Inner,
     id: &BatchId,
@@ -34,7 +22,11 @@ async fn scan_once(
     max_shards: usize,
 ) -> Result<ShardPlan, BucketError> {
     let buckets = buckets::connect(&inner.store, id, record, &inner.cfg.storage).await?;
-    Ok(plan(&buckets, record.separate_output, max_shards).await?)
+    buckets.input.check_access().await?;
+    if record.separate_output {
+        buckets.output.check_access().await?;
+    }
+    Ok(plan_shards(&buckets.input, max_shards).await?)
 }
 
 /// Scans a job's input and moves it to `waiting` (or `completed` for an empty bucket), or fails
