@@ -106,6 +106,24 @@ files = glob.glob(sys.argv[1] + "/*.json")
 one = sum(len({l["speaker"] for l in json.load(open(f))["speaker_labels"]}) == 1 for f in files)
 print(f"{one}/{len(files)}")' "$work/diar-asr")"
 
+echo "== two-channel calls (devset/stereo, narrowband): channel by channel vs mixed down"
+for split in auto false; do
+  "$engine" recognize --model en-US_NarrowbandModel --split-channels "$split" --threads "$threads" \
+    --out "$work/stereo-$split" "$devset"/stereo/*.wav 2>/dev/null
+  echo "-- split_channels=$split: $(score diar "$devset/stereo" "$work/stereo-$split")"
+done
+
+echo "== non-speech (silence, noise, tones, hold music, clicks; 30 s each): words written"
+cargo run --release -q --manifest-path "$root/Cargo.toml" -p transcriber --example write_non_speech -- "$work/nonspeech" 30 >/dev/null
+for model in en-US_BroadbandModel en-US_ShortForm_NarrowbandModel; do
+  "$engine" recognize --model "$model" --threads "$threads" --out "$work/ns-$model" "$work"/nonspeech/*.wav 2>/dev/null
+  echo "-- $model: $(python3 -c '
+import glob, json, sys
+files = sorted(glob.glob(sys.argv[1] + "/*.json"))
+words = {f.split("/")[-1]: sum(len(r["alternatives"][0]["timestamps"]) for r in json.load(open(f))["results"]) for f in files}
+print(sum(words.values()), "words in", len(files), "files", {k: v for k, v in words.items() if v})' "$work/ns-$model")"
+done
+
 echo "== transcript style (devset/asr, broadband)"
 echo "-- default style vs the spoken-form references: $(score asr "$devset/asr/manifest.tsv" "$work/diar-asr")"
 "$engine" recognize --smart-formatting --threads "$threads" --out "$work/smart" "$devset"/asr/*.flac 2>/dev/null

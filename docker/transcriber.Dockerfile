@@ -61,7 +61,7 @@ RUN [ "$(uname -m)" = x86_64 ] || { echo "models: linux/amd64 only (x86_64 ONNX 
 ENV SPEECHBATCH_CACHE=/cache
 WORKDIR /src
 COPY setup/env.sh setup/models.sh setup/models.lock setup/requirements-convert.txt \
-     setup/convert_whisper.py setup/convert_speaker_model.py setup/
+     setup/convert_whisper.py setup/convert_moonshine.py setup/convert_speaker_model.py setup/
 # Then drop what the runtime image does not need: stamps and the tests' reference filterbank.
 RUN setup/models.sh \
  && rm -rf /cache/models/reference /cache/models/*.stamp /cache/onnxruntime/.stamp

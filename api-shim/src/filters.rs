@@ -9,7 +9,7 @@ use crate::auth::{self, ApiKey};
 use crate::backend::Backend;
 use crate::error::{recover, ApiError};
 use crate::handlers;
-use crate::request::MAX_BODY_BYTES;
+use crate::request::{MAX_AUDIO_BODY_BYTES, MAX_BODY_BYTES};
 
 /// Query pairs in order, possibly repeated (so that repeats can be refused).
 type Query = Vec<(String, String)>;
@@ -20,7 +20,12 @@ pub fn api(
     backend: Arc<dyn Backend>,
     key: ApiKey,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    let batches = batches(backend, key);
+    let batches = batches(backend.clone(), key.clone())
+        .or(models(key.clone()))
+        .unify()
+        .or(recognize(backend, key))
+        .unify()
+        .boxed();
     let prefixed = warp::path("speech-to-text")
         .and(warp::path("api"))
         .and(batches.clone());
@@ -106,6 +111,111 @@ fn batches(
         .unify()
         .or(other)
         .unify()
+}
+
+/// The address the request came in at.
+fn base_url() -> impl Filter<Extract = (handlers::BaseUrl,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("host")
+        .and(warp::path::full())
+        .map(|host: Option<String>, path: warp::path::FullPath| {
+            handlers::BaseUrl::of(host.as_deref(), path.as_str())
+        })
+}
+
+/// `/v1/models` and `/v1/models/{model_id}` behind basic authentication.
+fn models(
+    key: ApiKey,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let list = warp::path!("v1" / "models")
+        .and(auth::require(key.clone()))
+        .and(
+            warp::get()
+                .and(base_url())
+                .and_then(handlers::models)
+                .or(not_allowed(&[Method::GET]))
+                .unify(),
+        );
+    let item = warp::path!("v1" / "models" / String).and(auth::require(key));
+    let one = item
+        .clone()
+        .and(warp::get())
+        .and(base_url())
+        .and_then(handlers::model);
+    let other = item
+        .and(not_allowed(&[Method::GET]))
+        .map(|_id: String, r| r);
+    list.or(one).unify().or(other).unify()
+}
+
+/// `POST /v1/recognize` behind basic authentication.
+fn recognize(
+    backend: Arc<dyn Backend>,
+    key: ApiKey,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::path!("v1" / "recognize").and(auth::require(key)).and(
+        warp::post()
+            .and(query())
+            .and(warp::header::optional::<String>("content-type"))
+            .and(audio_body())
+            .and(with_backend(backend))
+            .and_then(handlers::recognize)
+            .or(not_allowed(&[Method::POST]))
+            .unify(),
+    )
+}
+
+/// The audio of `POST /v1/recognize`, at most [`MAX_AUDIO_BODY_BYTES`]: a Content-Length over
+/// the limit is refused before anything is read, a chunked body as soon as it passes it.
+fn audio_body() -> impl Filter<Extract = (Vec<u8>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and_then(|len: Option<u64>| async move {
+            match len {
+                Some(n) if n > MAX_AUDIO_BODY_BYTES => Err(audio_too_large()),
+                _ => Ok(()),
+            }
+        })
+        .untuple_one()
+        .and(warp::body::stream())
+        .and_then(read_audio)
+}
+
+fn audio_too_large() -> warp::Rejection {
+    warp::reject::custom(ApiError::new(
+        413,
+        format!("The audio is larger than {MAX_AUDIO_BODY_BYTES} bytes (100 MB), the most one file may have"),
+    ))
+}
+
+/// Reads a request body of at most [`MAX_AUDIO_BODY_BYTES`], refusing it as soon as it passes.
+async fn read_audio<S, B>(body: S) -> Result<Vec<u8>, warp::Rejection>
+where
+    S: futures::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use futures::TryStreamExt;
+    let mut body = Box::pin(body);
+    let mut audio = Vec::new();
+    while let Some(mut chunk) = body.try_next().await.map_err(|e| {
+        warp::reject::custom(ApiError::bad_request(format!(
+            "The request body could not be read: {e}"
+        )))
+    })? {
+        if (audio.len() + chunk.remaining()) as u64 > MAX_AUDIO_BODY_BYTES {
+            return Err(audio_too_large());
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            audio.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    if audio.is_empty() {
+        return Err(warp::reject::custom(ApiError::bad_request(
+            "The request body is empty: send the audio file as the body",
+        )));
+    }
+    Ok(audio)
 }
 
 /// A request to a known path with a method it does not have: 405 naming the allowed ones.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crds::JobList;
+use crds::{JobList, ModelList, ModelName, RecognitionParams};
 use warp::http::StatusCode;
 use warp::multipart::FormData;
 use warp::Reply;
@@ -79,6 +79,83 @@ pub async fn delete(id: String, backend: Arc<dyn Backend>) -> Reply_ {
     backend.delete(&id).await.map_err(reject)?;
     tracing::info!(batch_id = %id, "batch deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Where the request came in: the address clients use for the service, so that the `url` of a
+/// model points back at this service through the same prefix.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl BaseUrl {
+    /// `http://HOST` plus `/speech-to-text/api` when the request came in under that prefix.
+    pub fn of(host: Option<&str>, path: &str) -> Self {
+        let prefix = if path.starts_with("/speech-to-text/api/") {
+            "/speech-to-text/api"
+        } else {
+            ""
+        };
+        Self(format!("http://{}{prefix}", host.unwrap_or("localhost")))
+    }
+
+    fn model(&self, m: ModelName) -> String {
+        format!("{}/v1/models/{}", self.0, m.as_str())
+    }
+}
+
+/// `GET /v1/models`: the base models, in the order of [`ModelName::ALL`].
+pub async fn models(base: BaseUrl) -> Reply_ {
+    let models = ModelName::ALL
+        .iter()
+        .map(|&m| m.info(base.model(m)))
+        .collect();
+    Ok(warp::reply::json(&ModelList { models }).into_response())
+}
+
+/// `GET /v1/models/{model_id}`.
+pub async fn model(id: String, base: BaseUrl) -> Reply_ {
+    let name: ModelName = id.parse().map_err(|_| {
+        reject(ApiError::new(
+            404,
+            format!(
+                "Model '{}' not found: the models are {}",
+                shortened(&id),
+                ModelName::ALL.map(ModelName::as_str).join(", ")
+            ),
+        ))
+    })?;
+    Ok(warp::reply::json(&name.info(base.model(name))).into_response())
+}
+
+/// `POST /v1/recognize`: one audio file in the body, the batch's parameters in the query, the
+/// result JSON a batch writes to `<file>.json` in the reply.
+pub async fn recognize(
+    query: Vec<(String, String)>,
+    content_type: Option<String>,
+    audio: Vec<u8>,
+    backend: Arc<dyn Backend>,
+) -> Reply_ {
+    let params = RecognitionParams::from_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| reject(ApiError::bad_request(e.0)))?;
+    // The format is read from the content; the type only tells headerless G.729 apart.
+    let name = match content_type.as_deref().map(str::to_ascii_lowercase) {
+        Some(t) if t.starts_with("audio/g729") => "audio.g729",
+        _ => "audio",
+    };
+    let json = backend
+        .recognize(audio, name, params)
+        .await
+        .map_err(reject)?;
+    Ok(warp::reply::with_header(json, "content-type", "application/json").into_response())
+}
+
+/// An identifier as it is echoed in a message: at most 64 characters, so that a huge one does
+/// not come back whole.
+fn shortened(id: &str) -> String {
+    const MAX: usize = 64;
+    match id.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &id[..cut]),
+        None => id.to_string(),
+    }
 }
 
 /// `GET /v1/openapi.yaml`.

@@ -10,7 +10,7 @@ use crds::resource::{
     BucketSpec, SecretKeyRef, SpeechBatch, SpeechBatchSpec, CREATED_ANNOTATION,
     DEFAULT_CREDENTIALS_KEY,
 };
-use crds::{BatchId, BatchJob, BucketSide, BATCH_LABEL};
+use crds::{BatchId, BatchJob, BucketSide, RecognitionParams, BATCH_LABEL};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::ByteString;
@@ -210,5 +210,19 @@ impl Backend for Kubernetes {
             Err(e) if is_not_found(&e) => Err(ApiError::unknown_batch(batch_id)),
             Err(e) => Err(kube_error("cannot delete the SpeechBatch", e)),
         }
+    }
+
+    /// The engine runs in the shard pods, not in this shim (its image links no engine), so a
+    /// single file is refused with what to do instead.
+    async fn recognize(
+        &self,
+        _audio: Vec<u8>,
+        _name: &str,
+        _params: RecognitionParams,
+    ) -> Result<Vec<u8>, ApiError> {
+        Err(ApiError::new(
+            501,
+            "POST /v1/recognize is not served by the Kubernetes backend, whose engine runs only in batch shard pods: put the file in a bucket and create a batch job",
+        ))
     }
 }

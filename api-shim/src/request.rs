@@ -12,6 +12,11 @@ use crds::RecognitionParams;
 /// The largest request body accepted (credentials files are a few hundred bytes).
 pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
 
+/// The largest audio file `POST /v1/recognize` takes: the engine's limit for one file (100 MB),
+/// written here too because the Kubernetes build of the shim links no engine (a test of the
+/// embedded build checks that the two agree).
+pub const MAX_AUDIO_BODY_BYTES: u64 = 100 * 1024 * 1024;
+
 /// The largest value of one form field.
 const MAX_FIELD_BYTES: usize = 64 * 1024;
 
@@ -185,4 +190,15 @@ fn bucket(form: &mut Form, which: &str) -> Result<Option<BucketRequest>, ApiErro
         location,
         credentials,
     }))
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    #[test]
+    fn the_recognize_body_limit_is_the_engines_file_limit() {
+        assert_eq!(
+            super::MAX_AUDIO_BODY_BYTES,
+            transcriber::MAX_AUDIO_BYTES as u64
+        );
+    }
 }

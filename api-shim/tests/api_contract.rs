@@ -186,6 +186,17 @@ async fn rest_contract(backend: Backend) {
                 format!("{prefix}/v1/batches/no-such-id"),
                 Op::Job,
             ),
+            (Method::GET, format!("{prefix}/v1/models"), Op::Models),
+            (
+                Method::GET,
+                format!("{prefix}/v1/models/en-US_BroadbandModel"),
+                Op::Model,
+            ),
+            (
+                Method::POST,
+                format!("{prefix}/v1/recognize"),
+                Op::Recognize,
+            ),
         ];
         for (m, path, op) in &routes {
             for (auth, what) in &bad_auths {
@@ -243,8 +254,24 @@ async fn rest_contract(backend: Backend) {
     assert_eq!(st, 200, "{body}");
     assert_eq!(body, after);
 
-    // --- function.
+    // --- The base models, on both backends, with and without the prefix.
     let auth = Some(("apikey", API_KEY));
+    check_models(&svc).await;
+    if backend == Backend::Kubernetes {
+        // The shim links no engine there: one file is refused with what to do instead.
+        let (st, body) = send(
+            &svc,
+            Method::POST,
+            "/v1/recognize",
+            auth,
+            Op::Recognize,
+            |rb| rb.body(read_testdata("asr/clip02.flac")),
+        )
+        .await;
+        assert_error(st, &body, 501, &["batch"], "recognize on Kubernetes");
+    }
+
+    // --- function.
     for (query, mentions) in [
         ("", vec!["function", "recognize"]),
         ("model=en-US_BroadbandModel", vec!["function"]),
@@ -774,4 +801,238 @@ async fn rest_contract(backend: Backend) {
         let lines: Vec<&str> = log.lines().filter(|l| l.contains(secret)).collect();
         assert!(lines.is_empty(), "{what} appears in the log: {lines:?}");
     }
+}
+
+/// `GET /v1/models` and `/v1/models/{model_id}`: the three names with their rates, each `url`
+/// answering with the same model, under the prefix the request used; unknown names are 404s
+/// that name them (shortened when huge).
+async fn check_models(svc: &Service) {
+    let auth = Some(("apikey", API_KEY));
+    for prefix in ["", "/speech-to-text/api"] {
+        let (st, list) = send(
+            svc,
+            Method::GET,
+            &format!("{prefix}/v1/models"),
+            auth,
+            Op::Models,
+            |rb| rb,
+        )
+        .await;
+        assert_eq!(st, 200, "{list}");
+        let models = list["models"].as_array().unwrap();
+        let rates: Vec<(&str, u64)> = models
+            .iter()
+            .map(|m| (m["name"].as_str().unwrap(), m["rate"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(
+            rates,
+            [
+                ("en-US_BroadbandModel", 16000),
+                ("en-US_NarrowbandModel", 8000),
+                ("en-US_ShortForm_NarrowbandModel", 8000)
+            ]
+        );
+        for m in models {
+            assert_eq!(m["language"], "en-US");
+            assert_eq!(m["supported_features"]["speaker_labels"], true);
+            let url = m["url"].as_str().unwrap();
+            let path = url.split_once("127.0.0.1").map(|(_, p)| p).unwrap_or(url);
+            let path = path.trim_start_matches(|c: char| c == ':' || c.is_ascii_digit());
+            assert!(path.starts_with(&format!("{prefix}/v1/models/")), "{url}");
+            let (st, one) = send(svc, Method::GET, path, auth, Op::Model, |rb| rb).await;
+            assert_eq!(st, 200, "{one}");
+            assert_eq!(&one, m);
+        }
+    }
+    let (st, body) = send(
+        svc,
+        Method::GET,
+        "/v1/models/fr-FR_BroadbandModel",
+        auth,
+        Op::Model,
+        |rb| rb,
+    )
+    .await;
+    assert_error(
+        st,
+        &body,
+        404,
+        &["fr-FR_BroadbandModel", "en-US_BroadbandModel"],
+        "unknown model",
+    );
+    let huge = "x".repeat(60_000);
+    let (st, body) = send(
+        svc,
+        Method::GET,
+        &format!("/v1/models/{huge}"),
+        auth,
+        Op::Model,
+        |rb| rb,
+    )
+    .await;
+    assert_eq!(st, 404, "{body}");
+    assert!(
+        error_text(&body).len() < 400,
+        "a huge id is not echoed whole"
+    );
+    let (st, body) = send(svc, Method::DELETE, "/v1/models", auth, Op::Models, |rb| rb).await;
+    assert_error(st, &body, 405, &["GET"], "DELETE /v1/models");
+}
+
+/// Sends `head` (a request without a body, ending in a blank line) over a plain socket and
+/// reads the answer.
+fn raw_request(svc: &Service, head: &str, op: Op) -> (StatusCode, Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", svc.api_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let code: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body: Value = serde_json::from_str(rest).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let st = StatusCode::from_u16(code).unwrap();
+    validate(op, st, &body);
+    (st, body)
+}
+
+/// `POST /v1/recognize` answers with exactly what a batch writes for the same file and
+/// parameters: the `.json`, or the `.notice`'s error body with its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_file_is_recognised_as_a_batch_would() {
+    let svc = Service::start(Opts::default()).await;
+    let s3 = svc.embedded_s3();
+    let creds = s3.creds_file();
+    let clip = read_testdata("asr/clip02.flac");
+    let bad = read_testdata("bad/truncated.flac");
+    s3.fill(
+        "single",
+        vec![
+            ("clip.flac".into(), clip.clone()),
+            ("bad.flac".into(), bad.clone()),
+        ],
+    )
+    .await;
+    let query = "smart_formatting=true&word_confidence=true&profanity_filter=false";
+    let job = svc
+        .create(
+            &format!("function=recognize&{query}"),
+            form(&creds, "single", None),
+        )
+        .await;
+    let (job, _) = svc
+        .wait_final(job["batch_id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let from_batch: Value =
+        serde_json::from_slice(&s3.read("single", "clip.flac.json").await).unwrap();
+    let notice: Value =
+        serde_json::from_slice(&s3.read("single", "bad.flac.notice").await).unwrap();
+
+    let auth = Some(("apikey", API_KEY));
+    for prefix in ["", "/speech-to-text/api"] {
+        let (st, single) = send(
+            &svc,
+            Method::POST,
+            &format!("{prefix}/v1/recognize?{query}"),
+            auth,
+            Op::Recognize,
+            |rb| rb.header("content-type", "audio/flac").body(clip.clone()),
+        )
+        .await;
+        assert_eq!(st, 200, "{single}");
+        assert_eq!(
+            single, from_batch,
+            "the same result JSON as the batch's clip.flac.json"
+        );
+    }
+    assert!(
+        from_batch["results"][0]["alternatives"][0]["word_confidence"].is_array(),
+        "the parameters were applied: {from_batch}"
+    );
+    let (st, body) = send(
+        &svc,
+        Method::POST,
+        "/v1/recognize",
+        auth,
+        Op::Recognize,
+        |rb| rb.header("content-type", "audio/flac").body(bad.clone()),
+    )
+    .await;
+    assert_eq!(
+        st.as_u16() as u64,
+        notice["code"].as_u64().unwrap(),
+        "{body}"
+    );
+    assert_eq!(
+        body, notice,
+        "the same error body as the batch's bad.flac.notice"
+    );
+
+    // Bad requests: each a 4xx error body that says what to fix.
+    let (st, body) = send(
+        &svc,
+        Method::POST,
+        "/v1/recognize",
+        auth,
+        Op::Recognize,
+        |rb| rb,
+    )
+    .await;
+    assert_error(st, &body, 400, &["empty"], "no body");
+    let (st, body) = send(
+        &svc,
+        Method::POST,
+        "/v1/recognize?model=en-GB_BroadbandModel",
+        auth,
+        Op::Recognize,
+        |rb| rb.body(clip.clone()),
+    )
+    .await;
+    assert_error(st, &body, 400, &["en-GB_BroadbandModel"], "unknown model");
+    let (st, body) = send(
+        &svc,
+        Method::POST,
+        "/v1/recognize?split_channels=sometimes",
+        auth,
+        Op::Recognize,
+        |rb| rb.body(clip.clone()),
+    )
+    .await;
+    assert_error(
+        st,
+        &body,
+        400,
+        &["split_channels", "sometimes"],
+        "bad split_channels",
+    );
+    let (st, body) = send(
+        &svc,
+        Method::GET,
+        "/v1/recognize",
+        auth,
+        Op::Recognize,
+        |rb| rb,
+    )
+    .await;
+    assert_error(st, &body, 405, &["POST"], "GET /v1/recognize");
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode(format!("apikey:{API_KEY}"));
+    let (st, body) = raw_request(
+        &svc,
+        &format!(
+            "POST /v1/recognize HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {key}\r\nContent-Type: audio/wav\r\nContent-Length: 104857601\r\nConnection: close\r\n\r\n"
+        ),
+        Op::Recognize,
+    );
+    assert_error(
+        st,
+        &body,
+        413,
+        &["100 MB"],
+        "an announced body over the limit",
+    );
 }

@@ -48,7 +48,7 @@ pub use error::AudioError;
 
 use decode::BlockSource;
 use media::Bytes;
-use mix::Downmixer;
+pub use mix::Downmixer;
 use resample::StreamResampler;
 
 /// The rate of every decoded stream, in Hz.
@@ -113,21 +113,27 @@ enum State {
 }
 
 /// A streaming decoder: holds the encoded bytes (already in memory, at most 100 MB) and yields
-/// 16 kHz mono `f32` in chunks, so that a multi-hour file never exists decoded in memory at once.
-/// Memory use beyond the encoded bytes is O(chunk).
+/// 16 kHz `f32` in chunks, either mixed to mono ([`AudioStream::next_chunk`]) or one plane per
+/// channel ([`AudioStream::next_channels`]), so that a multi-hour file never exists decoded in
+/// memory at once. Memory use beyond the encoded bytes is O(chunk × channels).
+///
+/// Each channel is resampled on its own and the mono mix is made at 16 kHz, so both views of a
+/// file line up sample for sample.
 pub struct AudioStream {
     info: AudioInfo,
     declared_frames: Option<u64>,
     source: Box<dyn BlockSource>,
+    /// One resampler per channel of [`AudioInfo::channels`].
+    resamplers: Vec<StreamResampler>,
+    /// The mono mix for [`AudioStream::next_chunk`] (its state carries across chunks).
     mixer: Downmixer,
-    resampler: StreamResampler,
     /// Scratch for one decoded block (interleaved, source rate).
     block: Vec<f32>,
-    /// Scratch for its mono mix.
-    mono: Vec<f32>,
-    /// 16 kHz output not yet handed out.
-    ready: Vec<f32>,
-    /// 16 kHz samples produced so far.
+    /// Scratch for one channel of it.
+    plane: Vec<f32>,
+    /// 16 kHz output not yet handed out, one plane per channel (all the same length).
+    ready: Vec<Vec<f32>>,
+    /// 16 kHz samples (per channel) produced so far.
     produced: u64,
     state: State,
 }
@@ -165,15 +171,19 @@ impl AudioStream {
         let bytes: Bytes = Arc::new(bytes);
         let detected = sniff::detect((*bytes).as_ref(), opts.name_hint)?;
         let opened = decode::open(bytes, detected, opts.allow_g729)?;
+        let channels = usize::from(opened.info.channels.max(1));
+        let resamplers = (0..channels)
+            .map(|_| StreamResampler::new(opened.info.sample_rate))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut stream = AudioStream {
-            mixer: Downmixer::new(opened.info.sample_rate),
-            resampler: StreamResampler::new(opened.info.sample_rate)?,
+            mixer: Downmixer::new(TARGET_RATE),
+            resamplers,
             info: opened.info,
             declared_frames: opened.declared_frames,
             source: opened.source,
             block: Vec::new(),
-            mono: Vec::new(),
-            ready: Vec::new(),
+            plane: Vec::new(),
+            ready: vec![Vec::new(); channels],
             produced: 0,
             state: State::Decoding,
         };
@@ -187,19 +197,33 @@ impl AudioStream {
     }
 
     /// The next chunk of 16 kHz mono samples in [-1, 1] (usually about 1 s; the last one may be
-    /// shorter), or `Ok(None)` at the end. When the source ends, the decoded length is checked
-    /// against the declared one: a stream that falls short returns [`AudioError::Truncated`]
-    /// (after the chunks already handed out). After an error the stream is over and further
-    /// calls return `Ok(None)`.
+    /// shorter), or `Ok(None)` at the end. Several channels are mixed by [`Downmixer`]. When
+    /// the source ends, the decoded length is checked against the declared one: a stream that
+    /// falls short returns [`AudioError::Truncated`] (after the chunks already handed out).
+    /// After an error the stream is over and further calls return `Ok(None)`.
     pub fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, AudioError> {
+        let Some(mut planes) = self.next_channels()? else {
+            return Ok(None);
+        };
+        if planes.len() == 1 {
+            return Ok(planes.pop());
+        }
+        let mut mono = Vec::with_capacity(planes[0].len());
+        self.mixer.mix(&planes, &mut mono);
+        Ok(Some(mono))
+    }
+
+    /// Like [`AudioStream::next_chunk`], but one plane of 16 kHz samples per channel (all of
+    /// the same length), for recognising the channels of a call recording one by one.
+    pub fn next_channels(&mut self) -> Result<Option<Vec<Vec<f32>>>, AudioError> {
         loop {
             match self.state {
                 State::Done => return Ok(None),
                 State::Flushed => {
                     self.state = State::Done;
-                    return Ok((!self.ready.is_empty()).then(|| self.take_ready()));
+                    return Ok((!self.ready[0].is_empty()).then(|| self.take_ready()));
                 }
-                State::Decoding if self.ready.len() >= CHUNK_SAMPLES => {
+                State::Decoding if self.ready[0].len() >= CHUNK_SAMPLES => {
                     return Ok(Some(self.take_ready()));
                 }
                 State::Decoding => self.step()?,
@@ -207,20 +231,26 @@ impl AudioStream {
         }
     }
 
-    /// Samples at 16 kHz produced so far (including any not yet handed out).
+    /// Samples (per channel) at 16 kHz produced so far (including any not yet handed out).
     pub fn samples_produced(&self) -> u64 {
-        self.produced + self.ready.len() as u64
+        self.produced + self.ready[0].len() as u64
     }
 
-    fn take_ready(&mut self) -> Vec<f32> {
-        let mut chunk = std::mem::take(&mut self.ready);
+    fn take_ready(&mut self) -> Vec<Vec<f32>> {
+        let planes: Vec<Vec<f32>> = self.ready.iter_mut().map(std::mem::take).collect();
+        let mut planes = planes;
         // Float sources and resampler ringing can overshoot full scale slightly; the contract
-        // is [-1, 1].
-        for s in &mut chunk {
-            *s = s.clamp(-1.0, 1.0);
+        // is [-1, 1]. Resamplers fed the same number of frames emit the same number, but a
+        // plane is cut to the shortest in case a codec changed its channel count mid-stream.
+        let len = planes.iter().map(Vec::len).min().unwrap_or(0);
+        for plane in &mut planes {
+            plane.truncate(len);
+            for s in plane.iter_mut() {
+                *s = s.clamp(-1.0, 1.0);
+            }
         }
-        self.produced += chunk.len() as u64;
-        chunk
+        self.produced += len as u64;
+        planes
     }
 
     /// Decodes one block into `ready`, or handles the end of the source.
@@ -228,7 +258,9 @@ impl AudioStream {
         let result = self.step_inner();
         if result.is_err() {
             self.state = State::Done;
-            self.ready = Vec::new();
+            for plane in &mut self.ready {
+                *plane = Vec::new();
+            }
         }
         result
     }
@@ -236,14 +268,29 @@ impl AudioStream {
     fn step_inner(&mut self) -> Result<(), AudioError> {
         match self.source.next_block(&mut self.block)? {
             Some(channels) => {
-                self.mono.clear();
-                self.mixer.mix(&self.block, channels, &mut self.mono);
-                self.resampler.push(&self.mono, &mut self.ready)
+                // A stream that changes its channel count mid-way (MP3 may) keeps the planes it
+                // started with: missing channels are silent, extra ones are left out.
+                let frames = self.block.len() / channels.max(1);
+                for (c, (resampler, ready)) in
+                    self.resamplers.iter_mut().zip(&mut self.ready).enumerate()
+                {
+                    self.plane.clear();
+                    if c < channels {
+                        self.plane
+                            .extend(self.block.iter().skip(c).step_by(channels).take(frames));
+                    } else {
+                        self.plane.resize(frames, 0.0);
+                    }
+                    resampler.push(&self.plane, ready)?;
+                }
+                Ok(())
             }
             None => {
                 self.check_length()?;
-                self.resampler.finish(&mut self.ready)?;
-                if self.produced + self.ready.len() as u64 == 0 {
+                for (resampler, ready) in self.resamplers.iter_mut().zip(&mut self.ready) {
+                    resampler.finish(ready)?;
+                }
+                if self.produced + self.ready[0].len() as u64 == 0 {
                     return Err(AudioError::NoAudio);
                 }
                 self.state = State::Flushed;

@@ -23,7 +23,8 @@ const LEVEL_TIME_CONSTANT_S: f32 = 0.05;
 const LEVEL_FLOOR: f32 = 1e-4;
 
 /// Streaming energy-weighted downmixer; its state carries across blocks.
-pub(crate) struct Downmixer {
+#[derive(Debug, Clone)]
+pub struct Downmixer {
     /// Smoothing coefficient per sample.
     alpha: f32,
     /// Short-term mean square of each channel.
@@ -33,7 +34,8 @@ pub(crate) struct Downmixer {
 }
 
 impl Downmixer {
-    pub(crate) fn new(sample_rate: u32) -> Downmixer {
+    /// A mixer for signals at `sample_rate` Hz.
+    pub fn new(sample_rate: u32) -> Downmixer {
         Downmixer {
             alpha: 1.0 - (-1.0 / (LEVEL_TIME_CONSTANT_S * sample_rate as f32)).exp(),
             power: Vec::new(),
@@ -41,26 +43,34 @@ impl Downmixer {
         }
     }
 
-    /// Appends the mono mix of `interleaved` (frames of `channels` samples) to `out`.
-    pub(crate) fn mix(&mut self, interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
-        if channels <= 1 {
-            out.extend_from_slice(interleaved);
+    /// Appends the mono mix of `planes` (one slice per channel, all of the same length) to
+    /// `out`.
+    pub fn mix<P: AsRef<[f32]>>(&mut self, planes: &[P], out: &mut Vec<f32>) {
+        let channels = planes.len();
+        let frames = planes.iter().map(|p| p.as_ref().len()).min().unwrap_or(0);
+        if channels == 1 {
+            out.extend_from_slice(&planes[0].as_ref()[..frames]);
             return;
         }
         if self.power.len() != channels {
-            // First block, or the stream changed its channel count (MP3 may): start over.
+            // First block, or the stream changed its channel count: start over.
             self.power = vec![0.0; channels];
             self.levels = vec![0.0; channels];
         }
-        out.reserve(interleaved.len() / channels);
-        for frame in interleaved.chunks_exact(channels) {
+        out.reserve(frames);
+        for i in 0..frames {
             let mut total = 0.0f32;
-            for ((p, level), &x) in self.power.iter_mut().zip(&mut self.levels).zip(frame) {
+            let mut mixed = 0.0f32;
+            for (plane, (p, level)) in planes
+                .iter()
+                .zip(self.power.iter_mut().zip(&mut self.levels))
+            {
+                let x = plane.as_ref()[i];
                 *p += self.alpha * (x * x - *p);
                 *level = p.sqrt() + LEVEL_FLOOR;
                 total += *level;
+                mixed += x * *level;
             }
-            let mixed: f32 = frame.iter().zip(&self.levels).map(|(&x, &l)| x * l).sum();
             out.push(mixed / total);
         }
     }
@@ -83,9 +93,8 @@ mod tests {
     #[test]
     fn identical_channels_average_exactly() {
         let s = sine(16_000, 0.5);
-        let inter: Vec<f32> = s.iter().flat_map(|&v| [v, v, v]).collect();
         let mut out = Vec::new();
-        Downmixer::new(16_000).mix(&inter, 3, &mut out);
+        Downmixer::new(16_000).mix(&[&s, &s, &s], &mut out);
         for (a, b) in out.iter().zip(&s) {
             assert!((a - b).abs() < 1e-6);
         }
@@ -94,12 +103,11 @@ mod tests {
     #[test]
     fn one_live_channel_keeps_its_level() {
         let s = sine(16_000, 0.3);
-        let mut inter = vec![0.0; s.len() * 9];
-        for (i, &v) in s.iter().enumerate() {
-            inter[i * 9] = v;
-        }
+        let silent = vec![0.0; s.len()];
+        let mut planes = vec![silent; 9];
+        planes[0] = s.clone();
         let mut out = Vec::new();
-        Downmixer::new(16_000).mix(&inter, 9, &mut out);
+        Downmixer::new(16_000).mix(&planes, &mut out);
         let ratio = rms(&out[4_000..]) / rms(&s[4_000..]);
         assert!(ratio > 0.95 && ratio <= 1.0, "ratio {ratio}");
     }
@@ -107,13 +115,13 @@ mod tests {
     #[test]
     fn state_carries_across_blocks() {
         let s = sine(8_000, 0.4);
-        let inter: Vec<f32> = s.iter().flat_map(|&v| [v, 0.0]).collect();
+        let silent = vec![0.0; s.len()];
         let mut whole = Vec::new();
-        Downmixer::new(16_000).mix(&inter, 2, &mut whole);
+        Downmixer::new(16_000).mix(&[&s, &silent], &mut whole);
         let mut parts = Vec::new();
         let mut mixer = Downmixer::new(16_000);
-        for block in inter.chunks(2 * 333) {
-            mixer.mix(block, 2, &mut parts);
+        for (a, b) in s.chunks(333).zip(silent.chunks(333)) {
+            mixer.mix(&[a, b], &mut parts);
         }
         assert_eq!(whole, parts);
     }

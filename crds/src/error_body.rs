@@ -30,21 +30,12 @@ impl ErrorBody {
     }
 }
 
-/// The reason phrase of the status codes the service uses.
+/// The standard reason phrase of `code` (RFC 9110), `Error` for a code without one.
 pub fn reason_phrase(code: u16) -> &'static str {
-    match code {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        413 => "Payload Too Large",
-        415 => "Unsupported Media Type",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Error",
-    }
+    http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error")
 }
 
 #[cfg(test)]
@@ -59,5 +50,8 @@ mod tests {
         assert_eq!(v["code_description"], "Bad Request");
         assert_eq!(v["error"], "unsupported audio format");
         assert_eq!(v.as_object().unwrap().len(), 3);
+        assert_eq!(reason_phrase(501), "Not Implemented");
+        assert_eq!(reason_phrase(409), "Conflict");
+        assert_eq!(reason_phrase(599), "Error");
     }
 }

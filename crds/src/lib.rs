@@ -13,8 +13,8 @@ pub mod shard;
 pub use batch_id::{BatchId, BucketSide, InvalidBatchId, BATCH_LABEL};
 pub use error_body::ErrorBody;
 pub use job::{progress, BatchJob, BatchStatus, JobList, Timestamp};
-pub use model::{ModelName, UnknownModel};
-pub use params::{ParamError, RecognitionParams};
+pub use model::{ModelInfo, ModelList, ModelName, SupportedFeatures, UnknownModel};
+pub use params::{ParamError, RecognitionParams, SplitChannels};
 pub use shard::{FileOutcome, ShardCounts, ShardExit, ShardPlan, ShardRange};
 
 #[cfg(feature = "kube")]

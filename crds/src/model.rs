@@ -34,6 +34,81 @@ impl ModelName {
     pub fn is_narrowband(self) -> bool {
         !matches!(self, Self::Broadband)
     }
+
+    /// The language every model recognises.
+    pub const LANGUAGE: &'static str = "en-US";
+
+    /// The sampling rate the model is meant for, in Hz (audio at other rates is resampled).
+    pub fn rate(self) -> u32 {
+        if self.is_narrowband() {
+            8_000
+        } else {
+            16_000
+        }
+    }
+
+    /// What the model is for, in a sentence.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Broadband => "US English broadband model, for audio sampled at 16 kHz or more",
+            Self::Narrowband => "US English narrowband model, for 8 kHz telephone audio",
+            Self::ShortFormNarrowband => {
+                "US English short-form narrowband model, for short 8 kHz utterances such as IVR answers and commands"
+            }
+        }
+    }
+
+    /// The model as `GET /v1/models` describes it; `url` is where `GET /v1/models/{name}` is.
+    pub fn info(self, url: String) -> ModelInfo {
+        ModelInfo {
+            name: self.as_str().to_string(),
+            language: Self::LANGUAGE.to_string(),
+            rate: self.rate(),
+            url,
+            description: self.description().to_string(),
+            supported_features: SupportedFeatures {
+                // Custom models are not served yet; a client must not be told otherwise.
+                custom_language_model: false,
+                custom_acoustic_model: false,
+                speaker_labels: true,
+            },
+        }
+    }
+}
+
+/// One base model of `GET /v1/models`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The model name, e.g. `en-US_BroadbandModel`.
+    pub name: String,
+    /// Its language, e.g. `en-US`.
+    pub language: String,
+    /// The sampling rate it is meant for, in Hz.
+    pub rate: u32,
+    /// The address of the model's own resource.
+    pub url: String,
+    /// What it is for.
+    pub description: String,
+    /// What can be used with it.
+    pub supported_features: SupportedFeatures,
+}
+
+/// The features of a base model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportedFeatures {
+    /// Whether custom language models can be built on it.
+    pub custom_language_model: bool,
+    /// Whether custom acoustic models can be built on it.
+    pub custom_acoustic_model: bool,
+    /// Whether it labels speakers.
+    pub speaker_labels: bool,
+}
+
+/// The body of `GET /v1/models`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelList {
+    /// Every base model.
+    pub models: Vec<ModelInfo>,
 }
 
 impl fmt::Display for ModelName {

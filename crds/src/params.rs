@@ -37,6 +37,38 @@ pub struct RecognitionParams {
     )]
     #[cfg_attr(feature = "kube", schemars(range(min = 0.0, max = 1.0)))]
     pub customization_weight: Option<f64>,
+    /// Whether the channels of a multichannel file are recognised one by one, each channel its
+    /// own speaker (`auto`: when they carry different talkers, as two-channel call recordings
+    /// do).
+    #[serde(alias = "split_channels")]
+    pub split_channels: SplitChannels,
+}
+
+/// How a file with more than one channel is recognised (query parameter `split_channels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SplitChannels {
+    /// Split when the channels carry separate talkers (each channel louder than the others by a
+    /// wide margin while its talker speaks, and the channels not copies of one mix); otherwise
+    /// mix them down to one.
+    #[default]
+    Auto,
+    /// Always recognise each channel that carries sound on its own; silent channels are left out.
+    True,
+    /// Always mix the channels down to one and find the speakers by voice.
+    False,
+}
+
+impl SplitChannels {
+    /// The query parameter's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::True => "true",
+            Self::False => "false",
+        }
+    }
 }
 
 impl Default for RecognitionParams {
@@ -49,6 +81,7 @@ impl Default for RecognitionParams {
             redaction: false,
             profanity_filter: true,
             customization_weight: None,
+            split_channels: SplitChannels::Auto,
         }
     }
 }
@@ -61,8 +94,9 @@ pub struct ParamError(pub String);
 
 /// The query parameters that set recognition options; others, apart from `function`, are
 /// ignored, because the interface uses the defaults for every parameter it does not list.
-pub const RECOGNITION_PARAMS: [&str; 8] = [
+pub const RECOGNITION_PARAMS: [&str; 9] = [
     "model",
+    "split_channels",
     "word_confidence",
     "smart_formatting",
     "redaction",
@@ -107,6 +141,16 @@ impl RecognitionParams {
                 "smart_formatting" => p.smart_formatting = parse_bool(name, value)?,
                 "redaction" => p.redaction = parse_bool(name, value)?,
                 "profanity_filter" => p.profanity_filter = parse_bool(name, value)?,
+                "split_channels" => {
+                    p.split_channels = match value.to_ascii_lowercase().as_str() {
+                        "auto" => SplitChannels::Auto,
+                        "true" => SplitChannels::True,
+                        "false" => SplitChannels::False,
+                        _ => return Err(ParamError(format!(
+                            "The value '{value}' of query parameter 'split_channels' is not valid: use auto, true or false"
+                        ))),
+                    }
+                }
                 "customization_weight" => {
                     let w: f64 = value.trim().parse().map_err(|_| {
                         ParamError(format!(
@@ -145,6 +189,7 @@ impl RecognitionParams {
         if let Some(w) = self.customization_weight {
             q.push(("customization_weight", w.to_string()));
         }
+        q.push(("split_channels", self.split_channels.as_str().to_string()));
         q
     }
 }
@@ -233,6 +278,11 @@ mod tests {
         assert!(e.0.contains("fr-FR_BroadbandModel"), "{e}");
         let e = parse(&[("language_customization_id", "abc")]).unwrap_err();
         assert!(e.0.contains("abc"), "{e}");
+        let e = parse(&[("split_channels", "both")]).unwrap_err();
+        assert!(
+            e.0.contains("split_channels") && e.0.contains("both"),
+            "{e}"
+        );
         let e = parse(&[("redaction", "true"), ("redaction", "false")]).unwrap_err();
         assert!(e.0.contains("more than once"), "{e}");
     }
@@ -242,8 +292,10 @@ mod tests {
         let p = parse(&[
             ("smart_formatting", "true"),
             ("customization_weight", "0.5"),
+            ("split_channels", "FALSE"),
         ])
         .unwrap();
+        assert_eq!(p.split_channels, SplitChannels::False);
         let text = serde_json::to_string(&p).unwrap();
         assert!(text.contains("\"smartFormatting\":true"), "{text}");
         let back: RecognitionParams = serde_json::from_str(&text).unwrap();

@@ -20,6 +20,7 @@ mod der;
 #[cfg(feature = "kube")]
 pub mod kube_mock;
 mod manifest;
+pub mod nonspeech;
 mod wait;
 mod wav;
 mod wer;
@@ -30,6 +31,7 @@ pub use der::{
     DiarizationErrors, Turn, WORD_LABEL_GAP_S,
 };
 pub use manifest::{read_manifest, Row};
+pub use nonspeech::{non_speech_set, NonSpeech};
 pub use wait::{assert_stays, wait_for, wait_until, POLL_INTERVAL};
 pub use wav::{wav, wav_from_f32};
 pub use wer::{normalize_words, word_errors, WordErrors};

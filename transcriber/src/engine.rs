@@ -1,23 +1,31 @@
 //! The engine: audio bytes in, the interface's recognition results out.
 //!
-//! bytes → streaming decode to 16 kHz mono → silero segments → speech packed into 30-second
+//! bytes → streaming decode to 16 kHz (mixed to mono, or one signal per channel for call
+//! recordings with a talker per channel, see `channels`) → silero segments → speech packed into 30-second
 //! windows → Whisper (greedy, KV cache) → words timed by cross-attention → results split at pauses.
 //! Only one window of audio is held at a time, so memory does not grow with the recording.
+//!
+//! Weights of the Moonshine family take the same path up to the windows; each window's speech
+//! is then cut out and packed into chunks for Moonshine (see `moonshine::chunks`), and its word
+//! times are mapped back to the file before they are snapped to the speech as Whisper's are.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crds::RecognitionParams;
-use speechbatch_audio::{AudioStream, DecodeOptions};
+use crds::{RecognitionParams, SplitChannels};
+use speechbatch_audio::{AudioStream, DecodeOptions, Downmixer};
 use speechbatch_diarize::{Diarizer, SpeakerEncoder};
 use speechbatch_textfmt::Word;
 
+use crate::alignment::WordTiming;
+use crate::channels::{isolate, Layout, SplitDetector};
 use crate::mel::{MelFrontEnd, SAMPLE_RATE};
-use crate::model_name::{ModelName, Weights};
+use crate::model_name::{Family, ModelName, Weights};
+use crate::moonshine::Moonshine;
 use crate::output::RecognitionResults;
 use crate::results::RESULT_PAUSE_S;
-use crate::results::{build_results, WindowWords};
+use crate::results::{build_channel_results, build_results, WindowWords};
 use crate::timing::{fit_speech_edges, snap_to_speech, SNAP_MARGIN_S};
 use crate::vad::{VadModel, VadParams, VadStream};
 use crate::whisper::{align, greedy, Tokenizer, WhisperModel};
@@ -29,9 +37,15 @@ struct LoadedWhisper {
     tokenizer: Tokenizer,
 }
 
+/// One set of loaded weights, of either family.
+enum Loaded {
+    Whisper(LoadedWhisper),
+    Moonshine(Moonshine),
+}
+
 /// The loaded models. One engine serves every file of a process.
 pub struct Engine {
-    whisper: HashMap<Weights, Arc<LoadedWhisper>>,
+    models: HashMap<Weights, Arc<Loaded>>,
     /// Which weights serve each loaded model name.
     serving: HashMap<ModelName, Weights>,
     vad: VadModel,
@@ -61,26 +75,33 @@ impl Engine {
         served: &[(ModelName, Weights)],
         threads: usize,
     ) -> Result<Self, EngineError> {
-        let mut whisper = HashMap::new();
+        let mut models = HashMap::new();
         let mut serving = HashMap::new();
         for &(m, w) in served {
             serving.insert(m, w);
-            if whisper.contains_key(&w) {
+            if models.contains_key(&w) {
                 continue;
             }
             let dir = models_dir.join(w.dir_name());
-            let loaded = LoadedWhisper {
-                model: WhisperModel::load(&dir, threads)?,
-                tokenizer: Tokenizer::load(&dir.join("tokenizer.json"))?,
+            let loaded = match w.family() {
+                Family::Whisper => Loaded::Whisper(LoadedWhisper {
+                    model: WhisperModel::load(&dir, threads)?,
+                    tokenizer: Tokenizer::load(&dir.join("tokenizer.json"))?,
+                }),
+                Family::Moonshine => Loaded::Moonshine(Moonshine::load(&dir, threads)?),
             };
-            whisper.insert(w, Arc::new(loaded));
+            models.insert(w, Arc::new(loaded));
         }
-        let n_mels = whisper
+        // The mel front end is Whisper's alone (Moonshine reads the waveform).
+        let n_mels = models
             .values()
-            .next()
-            .map_or(80, |w| w.model.meta().n_mels);
+            .find_map(|m| match m.as_ref() {
+                Loaded::Whisper(w) => Some(w.model.meta().n_mels),
+                Loaded::Moonshine(_) => None,
+            })
+            .unwrap_or(80);
         let engine = Self {
-            whisper,
+            models,
             serving,
             vad: VadModel::load(&models_dir.join("silero_vad.onnx"))?,
             // One thread: the speaker LSTM runs small batches, which lose more to thread hand-off
@@ -106,11 +127,19 @@ impl Engine {
 
     /// Runs each model once so that the first real file does not pay for graph set-up.
     fn warm_up(&self) -> Result<(), EngineError> {
-        for w in self.whisper.values() {
-            let enc = w.model.encode(self.mel.log_mel_30s(&[]))?;
-            let mut cache = w.model.empty_cache()?;
-            w.model
-                .decode_step(&enc, &greedy::prompt(&w.model, &w.tokenizer), &mut cache)?;
+        for loaded in self.models.values() {
+            match loaded.as_ref() {
+                Loaded::Whisper(w) => {
+                    let enc = w.model.encode(self.mel.log_mel_30s(&[]))?;
+                    let mut cache = w.model.empty_cache()?;
+                    w.model.decode_step(
+                        &enc,
+                        &greedy::prompt(&w.model, &w.tokenizer),
+                        &mut cache,
+                    )?;
+                }
+                Loaded::Moonshine(m) => m.warm_up()?,
+            }
         }
         VadStream::new(&self.vad, VadParams::default()).push(&[0.0; crate::vad::WINDOW])?;
         Ok(())
@@ -124,8 +153,8 @@ impl Engine {
         name: Option<&str>,
         opts: &RecognitionParams,
     ) -> Result<RecognitionResults, RecognizeError> {
-        let whisper = self
-            .whisper
+        let model = self
+            .models
             .get(
                 self.serving
                     .get(&opts.model)
@@ -137,54 +166,107 @@ impl Engine {
             allow_g729: opts.model.is_narrowband(),
         };
         let mut stream = AudioStream::open(bytes, &decode_opts)?;
-        let mut vad = VadStream::new(&self.vad, VadParams::default());
-        let mut windows = WindowPacker::default();
-        let mut run = FileRun {
-            engine: self,
-            whisper,
-            diarizer: Diarizer::new(self.speakers.clone()),
-            words: Vec::new(),
-            diarize_time: std::time::Duration::ZERO,
+        let channels = usize::from(stream.info().channels.max(1));
+        // The layout is decided on the first seconds, which are kept to be recognised next.
+        let mut first = Vec::new();
+        let layout = if channels > 1 && opts.split_channels != SplitChannels::False {
+            let mut detector = SplitDetector::new(channels);
+            while !detector.has_enough() {
+                let Some(planes) = stream.next_channels()? else {
+                    break;
+                };
+                detector.push(&planes);
+                first.push(planes);
+            }
+            detector.decide(opts.split_channels)
+        } else {
+            Layout::Mix
         };
+        tracing::debug!(channels, ?layout, "channel layout");
+        let mut runs: Vec<ChannelRun> = match &layout {
+            Layout::Mix => vec![ChannelRun::new(self, model, true)],
+            Layout::Split(chosen) => chosen
+                .iter()
+                .map(|_| ChannelRun::new(self, model, false))
+                .collect(),
+        };
+        let mut mixer = Downmixer::new(SAMPLE_RATE as u32);
         let mut total = 0usize;
-        while let Some(chunk) = stream.next_chunk()? {
-            windows.append(&chunk);
-            total += chunk.len();
-            for seg in vad.push(&chunk)? {
-                if let Some(w) = windows.add_segment(seg) {
-                    run.window(&w)?;
+        let mut first = first.into_iter();
+        loop {
+            let planes = match first.next() {
+                Some(planes) => planes,
+                None => match stream.next_channels()? {
+                    Some(planes) => planes,
+                    None => break,
+                },
+            };
+            total += planes[0].len();
+            match &layout {
+                Layout::Mix => {
+                    let mut mono = Vec::with_capacity(planes[0].len());
+                    mixer.mix(&planes, &mut mono);
+                    runs[0].push(&mono, total)?;
+                }
+                Layout::Split(chosen) => {
+                    for (run, plane) in runs.iter_mut().zip(isolate(&planes, chosen)) {
+                        run.push(&plane, total)?;
+                    }
                 }
             }
-            if let Some(w) = windows.flush_if_stale(total) {
-                run.window(&w)?;
+        }
+        let mut finished = Vec::with_capacity(runs.len());
+        for run in runs {
+            finished.push(run.finish(total)?);
+        }
+        let mut results = match &layout {
+            Layout::Mix => {
+                let run = finished.pop().expect("one run for the mix");
+                let clustering = std::time::Instant::now();
+                let diarizer = run.diarizer.expect("the mix run labels speakers by voice");
+                let timeline = if self.baseline_diarization {
+                    diarizer.finish_baseline()
+                } else {
+                    diarizer.finish()
+                };
+                let mut results = build_results(run.words, opts, &timeline);
+                results.diarize_seconds = (run.diarize_time + clustering.elapsed()).as_secs_f64();
+                results
             }
-            windows.trim(vad.earliest_needed());
-        }
-        for seg in vad.finish(total)? {
-            if let Some(w) = windows.add_segment(seg) {
-                run.window(&w)?;
-            }
-        }
-        if let Some(w) = windows.flush() {
-            run.window(&w)?;
-        }
-        let clustering = std::time::Instant::now();
-        let timeline = if self.baseline_diarization {
-            run.diarizer.finish_baseline()
-        } else {
-            run.diarizer.finish()
+            Layout::Split(chosen) => build_channel_results(
+                chosen
+                    .iter()
+                    .zip(finished)
+                    .map(|(&c, run)| (c as u32, run.words))
+                    .collect(),
+                opts,
+            ),
         };
-        let mut results = build_results(run.words, opts, &timeline);
         results.audio_seconds = total as f64 / SAMPLE_RATE as f64;
-        results.diarize_seconds = (run.diarize_time + clustering.elapsed()).as_secs_f64();
         Ok(results)
     }
 
+    /// The words of a window, times snapped to its speech, and its pauses.
     fn transcribe_window(
+        &self,
+        model: &Loaded,
+        window: &Window,
+    ) -> Result<WindowWords, EngineError> {
+        let words = match model {
+            Loaded::Whisper(whisper) => self.whisper_words(whisper, window)?,
+            Loaded::Moonshine(moonshine) => {
+                moonshine.window_words(window.start, &window.audio, &window.speech)?
+            }
+        };
+        Ok(fit_to_speech(window, words))
+    }
+
+    /// Whisper's words of a window, times in seconds in the file.
+    fn whisper_words(
         &self,
         whisper: &LoadedWhisper,
         window: &Window,
-    ) -> Result<WindowWords, EngineError> {
+    ) -> Result<Vec<WordTiming>, EngineError> {
         let t0 = std::time::Instant::now();
         let mel = self.mel.log_mel_30s(&window.audio);
         let t1 = std::time::Instant::now();
@@ -202,66 +284,130 @@ impl Engine {
             "window"
         );
         let offset = window.start as f64 / SAMPLE_RATE as f64;
-        let seconds = |samples: usize| samples as f64 / SAMPLE_RATE as f64;
-        // Words are snapped to what the detector heard, with a small margin for soft edges.
-        let speech: Vec<(f64, f64)> = window
-            .speech
-            .iter()
-            .map(|s| {
-                let from = seconds(s.speech_start) - SNAP_MARGIN_S;
-                (
-                    from.max(seconds(s.start)),
-                    (seconds(s.speech_end) + SNAP_MARGIN_S).min(seconds(s.end)),
-                )
-            })
-            .collect();
-        let mut words: Vec<Word> = align::word_timings(&decoded, &whisper.tokenizer)
+        Ok(align::word_timings(&decoded, &whisper.tokenizer)
             .into_iter()
-            .map(|w| {
-                let (start, end) = snap_to_speech(offset + w.start, offset + w.end, &speech);
-                Word {
-                    text: w.text,
-                    start,
-                    end,
-                    confidence: w.probability,
-                }
+            .map(|w| WordTiming {
+                start: offset + w.start,
+                end: offset + w.end,
+                ..w
             })
-            .collect();
-        let heard: Vec<(f64, f64)> = window
-            .speech
-            .iter()
-            .map(|s| (seconds(s.speech_start), seconds(s.speech_end)))
-            .collect();
-        fit_speech_edges(&mut words, &heard);
-        // The pause is judged on what the detector heard, without the segments' padding.
-        let pauses = window
-            .speech
-            .windows(2)
-            .zip(speech.windows(2))
-            .filter(|(p, _)| {
-                seconds(p[1].speech_start.saturating_sub(p[0].speech_end)) >= RESULT_PAUSE_S
-            })
-            .map(|(_, snapped)| (snapped[0].1, snapped[1].0))
-            .collect();
-        Ok(WindowWords { words, pauses })
+            .collect())
     }
 }
 
-/// The state of one file's recognition: its words so far and its speaker embeddings.
-struct FileRun<'e> {
+/// A window's words (times in seconds in the file) snapped to what the detector heard, and the
+/// window's pauses.
+fn fit_to_speech(window: &Window, words: Vec<WordTiming>) -> WindowWords {
+    let seconds = |samples: usize| samples as f64 / SAMPLE_RATE as f64;
+    // Words are snapped to what the detector heard, with a small margin for soft edges.
+    let speech: Vec<(f64, f64)> = window
+        .speech
+        .iter()
+        .map(|s| {
+            let from = seconds(s.speech_start) - SNAP_MARGIN_S;
+            (
+                from.max(seconds(s.start)),
+                (seconds(s.speech_end) + SNAP_MARGIN_S).min(seconds(s.end)),
+            )
+        })
+        .collect();
+    let mut words: Vec<Word> = words
+        .into_iter()
+        .map(|w| {
+            let (start, end) = snap_to_speech(w.start, w.end, &speech);
+            Word {
+                text: w.text,
+                start,
+                end,
+                confidence: w.probability,
+            }
+        })
+        .collect();
+    let heard: Vec<(f64, f64)> = window
+        .speech
+        .iter()
+        .map(|s| (seconds(s.speech_start), seconds(s.speech_end)))
+        .collect();
+    fit_speech_edges(&mut words, &heard);
+    // The pause is judged on what the detector heard, without the segments' padding.
+    let pauses = window
+        .speech
+        .windows(2)
+        .zip(speech.windows(2))
+        .filter(|(p, _)| {
+            seconds(p[1].speech_start.saturating_sub(p[0].speech_end)) >= RESULT_PAUSE_S
+        })
+        .map(|(_, snapped)| (snapped[0].1, snapped[1].0))
+        .collect();
+    WindowWords { words, pauses }
+}
+
+/// The recognition of one signal of a file (its mono mix, or one of its channels): voice
+/// activity, windows, words so far, and for the mix its speaker embeddings.
+struct ChannelRun<'e> {
     engine: &'e Engine,
-    whisper: &'e LoadedWhisper,
-    diarizer: Diarizer,
+    model: &'e Loaded,
+    vad: VadStream<'e>,
+    windows: WindowPacker,
+    /// Speaker embeddings: only where speakers must be told apart by voice.
+    diarizer: Option<Diarizer>,
     words: Vec<WindowWords>,
     /// Time spent on speaker embeddings, for the throughput report.
     diarize_time: std::time::Duration,
 }
 
-impl FileRun<'_> {
+impl<'e> ChannelRun<'e> {
+    fn new(engine: &'e Engine, model: &'e Loaded, diarize: bool) -> Self {
+        Self {
+            engine,
+            model,
+            vad: VadStream::new(&engine.vad, VadParams::default()),
+            windows: WindowPacker::default(),
+            diarizer: diarize.then(|| Diarizer::new(engine.speakers.clone())),
+            words: Vec::new(),
+            diarize_time: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Takes the next samples; `total` is the signal's length so far, these included.
+    fn push(&mut self, chunk: &[f32], total: usize) -> Result<(), EngineError> {
+        self.windows.append(chunk);
+        for seg in self.vad.push(chunk)? {
+            if let Some(w) = self.windows.add_segment(seg) {
+                self.window(&w)?;
+            }
+        }
+        if let Some(w) = self.windows.flush_if_stale(total) {
+            self.window(&w)?;
+        }
+        self.windows.trim(self.vad.earliest_needed());
+        Ok(())
+    }
+
+    /// Recognises what is left once the signal has ended after `total` samples.
+    fn finish(mut self, total: usize) -> Result<Self, EngineError> {
+        let vad = std::mem::replace(
+            &mut self.vad,
+            VadStream::new(&self.engine.vad, VadParams::default()),
+        );
+        for seg in vad.finish(total)? {
+            if let Some(w) = self.windows.add_segment(seg) {
+                self.window(&w)?;
+            }
+        }
+        if let Some(w) = self.windows.flush() {
+            self.window(&w)?;
+        }
+        Ok(self)
+    }
+
     /// Transcribes a window and embeds the speakers of its speech.
     fn window(&mut self, window: &Window) -> Result<(), EngineError> {
         self.words
-            .push(self.engine.transcribe_window(self.whisper, window)?);
+            .push(self.engine.transcribe_window(self.model, window)?);
+        let Some(diarizer) = self.diarizer.as_mut() else {
+            return Ok(());
+        };
         let started = std::time::Instant::now();
         for seg in &window.speech {
             let from = seg
@@ -272,7 +418,7 @@ impl FileRun<'_> {
                 .speech_end
                 .saturating_sub(window.start)
                 .min(window.audio.len());
-            self.diarizer
+            diarizer
                 .push_span(
                     &window.audio[from..to],
                     seg.speech_start as f64 / SAMPLE_RATE as f64,
@@ -283,3 +429,6 @@ impl FileRun<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod head_selection;

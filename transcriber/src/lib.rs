@@ -1,15 +1,19 @@
 //! The SpeechBatch speech engine: any accepted audio file in, the batch interface's recognition
-//! JSON out, with Whisper running on ONNX Runtime.
+//! JSON out, with Whisper (or Moonshine) running on ONNX Runtime.
 //!
 //! [`Engine`] holds the loaded models; [`Engine::recognize`] processes one file with a batch's
 //! [`crds::RecognitionParams`]. The command line (`transcriber recognize`) and the batch worker
 //! (crate `speechbatch-worker`) call it. No S3 and no async runtime here: the engine is
 //! synchronous and the worker runs it on blocking threads.
 
+pub mod alignment;
+pub mod channels;
 pub mod cli;
+mod decoding;
 pub mod engine;
 pub mod mel;
 pub mod model_name;
+pub mod moonshine;
 pub mod output;
 mod results;
 pub mod runtime;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use crds::SplitChannels;
 use transcriber::cli::EngineArgs;
 use transcriber::model_name::Weights;
 use transcriber::{Engine, ModelName, RecognitionParams};
@@ -33,7 +34,8 @@ struct RecognizeArgs {
     /// Model name of the batch interface.
     #[arg(long, default_value_t = RecognitionParams::default().model.as_str().to_owned())]
     model: String,
-    /// Run the model name on other Whisper weights (`tiny.en` or `base`), for benchmarks.
+    /// Run the model name on other weights (`tiny.en`, `base` or `moonshine-base`), for
+    /// benchmarks.
     #[arg(long, value_parser = parse_weights)]
     weights: Option<Weights>,
     /// Label speakers with the naive baseline instead of clustering, for benchmarks.
@@ -52,6 +54,10 @@ struct RecognizeArgs {
     /// Profanity filter: replace profanity with asterisks (on unless set to false).
     #[arg(long, default_value_t = RecognitionParams::default().profanity_filter, action = clap::ArgAction::Set)]
     profanity_filter: bool,
+    /// Recognise the channels of a multichannel file one by one, each channel its own speaker:
+    /// auto (when they carry separate talkers), true or false.
+    #[arg(long, default_value = RecognitionParams::default().split_channels.as_str(), value_parser = parse_split)]
+    split_channels: SplitChannels,
     /// Directory for the outputs (default: beside each input).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -62,11 +68,20 @@ struct RecognizeArgs {
     files: Vec<PathBuf>,
 }
 
+fn parse_split(s: &str) -> Result<SplitChannels, String> {
+    RecognitionParams::from_query([("split_channels", s)])
+        .map(|p| p.split_channels)
+        .map_err(|e| e.0)
+}
+
 fn parse_weights(s: &str) -> Result<Weights, String> {
     match s {
         "tiny.en" => Ok(Weights::TinyEn),
         "base" => Ok(Weights::Base),
-        _ => Err(format!("unknown weights {s}: use tiny.en or base")),
+        "moonshine-base" => Ok(Weights::MoonshineBase),
+        _ => Err(format!(
+            "unknown weights {s}: use tiny.en, base or moonshine-base"
+        )),
     }
 }
 
@@ -95,6 +110,7 @@ fn recognize(args: RecognizeArgs) -> anyhow::Result<ExitCode> {
         redaction: args.redaction,
         profanity_filter: args.profanity_filter,
         customization_weight: None,
+        split_channels: args.split_channels,
     }
     .resolved();
     let weights = args.weights.unwrap_or_else(|| Weights::serving(model));

@@ -1,15 +1,26 @@
-//! The Whisper weights and input band that serve each of the interface's model names
+//! The weights and input band that serve each of the interface's model names
 //! (the names themselves are contract types in `crds`).
 
 pub use crds::{ModelName, UnknownModel};
 
-/// The Whisper weights a model name runs on (directory names under the models folder).
+/// The weights a model name runs on (directory names under the models folder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Weights {
     /// Whisper tiny.en.
     TinyEn,
     /// Whisper base (multilingual).
     Base,
+    /// Moonshine Base (English), converted by `setup/convert_moonshine.py`.
+    MoonshineBase,
+}
+
+/// The model families the engine runs: each has its own graphs, vocabulary and decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Whisper: log-mel windows of 30 s, timestamps from its alignment heads.
+    Whisper,
+    /// Moonshine: the waveform of speech only, timestamps from chosen cross-attention heads.
+    Moonshine,
 }
 
 impl Weights {
@@ -18,6 +29,15 @@ impl Weights {
         match self {
             Weights::TinyEn => "whisper-tiny.en",
             Weights::Base => "whisper-base",
+            Weights::MoonshineBase => "moonshine-base-en",
+        }
+    }
+
+    /// The family of the weights.
+    pub fn family(self) -> Family {
+        match self {
+            Weights::TinyEn | Weights::Base => Family::Whisper,
+            Weights::MoonshineBase => Family::Moonshine,
         }
     }
 

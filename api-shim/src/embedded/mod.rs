@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use crds::{BatchId, BatchJob, BatchStatus, BucketSide, Timestamp};
+use crds::{BatchId, BatchJob, BatchStatus, BucketSide, RecognitionParams, Timestamp};
 use speechbatch_storage::StorageConfig;
 use speechbatch_worker::Recognizer;
 use tokio::sync::{watch, Notify, Semaphore};
@@ -319,6 +319,32 @@ impl Backend for Embedded {
         match removed {
             Some(_) => Ok(()),
             None => Err(ApiError::unknown_batch(batch_id)),
+        }
+    }
+
+    /// On one of the file slots the batches use, so that single requests and batches together
+    /// never run more files at once than `workers`.
+    async fn recognize(
+        &self,
+        audio: Vec<u8>,
+        name: &str,
+        params: RecognitionParams,
+    ) -> Result<Vec<u8>, ApiError> {
+        let inner = self.inner.clone();
+        let _slot = tokio::select! {
+            permit = inner.slots.acquire() => permit.expect("the file-slot semaphore is never closed"),
+            () = inner.shutdown.cancelled() => {
+                return Err(ApiError::new(503, "The service is shutting down: send the request again once it is back"));
+            }
+        };
+        let recognizer = inner.recognizer.clone();
+        let name = name.to_string();
+        let outcome =
+            tokio::task::spawn_blocking(move || recognizer.recognize(audio, &name, &params)).await;
+        match outcome {
+            Ok(Ok(json)) => Ok(json),
+            Ok(Err(body)) => Err(ApiError::new(body.code, body.error)),
+            Err(e) => Err(ApiError::internal("the engine failed on this file", e)),
         }
     }
 }

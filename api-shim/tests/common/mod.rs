@@ -481,12 +481,18 @@ pub enum Op {
     List,
     Job,
     Delete,
+    Models,
+    Model,
+    Recognize,
 }
 
 struct Schemas {
     job: jsonschema::Validator,
     list: jsonschema::Validator,
     error: jsonschema::Validator,
+    models: jsonschema::Validator,
+    model: jsonschema::Validator,
+    results: jsonschema::Validator,
 }
 
 fn schema_for(components: &Value, name: &str) -> jsonschema::Validator {
@@ -507,6 +513,9 @@ fn schemas() -> &'static Schemas {
             job: schema_for(c, "BatchJob"),
             list: schema_for(c, "JobList"),
             error: schema_for(c, "ErrorBody"),
+            models: schema_for(c, "ModelList"),
+            model: schema_for(c, "Model"),
+            results: schema_for(c, "RecognitionResults"),
         }
     })
 }
@@ -525,6 +534,9 @@ pub fn validate(op: Op, status: StatusCode, body: &Value) {
         (Op::Create | Op::Job, 200) => (&s.job, "BatchJob"),
         (Op::List, 200) => (&s.list, "JobList"),
         (Op::Delete, 204) => return,
+        (Op::Models, 200) => (&s.models, "ModelList"),
+        (Op::Model, 200) => (&s.model, "Model"),
+        (Op::Recognize, 200) => (&s.results, "RecognitionResults"),
         (_, code) => {
             assert!(code >= 400, "unexpected status {status} for {op:?}: {body}");
             (&s.error, "ErrorBody")
@@ -541,6 +553,7 @@ pub fn validate(op: Op, status: StatusCode, body: &Value) {
     match what {
         "BatchJob" => check_job(body),
         "JobList" => body["jobs"].as_array().unwrap().iter().for_each(check_job),
+        "ModelList" | "Model" | "RecognitionResults" => {}
         _ => {
             assert_eq!(body["code"], status.as_u16(), "{body}");
             assert_eq!(

@@ -3,10 +3,30 @@
 
 use super::model::{EncodedAudio, WhisperModel};
 use super::tokenizer::Tokenizer;
+use crate::decoding::{argmax_logprob, repetition_cut, sample, softmax_at};
 use crate::EngineError;
+
+pub use crate::decoding::compression_ratio;
 
 /// Encoder positions per 30-second window.
 pub const AUDIO_POSITIONS: usize = 1500;
+
+/// Whisper's reference thresholds (openai/whisper `transcribe`), kept as they are there: a
+/// window whose text compresses better than this is a loop or a stutter ...
+pub const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
+/// ... or whose tokens average a log-probability below this is a guess: both are decoded again
+/// at the next temperature.
+pub const LOGPROB_THRESHOLD: f32 = -1.0;
+/// A window whose no-speech probability is above this, and whose text is a guess, holds no
+/// speech: its text is dropped.
+pub const NO_SPEECH_THRESHOLD: f32 = 0.6;
+/// The temperature fallback: greedy first, then sampling ever more freely.
+pub const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
+/// Most text tokens per second of audio in a window (fast speech is about 7): what goes beyond
+/// is invented.
+pub const MAX_TOKENS_PER_SECOND: f32 = 12.0;
+/// The sampler's seed: the same audio gives the same text on every run.
+const SAMPLING_SEED: u64 = 0x5eed;
 
 /// The decoded text of one window.
 #[derive(Debug, Clone)]
@@ -23,6 +43,35 @@ pub struct Decoded {
     pub frames: usize,
     /// Number of alignment heads.
     pub heads: usize,
+    /// Mean log-probability of the chosen tokens and the end token.
+    pub avg_logprob: f32,
+    /// How well the text compresses (its bytes over their zlib size).
+    pub compression_ratio: f32,
+    /// The probability of `<|nospeech|>` right after the start token.
+    pub no_speech_prob: f32,
+    /// The temperature the text was decoded at.
+    pub temperature: f32,
+}
+
+impl Decoded {
+    /// Whether the text passes the reference's checks (no fallback needed).
+    pub fn is_plausible(&self) -> bool {
+        self.compression_ratio <= COMPRESSION_RATIO_THRESHOLD
+            && self.avg_logprob >= LOGPROB_THRESHOLD
+    }
+
+    /// Whether the window is judged to hold no speech.
+    pub fn is_silence(&self) -> bool {
+        self.no_speech_prob > NO_SPEECH_THRESHOLD && self.avg_logprob < LOGPROB_THRESHOLD
+    }
+
+    /// The same window with its text dropped.
+    fn silenced(mut self) -> Self {
+        self.tokens.clear();
+        self.probs.clear();
+        self.attention.truncate(self.heads * self.frames);
+        self
+    }
 }
 
 /// The prompt: start of transcript, English transcription on multilingual models, no timestamps.
@@ -39,21 +88,60 @@ pub fn prompt(model: &WhisperModel, tokenizer: &Tokenizer) -> Vec<u32> {
     p
 }
 
-/// Decodes greedily. `frames` is the number of encoder positions holding audio (the rest of the
-/// window is padding); attention rows are cut to those.
+/// Decodes a window as Whisper's reference decoder does: greedily, then, if the text is a loop
+/// or a guess, again at each of [`TEMPERATURES`] until one passes (if none does, the attempt
+/// with the best mean log-probability is kept); a window judged to hold no speech gives no
+/// text. `frames` is the number of encoder positions holding audio (the rest of the window is
+/// padding); attention rows are cut to those.
 pub fn decode(
     model: &WhisperModel,
     tokenizer: &Tokenizer,
     audio: &EncodedAudio,
     frames: usize,
 ) -> Result<Decoded, EngineError> {
+    let mut rng = fastrand::Rng::with_seed(SAMPLING_SEED);
+    let mut best: Option<Decoded> = None;
+    for &temperature in &TEMPERATURES {
+        let d = decode_at(model, tokenizer, audio, frames, temperature, &mut rng)?;
+        if d.is_silence() {
+            return Ok(d.silenced());
+        }
+        if d.is_plausible() {
+            return Ok(d);
+        }
+        tracing::debug!(
+            temperature,
+            avg_logprob = d.avg_logprob,
+            compression_ratio = d.compression_ratio,
+            "window decoded again at a higher temperature"
+        );
+        if best.as_ref().is_none_or(|b| d.avg_logprob > b.avg_logprob) {
+            best = Some(d);
+        }
+    }
+    Ok(best.expect("at least one temperature"))
+}
+
+/// One decoding attempt: greedy at temperature 0, sampled above it.
+fn decode_at(
+    model: &WhisperModel,
+    tokenizer: &Tokenizer,
+    audio: &EncodedAudio,
+    frames: usize,
+    temperature: f32,
+    rng: &mut fastrand::Rng,
+) -> Result<Decoded, EngineError> {
     let meta = model.meta();
-    let eot = tokenizer.special().eot;
+    let special = tokenizer.special();
+    let eot = special.eot;
     let heads = meta.alignment_heads.len();
     let frames = frames.clamp(1, AUDIO_POSITIONS);
     let prompt = prompt(model, tokenizer);
     // Whisper stops at half the context: the rest is for a previous-text prompt we never send.
-    let max_tokens = meta.max_text_positions / 2;
+    // Fewer for short windows: a window cannot hold more words than it has time for.
+    let seconds = frames as f32 * 0.02;
+    let max_tokens =
+        (meta.max_text_positions / 2).min((seconds * MAX_TOKENS_PER_SECOND).ceil() as usize + 8);
     let mut suppressed = vec![false; meta.vocab_size];
     for &id in &meta.suppress_ids {
         if let Some(s) = suppressed.get_mut(id as usize) {
@@ -72,8 +160,19 @@ pub fn decode(
         attention: Vec::new(),
         frames,
         heads,
+        avg_logprob: 0.0,
+        compression_ratio: 0.0,
+        no_speech_prob: 0.0,
+        temperature,
     };
+    // The start token alone first: the no-speech probability is read from its logits.
     let mut input = prompt.clone();
+    if let Some(no_speech) = special.no_speech {
+        let first = model.decode_step(audio, &prompt[..1], &mut cache)?;
+        out.no_speech_prob = softmax_at(&first.logits, no_speech as usize);
+        input = prompt[1..].to_vec();
+    }
+    let mut sum_logprob = 0.0f32;
     for step in 0..max_tokens {
         let result = model.decode_step(audio, &input, &mut cache)?;
         // Keep the attention of the last new position (the prompt's no-timestamps token at step 0).
@@ -96,73 +195,34 @@ pub fn decode(
                 }
             }
         }
-        let (best, logprob) = argmax_logprob(&logits);
+        let (best, logprob) = if temperature > 0.0 {
+            sample(&logits, temperature, rng)
+        } else {
+            argmax_logprob(&logits)
+        };
+        sum_logprob += logprob;
         if best == eot || prompt.len() + out.tokens.len() + 1 >= meta.max_text_positions {
             break;
         }
         out.tokens.push(best);
         out.probs.push(logprob.exp());
         if let Some(keep) = repetition_cut(&out.tokens) {
-            // A greedy decoder caught in a loop repeats a phrase until the token limit; keep the
-            // first occurrence and stop, as a temperature fallback would otherwise be needed.
+            // A decoder caught in a loop repeats a phrase until the token limit; keep the
+            // first occurrence and stop.
             out.tokens.truncate(keep);
             out.probs.truncate(keep);
             out.attention.truncate((keep + 1) * heads * frames);
-            return Ok(out);
+            break;
         }
         input = vec![best];
     }
+    // A window that spent its whole token budget has no attention row for the position after
+    // its last token, which word timing needs: that token is dropped (it was past the budget).
+    while out.attention.len() < (out.tokens.len() + 1) * heads * frames {
+        out.tokens.pop();
+        out.probs.pop();
+    }
+    out.avg_logprob = sum_logprob / (out.tokens.len() + 1) as f32;
+    out.compression_ratio = compression_ratio(&tokenizer.bytes_of(&out.tokens));
     Ok(out)
-}
-
-/// Index and log-softmax of the largest logit.
-fn argmax_logprob(logits: &[f32]) -> (u32, f32) {
-    let (best, &max) = logits
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .expect("non-empty vocabulary");
-    let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
-    (best as u32, -sum.ln())
-}
-
-/// If the sequence ends with a phrase of 2..=24 tokens repeated at least 3 times in a row (4 for
-/// phrases of 2–3 tokens, which natural speech repeats more often), the length to keep: up to the end of its first occurrence.
-fn repetition_cut(tokens: &[u32]) -> Option<usize> {
-    for n in 2..=24 {
-        let times = if n <= 3 { 4 } else { 3 };
-        if tokens.len() < n * times {
-            break;
-        }
-        let tail = &tokens[tokens.len() - n..];
-        let repeated = (1..times).all(|k| {
-            let end = tokens.len() - k * n;
-            &tokens[end - n..end] == tail
-        });
-        if repeated {
-            return Some(tokens.len() - (times - 1) * n);
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_phrase_looping_three_times_is_cut_to_one() {
-        let t = [1, 2, 3, 9, 8, 7, 6, 9, 8, 7, 6, 9, 8, 7, 6];
-        assert_eq!(repetition_cut(&t), Some(7));
-        assert_eq!(repetition_cut(&[1, 2, 3, 4, 5, 6]), None);
-        // "no no no" is speech, not a loop.
-        assert_eq!(repetition_cut(&[5, 5, 5, 5]), None);
-    }
-
-    #[test]
-    fn logprob_of_the_best_of_two_equal_logits_is_log_half() {
-        let (best, lp) = argmax_logprob(&[0.0, 3.0, 3.0 - 1e-6]);
-        assert_eq!(best, 1);
-        assert!((lp.exp() - 0.4879).abs() < 0.01);
-    }
 }

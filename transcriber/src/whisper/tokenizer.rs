@@ -22,6 +22,9 @@ pub struct SpecialTokens {
     pub transcribe: u32,
     /// `<|notimestamps|>`.
     pub no_timestamps: u32,
+    /// `<|nospeech|>` (`<|nocaptions|>` in the first models' vocabularies): its probability
+    /// after the start token says how likely the window holds no speech.
+    pub no_speech: Option<u32>,
 }
 
 /// Maps token ids to their bytes.
@@ -74,6 +77,10 @@ impl Tokenizer {
             english: by_name.get("<|en|>").copied(),
             transcribe: get("<|transcribe|>")?,
             no_timestamps: get("<|notimestamps|>")?,
+            no_speech: by_name
+                .get("<|nospeech|>")
+                .or_else(|| by_name.get("<|nocaptions|>"))
+                .copied(),
         };
         Ok(Self { bytes, special })
     }
@@ -81,6 +88,14 @@ impl Tokenizer {
     /// The special tokens.
     pub fn special(&self) -> &SpecialTokens {
         &self.special
+    }
+
+    /// The bytes of a token sequence (UTF-8 text, unless it was cut inside a character).
+    pub fn bytes_of(&self, tokens: &[u32]) -> Vec<u8> {
+        tokens
+            .iter()
+            .flat_map(|&t| self.token_bytes(t).iter().copied())
+            .collect()
     }
 
     /// The raw bytes of one token (possibly part of a UTF-8 character).
