@@ -1,5 +1,8 @@
 //! Token choice and the checks on a decoded text that do not depend on the model: both decoders
-//! (Whisper's and Moonshine's) choose tokens, cut loops and score attempts the same way.
+//! (Whisper's and Moonshine's) choose tokens, cut loops, score attempts and fall back to higher
+//! temperatures the same way.
+
+use crate::EngineError;
 
 /// The probability of `index` under the softmax of `logits`.
 pub fn softmax_at(logits: &[f32], index: usize) -> f32 {
@@ -72,6 +75,65 @@ pub fn repetition_cut(tokens: &[u32]) -> Option<usize> {
         }
     }
     None
+}
+
+/// The sampler's seed: the same audio gives the same text on every run.
+const SAMPLING_SEED: u64 = 0x5eed;
+
+/// How one decoding attempt scored, for [`with_temperature_fallback`].
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptScore {
+    /// Mean log-probability of its tokens.
+    pub avg_logprob: f32,
+    /// Its text's compression ratio (for the log).
+    pub compression_ratio: f32,
+    /// Whether it passes the decoder's checks.
+    pub plausible: bool,
+    /// Whether the audio is judged to hold no speech.
+    pub silence: bool,
+}
+
+/// What the fallback settled on.
+pub enum Fallback<D> {
+    /// An attempt whose text is kept.
+    Text(D),
+    /// An attempt judged to be of audio without speech: its text is to be dropped.
+    Silence(D),
+}
+
+/// Whisper's reference temperature fallback, for either model: `attempt` decodes at each of
+/// `temperatures` in turn (sampling from a seeded generator above 0) until one is judged
+/// silence or plausible by `score`; if none is, the attempt with the best mean log-probability
+/// is kept.
+pub fn with_temperature_fallback<D>(
+    temperatures: &[f32],
+    mut attempt: impl FnMut(f32, &mut fastrand::Rng) -> Result<D, EngineError>,
+    score: impl Fn(&D) -> AttemptScore,
+) -> Result<Fallback<D>, EngineError> {
+    let mut rng = fastrand::Rng::with_seed(SAMPLING_SEED);
+    let mut best: Option<(f32, D)> = None;
+    for &temperature in temperatures {
+        let d = attempt(temperature, &mut rng)?;
+        let s = score(&d);
+        if s.silence {
+            return Ok(Fallback::Silence(d));
+        }
+        if s.plausible {
+            return Ok(Fallback::Text(d));
+        }
+        tracing::debug!(
+            temperature,
+            avg_logprob = s.avg_logprob,
+            compression_ratio = s.compression_ratio,
+            "decoded again at a higher temperature"
+        );
+        if best.as_ref().is_none_or(|(lp, _)| s.avg_logprob > *lp) {
+            best = Some((s.avg_logprob, d));
+        }
+    }
+    let (_, d) =
+        best.ok_or_else(|| EngineError::Inference("no temperature to decode at".into()))?;
+    Ok(Fallback::Text(d))
 }
 
 #[cfg(test)]

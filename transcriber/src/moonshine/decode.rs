@@ -7,15 +7,16 @@
 
 use super::model::{EncodedSpeech, MoonshineModel};
 use super::tokenizer::MoonshineTokenizer;
-use crate::decoding::{argmax_logprob, compression_ratio, repetition_cut, sample};
+use crate::decoding::{
+    argmax_logprob, compression_ratio, repetition_cut, sample, with_temperature_fallback,
+    AttemptScore, Fallback,
+};
 use crate::whisper::greedy::{COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, TEMPERATURES};
 use crate::EngineError;
 
 /// Tokens allowed beyond [`super::MoonshineMeta::max_tokens_per_second`] times the chunk's
 /// length, so that a short chunk ("Okay, thanks.") is never cut.
 const EXTRA_TOKENS: usize = 4;
-/// The sampler's seed: the same audio gives the same text on every run.
-const SAMPLING_SEED: u64 = 0x5eed;
 
 /// The decoded text of one chunk.
 #[derive(Debug, Clone)]
@@ -112,32 +113,20 @@ pub fn decode(
     seconds: f64,
     heads: &[(usize, usize)],
 ) -> Result<Decoded, EngineError> {
-    let mut rng = fastrand::Rng::with_seed(SAMPLING_SEED);
-    let mut best: Option<Decoded> = None;
-    for &temperature in &TEMPERATURES {
-        let d = decode_at(
-            model,
-            tokenizer,
-            speech,
-            seconds,
-            heads,
-            temperature,
-            &mut rng,
-        )?;
-        if d.is_plausible() {
-            return Ok(d);
-        }
-        tracing::debug!(
-            temperature,
-            avg_logprob = d.avg_logprob,
-            compression_ratio = d.compression_ratio,
-            "chunk decoded again at a higher temperature"
-        );
-        if best.as_ref().is_none_or(|b| d.avg_logprob > b.avg_logprob) {
-            best = Some(d);
-        }
-    }
-    Ok(best.expect("at least one temperature"))
+    // Moonshine has no no-speech token: only the text's own checks apply.
+    let outcome = with_temperature_fallback(
+        &TEMPERATURES,
+        |temperature, rng| decode_at(model, tokenizer, speech, seconds, heads, temperature, rng),
+        |d: &Decoded| AttemptScore {
+            avg_logprob: d.avg_logprob,
+            compression_ratio: d.compression_ratio,
+            plausible: d.is_plausible(),
+            silence: false,
+        },
+    )?;
+    Ok(match outcome {
+        Fallback::Text(d) | Fallback::Silence(d) => d,
+    })
 }
 
 /// The most text tokens a chunk of `seconds` may hold.

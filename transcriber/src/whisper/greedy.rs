@@ -3,7 +3,10 @@
 
 use super::model::{EncodedAudio, WhisperModel};
 use super::tokenizer::Tokenizer;
-use crate::decoding::{argmax_logprob, repetition_cut, sample, softmax_at};
+use crate::decoding::{
+    argmax_logprob, repetition_cut, sample, softmax_at, with_temperature_fallback, AttemptScore,
+    Fallback,
+};
 use crate::EngineError;
 
 pub use crate::decoding::compression_ratio;
@@ -25,8 +28,6 @@ pub const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 /// Most text tokens per second of audio in a window (fast speech is about 7): what goes beyond
 /// is invented.
 pub const MAX_TOKENS_PER_SECOND: f32 = 12.0;
-/// The sampler's seed: the same audio gives the same text on every run.
-const SAMPLING_SEED: u64 = 0x5eed;
 
 /// The decoded text of one window.
 #[derive(Debug, Clone)]
@@ -99,27 +100,20 @@ pub fn decode(
     audio: &EncodedAudio,
     frames: usize,
 ) -> Result<Decoded, EngineError> {
-    let mut rng = fastrand::Rng::with_seed(SAMPLING_SEED);
-    let mut best: Option<Decoded> = None;
-    for &temperature in &TEMPERATURES {
-        let d = decode_at(model, tokenizer, audio, frames, temperature, &mut rng)?;
-        if d.is_silence() {
-            return Ok(d.silenced());
-        }
-        if d.is_plausible() {
-            return Ok(d);
-        }
-        tracing::debug!(
-            temperature,
-            avg_logprob = d.avg_logprob,
-            compression_ratio = d.compression_ratio,
-            "window decoded again at a higher temperature"
-        );
-        if best.as_ref().is_none_or(|b| d.avg_logprob > b.avg_logprob) {
-            best = Some(d);
-        }
-    }
-    Ok(best.expect("at least one temperature"))
+    let outcome = with_temperature_fallback(
+        &TEMPERATURES,
+        |temperature, rng| decode_at(model, tokenizer, audio, frames, temperature, rng),
+        |d: &Decoded| AttemptScore {
+            avg_logprob: d.avg_logprob,
+            compression_ratio: d.compression_ratio,
+            plausible: d.is_plausible(),
+            silence: d.is_silence(),
+        },
+    )?;
+    Ok(match outcome {
+        Fallback::Text(d) => d,
+        Fallback::Silence(d) => d.silenced(),
+    })
 }
 
 /// One decoding attempt: greedy at temperature 0, sampled above it.
