@@ -35,6 +35,29 @@ pub struct TokenWord {
     pub probability: f32,
 }
 
+/// The transcript's words ([`split_words`]) with their probabilities: `probability` combines the
+/// probabilities of a word's tokens (each model says how).
+pub fn token_words<'t>(
+    tokens: &[u32],
+    probs: &[f32],
+    token_bytes: impl Fn(u32) -> &'t [u8],
+    probability: impl Fn(&[f32]) -> f32,
+) -> Vec<TokenWord> {
+    let mut boundary = 0;
+    split_words(tokens, token_bytes)
+        .into_iter()
+        .map(|(text, count)| {
+            let first = boundary;
+            boundary += count;
+            TokenWord {
+                text,
+                tokens: count,
+                probability: probability(&probs[first..boundary]),
+            }
+        })
+        .collect()
+}
+
 /// The time at which each attention row starts on the DTW path, in seconds: `attention` is
 /// `[rows][heads][frames]` flattened, one row per decoder position whose output predicted a text
 /// token (and one more for the position that predicted the end), and each of the `frames`

@@ -77,6 +77,16 @@ pub fn repetition_cut(tokens: &[u32]) -> Option<usize> {
     None
 }
 
+/// The next token and its (untempered) log-probability: the best at temperature 0, drawn
+/// from the tempered softmax above it.
+pub fn choose(logits: &[f32], temperature: f32, rng: &mut fastrand::Rng) -> (u32, f32) {
+    if temperature > 0.0 {
+        sample(logits, temperature, rng)
+    } else {
+        argmax_logprob(logits)
+    }
+}
+
 /// The sampler's seed: the same audio gives the same text on every run.
 const SAMPLING_SEED: u64 = 0x5eed;
 

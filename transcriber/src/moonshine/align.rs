@@ -4,7 +4,7 @@
 
 use super::decode::Decoded;
 use super::tokenizer::MoonshineTokenizer;
-use crate::alignment::{self, TokenWord, WordTiming};
+use crate::alignment::{self, WordTiming};
 
 /// The (layer, head) pairs whose cross-attention times the words, best first.
 ///
@@ -64,18 +64,11 @@ pub fn word_timings(
     .into_iter()
     .map(|t| (t - ALIGNMENT_LAG_S).max(0.0))
     .collect::<Vec<_>>();
-    let mut boundary = 0;
-    let words = alignment::split_words(&decoded.tokens, |t| tokenizer.token_bytes(t))
-        .into_iter()
-        .map(|(text, count)| {
-            let first = boundary;
-            boundary += count;
-            TokenWord {
-                text,
-                tokens: count,
-                probability: decoded.probs[first..boundary].iter().product(),
-            }
-        })
-        .collect();
+    let words = alignment::token_words(
+        &decoded.tokens,
+        &decoded.probs,
+        |t| tokenizer.token_bytes(t),
+        |p| p.iter().product(),
+    );
     alignment::time_words(words, &jump_times, after_pause)
 }

@@ -8,8 +8,7 @@
 use super::model::{EncodedSpeech, MoonshineModel};
 use super::tokenizer::MoonshineTokenizer;
 use crate::decoding::{
-    argmax_logprob, compression_ratio, repetition_cut, sample, with_temperature_fallback,
-    AttemptScore, Fallback,
+    choose, compression_ratio, repetition_cut, with_temperature_fallback, AttemptScore, Fallback,
 };
 use crate::whisper::greedy::{COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, TEMPERATURES};
 use crate::EngineError;
@@ -178,11 +177,7 @@ fn decode_at(
                 *l = f32::NEG_INFINITY;
             }
         }
-        let (best, logprob) = if temperature > 0.0 {
-            sample(&logits, temperature, rng)
-        } else {
-            argmax_logprob(&logits)
-        };
+        let (best, logprob) = choose(&logits, temperature, rng);
         sum_logprob += logprob;
         // Past the budget the text is invented; the last token would also lack the attention
         // row of its own position, which its word's end time needs.

@@ -10,7 +10,7 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
 use serde::Deserialize;
 
-use crate::runtime;
+use crate::runtime::{self, ort_err, read_meta};
 use crate::EngineError;
 
 /// Shape facts of the converted model (`moonshine.json`, read from the graphs by the converter).
@@ -93,23 +93,12 @@ pub struct MoonshineModel {
     decoder: Mutex<Session>,
 }
 
-fn ort_err(context: &str) -> impl Fn(ort::Error) -> EngineError + '_ {
-    move |e| EngineError::Inference(format!("{context}: {e}"))
-}
-
 impl MoonshineModel {
     /// Loads `encoder.onnx`, `decoder.onnx` and `moonshine.json` from `dir`, on `threads`
     /// intra-op threads each.
     pub fn load(dir: &Path, threads: usize) -> Result<Self, EngineError> {
         let meta_path = dir.join("moonshine.json");
-        let meta: MoonshineMeta =
-            serde_json::from_str(&std::fs::read_to_string(&meta_path).map_err(|e| {
-                EngineError::Model(format!(
-                    "cannot read {} (run setup/models.sh): {e}",
-                    meta_path.display()
-                ))
-            })?)
-            .map_err(|e| EngineError::Model(format!("{}: {e}", meta_path.display())))?;
+        let meta: MoonshineMeta = read_meta(&meta_path)?;
         if !meta.cross_attentions {
             return Err(EngineError::Model(format!(
                 "{}: the decoder has no cross-attention outputs, which word timing needs \

@@ -3,7 +3,7 @@
 
 use super::greedy::Decoded;
 use super::tokenizer::Tokenizer;
-use crate::alignment::{self, TokenWord};
+use crate::alignment;
 
 pub use crate::alignment::WordTiming;
 
@@ -25,19 +25,12 @@ pub fn word_timings(decoded: &Decoded, tokenizer: &Tokenizer) -> Vec<WordTiming>
         decoded.frames,
         SECONDS_PER_POSITION,
     );
-    let mut boundary = 0;
-    let words = alignment::split_words(&decoded.tokens, |t| tokenizer.token_bytes(t))
-        .into_iter()
-        .map(|(text, count)| {
-            let first = boundary;
-            boundary += count;
-            TokenWord {
-                text,
-                tokens: count,
-                probability: decoded.probs[first..boundary].iter().sum::<f32>() / count as f32,
-            }
-        })
-        .collect();
+    let words = alignment::token_words(
+        &decoded.tokens,
+        &decoded.probs,
+        |t| tokenizer.token_bytes(t),
+        |p| p.iter().sum::<f32>() / p.len() as f32,
+    );
     // A window starts before its first segment's speech.
     alignment::time_words(words, &jump_times, true)
 }

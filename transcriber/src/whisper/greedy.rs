@@ -4,8 +4,7 @@
 use super::model::{EncodedAudio, WhisperModel};
 use super::tokenizer::Tokenizer;
 use crate::decoding::{
-    argmax_logprob, repetition_cut, sample, softmax_at, with_temperature_fallback, AttemptScore,
-    Fallback,
+    choose, repetition_cut, softmax_at, with_temperature_fallback, AttemptScore, Fallback,
 };
 use crate::EngineError;
 
@@ -167,7 +166,8 @@ fn decode_at(
         input = prompt[1..].to_vec();
     }
     let mut sum_logprob = 0.0f32;
-    for step in 0..max_tokens {
+    // One step more than the budget: the last one only gives the row after the last token.
+    for step in 0..=max_tokens {
         let result = model.decode_step(audio, &input, &mut cache)?;
         // Keep the attention of the last new position (the prompt's no-timestamps token at step 0).
         let row = (result.new_tokens - 1) * heads * AUDIO_POSITIONS;
@@ -189,13 +189,14 @@ fn decode_at(
                 }
             }
         }
-        let (best, logprob) = if temperature > 0.0 {
-            sample(&logits, temperature, rng)
-        } else {
-            argmax_logprob(&logits)
-        };
+        let (best, logprob) = choose(&logits, temperature, rng);
         sum_logprob += logprob;
-        if best == eot || prompt.len() + out.tokens.len() + 1 >= meta.max_text_positions {
+        // Past the budget the text is invented; the last token would also lack the attention
+        // row of the position after it, which its word's end time needs.
+        if best == eot
+            || step == max_tokens
+            || prompt.len() + out.tokens.len() + 1 >= meta.max_text_positions
+        {
             break;
         }
         out.tokens.push(best);
@@ -209,12 +210,6 @@ fn decode_at(
             break;
         }
         input = vec![best];
-    }
-    // A window that spent its whole token budget has no attention row for the position after
-    // its last token, which word timing needs: that token is dropped (it was past the budget).
-    while out.attention.len() < (out.tokens.len() + 1) * heads * frames {
-        out.tokens.pop();
-        out.probs.pop();
     }
     out.avg_logprob = sum_logprob / (out.tokens.len() + 1) as f32;
     out.compression_ratio = compression_ratio(&tokenizer.bytes_of(&out.tokens));

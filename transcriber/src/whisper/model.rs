@@ -9,7 +9,7 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
 use serde::Deserialize;
 
-use crate::runtime;
+use crate::runtime::{self, ort_err, read_meta};
 use crate::EngineError;
 
 /// Shape facts of a converted model (`whisper.json`, written by `setup/convert_whisper.py`).
@@ -69,22 +69,11 @@ pub struct WhisperModel {
     decoder: Mutex<Session>,
 }
 
-fn ort_err(context: &str) -> impl Fn(ort::Error) -> EngineError + '_ {
-    move |e| EngineError::Inference(format!("{context}: {e}"))
-}
-
 impl WhisperModel {
     /// Loads `encoder.onnx`, `decoder.onnx` and `whisper.json` from `dir`.
     pub fn load(dir: &Path, threads: usize) -> Result<Self, EngineError> {
         let meta_path = dir.join("whisper.json");
-        let meta: ModelMeta =
-            serde_json::from_str(&std::fs::read_to_string(&meta_path).map_err(|e| {
-                EngineError::Model(format!(
-                    "cannot read {} (run setup/models.sh): {e}",
-                    meta_path.display()
-                ))
-            })?)
-            .map_err(|e| EngineError::Model(format!("{}: {e}", meta_path.display())))?;
+        let meta: ModelMeta = read_meta(&meta_path)?;
         Ok(Self {
             encoder: Mutex::new(runtime::session(&dir.join("encoder.onnx"), threads)?),
             decoder: Mutex::new(runtime::session(&dir.join("decoder.onnx"), threads)?),
