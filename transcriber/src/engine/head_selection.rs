@@ -1,6 +1,7 @@
 //! Which of Moonshine's cross-attention heads time its words: a measurement, repeatable with
 //! `cargo test -p transcriber --lib choose_moonshine_alignment_heads -- --ignored --nocapture`,
-//! whose outcome is `moonshine::align::ALIGNMENT_HEADS` and `ALIGNMENT_LAG_S`.
+//! whose outcome is `moonshine::align::ALIGNMENT_HEADS` (the lag that goes with them is
+//! `Weights::attention_lag_s`, since measured against speech with known word times).
 //!
 //! Whisper base's word times are the reference (its path is measured accurate). On the 15
 //! clips of testdata/asr, each window is transcribed by Whisper base and by Moonshine, whose

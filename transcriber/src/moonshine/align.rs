@@ -17,7 +17,9 @@ use crate::alignment::{self, WordTiming};
 /// the best k is measured for k = 1..24 and the best k kept: 8 heads, 47 ms (the best single
 /// head, (4, 2), 56 ms; the five heads first seen to follow the audio on one clip, (6, 0),
 /// (5, 6), (5, 5), (4, 6), (3, 5), 133 ms, 107 ms early on average). Heads and
-/// [`ALIGNMENT_LAG_S`] were measured in turn until neither changed.
+/// a lag were measured in turn until neither changed; the lag was later re-measured against
+/// speech with known word times (`Weights::attention_lag_s`), which showed Whisper base's
+/// word starts, the reference here, to be about 65 ms early.
 pub const ALIGNMENT_HEADS: &[(usize, usize)] = &[
     (4, 2),
     (6, 4),
@@ -29,14 +31,6 @@ pub const ALIGNMENT_HEADS: &[(usize, usize)] = &[
     (5, 3),
 ];
 
-/// How much later than the words the heads attend to them: word times are moved this much
-/// earlier. Three frames: with none, the best heads' word starts were 45-60 ms later than
-/// Whisper base's on average (the selection test prints this mean signed difference, and the
-/// agreement with one frame more or less: 57 ms at two frames, 47 at three, 49 at four). A
-/// frame's time is where its 56 ms of input begins, and the decoder's attention settles on a
-/// word a little after its onset.
-pub const ALIGNMENT_LAG_S: f64 = 0.072;
-
 /// Aligns the decoded tokens to the chunk's audio and groups them into words, times in seconds
 /// from the chunk's start. A word's probability is the product of its tokens': the probability
 /// the model gives the whole word. Later tokens of a word are nearly certain once its first is
@@ -47,6 +41,7 @@ pub fn word_timings(
     decoded: &Decoded,
     tokenizer: &MoonshineTokenizer,
     seconds_per_frame: f64,
+    lag_s: f64,
     after_pause: bool,
 ) -> Vec<WordTiming> {
     let n_tokens = decoded.tokens.len();
@@ -60,10 +55,8 @@ pub fn word_timings(
         decoded.heads.len(),
         decoded.frames,
         seconds_per_frame,
-    )
-    .into_iter()
-    .map(|t| (t - ALIGNMENT_LAG_S).max(0.0))
-    .collect::<Vec<_>>();
+        lag_s,
+    );
     let words = alignment::token_words(
         &decoded.tokens,
         &decoded.probs,

@@ -50,12 +50,15 @@ pub struct Moonshine {
     pub model: MoonshineModel,
     /// The vocabulary.
     pub tokenizer: MoonshineTokenizer,
+    /// How far the timing heads' attention lags behind the sound, in seconds.
+    lag_s: f64,
 }
 
 impl Moonshine {
     /// Loads the model in `dir` (`encoder.onnx`, `decoder.onnx`, `moonshine.json`,
-    /// `tokens.json`) on `threads` intra-op threads.
-    pub fn load(dir: &Path, threads: usize) -> Result<Self, EngineError> {
+    /// `tokens.json`) on `threads` intra-op threads; `lag_s` is how far its timing heads lag
+    /// behind the sound (`Weights::attention_lag_s`).
+    pub fn load(dir: &Path, threads: usize, lag_s: f64) -> Result<Self, EngineError> {
         let model = MoonshineModel::load(dir, threads)?;
         if model.meta().sample_rate != SAMPLE_RATE {
             return Err(EngineError::Model(format!(
@@ -67,6 +70,7 @@ impl Moonshine {
         Ok(Self {
             model,
             tokenizer: MoonshineTokenizer::load(&dir.join("tokens.json"))?,
+            lag_s,
         })
     }
 
@@ -179,7 +183,7 @@ impl Moonshine {
     pub fn part_words(&self, part: &DecodedPart, decoded: &Decoded) -> Vec<WordTiming> {
         let spf = self.model.meta().seconds_per_frame();
         let frames = decoded.with_frames(part.frames);
-        align::word_timings(&frames, &self.tokenizer, spf, !part.continues)
+        align::word_timings(&frames, &self.tokenizer, spf, self.lag_s, !part.continues)
             .into_iter()
             .map(|w| WordTiming {
                 start: part.chunk.map.start_to_file(w.start),

@@ -11,8 +11,8 @@ pub use crate::alignment::WordTiming;
 pub const SECONDS_PER_POSITION: f64 = 0.02;
 
 /// Aligns the decoded tokens to the audio and groups them into words; a word's probability is
-/// the mean of its tokens'.
-pub fn word_timings(decoded: &Decoded, tokenizer: &Tokenizer) -> Vec<WordTiming> {
+/// the mean of its tokens'. `lag_s`: the weights' [`crate::model_name::Weights::attention_lag_s`].
+pub fn word_timings(decoded: &Decoded, tokenizer: &Tokenizer, lag_s: f64) -> Vec<WordTiming> {
     let n_tokens = decoded.tokens.len();
     if n_tokens == 0 {
         return Vec::new();
@@ -24,6 +24,7 @@ pub fn word_timings(decoded: &Decoded, tokenizer: &Tokenizer) -> Vec<WordTiming>
         decoded.heads,
         decoded.frames,
         SECONDS_PER_POSITION,
+        lag_s,
     );
     let words = alignment::token_words(
         &decoded.tokens,

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Runs every set of weights, ours and faster-whisper's, over the evaluation set, one run at a
+time on the same threads, and prints WER, speed and word timing per subset as Markdown tables.
+
+    eval.py --engine TRANSCRIBER --evalset DIR --timing DIR [--devset DIR]
+            [--peer-python PY --ct2 DIR] [--threads N] [--work DIR]
+
+Subsets are the folders of the evaluation set (`bench/evalset/build.sh`) that hold a
+`manifest.tsv` in score.py's `asr` layout; 8 kHz subsets run under `en-US_NarrowbandModel`,
+the others under `en-US_BroadbandModel`. With `--devset`, its `asr/` clips and its conversations
+(whole turn texts, in time order) are added as subsets too. `--timing` is the word-timing set
+(`bench/timing/build.sh`), scored by `bench/word_timing_tts.py`. WER comes from the devset's
+`score.py` (its normalisation, the same for every system), found beside `--devset` or given with
+`--score`.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OURS = ["moonshine-base", "base", "tiny.en"]
+PEERS = ["base", "tiny.en"]
+NARROW = "en-US_NarrowbandModel"
+BROAD = "en-US_BroadbandModel"
+
+
+def read_manifest(path):
+    with open(path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        return [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f if line.strip()]
+
+
+def sample_rate(path):
+    """The sample rate in a WAV or FLAC header (the formats the evaluation set is written in)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head[:4] == b"RIFF":
+        return int.from_bytes(head[24:28], "little")
+    if head[:4] == b"fLaC":
+        return int.from_bytes(head[18:21], "big") >> 4
+    sys.exit(f"{path}: neither WAV nor FLAC")
+
+
+class Subset:
+    def __init__(self, name, folder, manifest, files, narrowband):
+        self.name, self.folder, self.manifest = name, folder, manifest
+        self.files, self.narrowband = files, narrowband
+
+    @property
+    def model(self):
+        return NARROW if self.narrowband else BROAD
+
+
+def evalset_subsets(root):
+    subsets = []
+    for name in sorted(os.listdir(root)):
+        manifest = os.path.join(root, name, "manifest.tsv")
+        if not os.path.exists(manifest):
+            continue
+        rows = read_manifest(manifest)
+        files = [os.path.join(root, name, r["file"]) for r in rows]
+        narrow = all(sample_rate(f) <= 8000 for f in files)
+        subsets.append(Subset(name, os.path.join(root, name), manifest, files, narrow))
+    return subsets
+
+
+def devset_subsets(devset, work):
+    """devset/asr as it is, and the conversations as one manifest per band."""
+    asr = os.path.join(devset, "asr")
+    rows = read_manifest(os.path.join(asr, "manifest.tsv"))
+    out = [Subset("devset-asr", asr, os.path.join(asr, "manifest.tsv"),
+                  [os.path.join(asr, r["file"]) for r in rows], False)]
+    conv = os.path.join(devset, "conversations")
+    for narrow in (False, True):
+        refs = [json.load(open(os.path.join(conv, n))) for n in sorted(os.listdir(conv)) if n.endswith(".ref.json")]
+        refs = [r for r in refs if r["narrowband"] == narrow]
+        manifest = os.path.join(work, f"devset-conv-{'8k' if narrow else '16k'}.tsv")
+        with open(manifest, "w") as f:
+            f.write("file\tvoice\treference\tformatted\tduration_s\n")
+            for r in refs:
+                text = " ".join(t["text"] for t in sorted(r["turns"], key=lambda t: t["start"]))
+                f.write(f"{r['audio']}\tmixed\t{text}\t{text}\t{r['duration']}\n")
+        out.append(Subset(f"devset-conversations-{'8k' if narrow else '16k'}", conv, manifest,
+                          [os.path.join(conv, r["audio"]) for r in refs], narrow))
+    return out
+
+
+SUMMARY = re.compile(r"audio_s ([\d.]+) wall_s ([\d.]+) speed ([\d.]+)")
+
+
+def run(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [line for line in (p.stdout + p.stderr).splitlines() if SUMMARY.search(line)]
+    if not lines:
+        sys.exit(f"no summary line from {' '.join(cmd[:3])}...:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    m = SUMMARY.search(lines[-1])
+    return float(m.group(1)), float(m.group(2))
+
+
+def wer(score_py, manifest, hyp):
+    out = subprocess.run([sys.executable, score_py, "asr", manifest, hyp], capture_output=True, text=True)
+    m = re.search(r"WER ([\d.]+) over (\d+) words", out.stdout)
+    i = re.search(r"insertions (\d+)", out.stdout)
+    if not m or not i:
+        sys.exit(f"score.py failed on {hyp}: {out.stdout[-500:]} {out.stderr[-500:]}")
+    return float(m.group(1)), int(m.group(2)), int(i.group(1))
+
+
+def timing(ref_dir, hyp):
+    out = subprocess.run([sys.executable, os.path.join(HERE, "word_timing_tts.py"), ref_dir, hyp],
+                         capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr.strip()[-300:]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engine", required=True)
+    ap.add_argument("--evalset", required=True)
+    ap.add_argument("--timing")
+    ap.add_argument("--devset")
+    ap.add_argument("--score")
+    ap.add_argument("--peer-python")
+    ap.add_argument("--ct2", help="folder with ct2-base/ and ct2-tiny.en/")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--work")
+    ap.add_argument("--only", help="comma-separated subset names")
+    ap.add_argument("--systems", help="comma-separated, e.g. ours:moonshine-base,peer:base")
+    args = ap.parse_args()
+    work = args.work or tempfile.mkdtemp(prefix="speechbatch-eval-")
+    score_py = args.score or os.path.join(args.devset or "", "score.py")
+    subsets = evalset_subsets(args.evalset)
+    if args.devset:
+        subsets += devset_subsets(args.devset, work)
+    if args.only:
+        keep = set(args.only.split(","))
+        subsets = [s for s in subsets if s.name in keep]
+    systems = [("ours", w) for w in OURS]
+    if args.peer_python and args.ct2:
+        systems += [("faster-whisper", w) for w in PEERS]
+    if args.systems:
+        keep = {tuple(s.split(":")) for s in args.systems.split(",")}
+        systems = [s for s in systems if (("ours" if s[0] == "ours" else "peer"), s[1]) in keep]
+
+    results = {}  # (subset, system) -> (wer, words, audio_s, wall_s)
+    for s in subsets:
+        for kind, w in systems:
+            hyp = os.path.join(work, s.name, f"{kind}-{w}")
+            os.makedirs(hyp, exist_ok=True)
+            if kind == "ours":
+                cmd = [args.engine, "recognize", "--model", s.model, "--weights", w,
+                       "--threads", str(args.threads), "--out", hyp, *s.files]
+            else:
+                cmd = [args.peer_python, os.path.join(HERE, "faster_whisper_baseline.py"),
+                       "--threads", str(args.threads), os.path.join(args.ct2, f"ct2-{w}"), hyp, *s.files]
+            audio_s, wall_s = run(cmd)
+            e, words, ins = wer(score_py, s.manifest, hyp)
+            results[(s.name, kind, w)] = (e, words, audio_s, wall_s)
+            print(f"{s.name:28s} {kind:15s} {w:15s} WER {100 * e:6.2f}% over {words:5d} words,"
+                  f" {ins:3d} inserted"
+                  f"  audio {audio_s:7.1f} s  speed {audio_s / wall_s:6.1f}x", flush=True)
+
+    print("\n| subset | model name | audio | words | " + " | ".join(f"{k} {w}" for k, w in systems) + " |")
+    print("|---|---|---|---|" + "---|" * len(systems))
+    for s in subsets:
+        cells = []
+        for kind, w in systems:
+            e, words, audio_s, wall_s = results[(s.name, kind, w)]
+            cells.append(f"{100 * e:.2f}% ({audio_s / wall_s:.1f}×)")
+        first = results[(s.name, *systems[0])]
+        print(f"| {s.name} | {s.model} | {first[2] / 60:.1f} min | {first[1]} | " + " | ".join(cells) + " |")
+    # Pooled over all subsets of each band: errors and time add up.
+    for narrow in (False, True):
+        band = [s for s in subsets if s.narrowband == narrow]
+        if not band:
+            continue
+        cells = []
+        for kind, w in systems:
+            errs = sum(results[(s.name, kind, w)][0] * results[(s.name, kind, w)][1] for s in band)
+            words = sum(results[(s.name, kind, w)][1] for s in band)
+            audio = sum(results[(s.name, kind, w)][2] for s in band)
+            wall = sum(results[(s.name, kind, w)][3] for s in band)
+            cells.append(f"**{100 * errs / words:.2f}%** ({audio / wall:.1f}×)")
+        print(f"| all {'narrowband' if narrow else 'broadband'} | {NARROW if narrow else BROAD} | "
+              f"{sum(results[(s.name, *systems[0])][2] for s in band) / 60:.1f} min | "
+              f"{sum(results[(s.name, *systems[0])][1] for s in band)} | " + " | ".join(cells) + " |")
+
+    if args.timing:
+        print("\nWord timing inside continuous speech (bench/word_timing_tts.py):")
+        for band, model in (("broadband", BROAD), ("narrowband", NARROW)):
+            ref = os.path.join(args.timing, band)
+            if not os.path.isdir(ref):
+                continue
+            files = sorted(os.path.join(ref, f) for f in os.listdir(ref) if not f.endswith(".json"))
+            for kind, w in systems:
+                hyp = os.path.join(work, f"timing-{band}", f"{kind}-{w}")
+                os.makedirs(hyp, exist_ok=True)
+                if kind == "ours":
+                    cmd = [args.engine, "recognize", "--model", model, "--weights", w,
+                           "--threads", str(args.threads), "--out", hyp, *files]
+                else:
+                    cmd = [args.peer_python, os.path.join(HERE, "faster_whisper_baseline.py"),
+                           "--threads", str(args.threads), os.path.join(args.ct2, f"ct2-{w}"), hyp, *files]
+                run(cmd)
+                print(f"{band:10s} {kind:15s} {w:15s} {timing(ref, hyp)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
