@@ -131,6 +131,7 @@ def main():
     ap.add_argument("--systems", help="comma-separated, e.g. ours:moonshine-base,peer:base")
     args = ap.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="speechbatch-eval-")
+    os.makedirs(work, exist_ok=True)
     score_py = args.score or os.path.join(args.devset or "", "score.py")
     subsets = evalset_subsets(args.evalset)
     if args.devset:
