@@ -55,16 +55,29 @@ class Subset:
         return NARROW if self.narrowband else BROAD
 
 
-def evalset_subsets(root):
+def evalset_subsets(root, work):
     subsets = []
     for name in sorted(os.listdir(root)):
         manifest = os.path.join(root, name, "manifest.tsv")
         if not os.path.exists(manifest):
             continue
         rows = read_manifest(manifest)
-        files = [os.path.join(root, name, r["file"]) for r in rows]
-        narrow = all(sample_rate(f) <= 8000 for f in files)
-        subsets.append(Subset(name, os.path.join(root, name), manifest, files, narrow))
+        folder = os.path.join(root, name)
+        by_band = {}
+        for r in rows:
+            by_band.setdefault(sample_rate(os.path.join(folder, r["file"])) <= 8000, []).append(r)
+        for narrow, band_rows in sorted(by_band.items()):
+            label = name
+            if len(by_band) > 1:
+                # A folder of both bands (the long calls) runs each file under its band's name.
+                label = f"{name}-{'8k' if narrow else '16k'}"
+                manifest = os.path.join(work, f"{label}.tsv")
+                with open(manifest, "w") as f:
+                    f.write("\t".join(band_rows[0]) + "\n")
+                    for r in band_rows:
+                        f.write("\t".join(r.values()) + "\n")
+            files = [os.path.join(folder, r["file"]) for r in band_rows]
+            subsets.append(Subset(label, folder, manifest, files, narrow))
     return subsets
 
 
@@ -107,7 +120,30 @@ def wer(score_py, manifest, hyp):
     i = re.search(r"insertions (\d+)", out.stdout)
     if not m or not i:
         sys.exit(f"score.py failed on {hyp}: {out.stdout[-500:]} {out.stderr[-500:]}")
-    return float(m.group(1)), int(m.group(2)), int(i.group(1))
+    # Per file: (errors, reference words), from score.py's table rows.
+    per_file = {}
+    for line in out.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 6 and f[2].isdigit() and all(x.isdigit() for x in f[3:6]):
+            per_file[f[0]] = (int(f[3]) + int(f[4]) + int(f[5]), int(f[2]))
+    return float(m.group(1)), int(m.group(2)), int(i.group(1)), per_file
+
+
+def bootstrap(a, b, rounds=2000, seed=1):
+    """95% interval of the relative change in pooled WER from system a to system b, over files
+    resampled with replacement (paired: both systems on the same resampled files)."""
+    import random
+    rng = random.Random(seed)
+    keys = sorted(a)
+    changes = []
+    for _ in range(rounds):
+        pick = [rng.choice(keys) for _ in keys]
+        ea = sum(a[k][0] for k in pick)
+        eb = sum(b[k][0] for k in pick)
+        if ea:
+            changes.append(eb / ea - 1)
+    changes.sort()
+    return changes[int(0.025 * len(changes))], changes[int(0.975 * len(changes)) - 1]
 
 
 def timing(ref_dir, hyp):
@@ -129,11 +165,13 @@ def main():
     ap.add_argument("--work")
     ap.add_argument("--only", help="comma-separated subset names")
     ap.add_argument("--systems", help="comma-separated, e.g. ours:moonshine-base,peer:base")
+    ap.add_argument("--reuse", action="store_true",
+                    help="score the outputs already in --work again instead of rerunning them")
     args = ap.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="speechbatch-eval-")
     os.makedirs(work, exist_ok=True)
     score_py = args.score or os.path.join(args.devset or "", "score.py")
-    subsets = evalset_subsets(args.evalset)
+    subsets = evalset_subsets(args.evalset, work)
     if args.devset:
         subsets += devset_subsets(args.devset, work)
     if args.only:
@@ -147,6 +185,7 @@ def main():
         systems = [s for s in systems if (("ours" if s[0] == "ours" else "peer"), s[1]) in keep]
 
     results = {}  # (subset, system) -> (wer, words, audio_s, wall_s)
+    files = {}  # (subset, system) -> {file: (errors, words)}
     for s in subsets:
         for kind, w in systems:
             hyp = os.path.join(work, s.name, f"{kind}-{w}")
@@ -157,9 +196,16 @@ def main():
             else:
                 cmd = [args.peer_python, os.path.join(HERE, "faster_whisper_baseline.py"),
                        "--threads", str(args.threads), os.path.join(args.ct2, f"ct2-{w}"), hyp, *s.files]
-            audio_s, wall_s = run(cmd)
-            e, words, ins = wer(score_py, s.manifest, hyp)
+            done = os.path.join(hyp, "summary.txt")
+            if args.reuse and os.path.exists(done):
+                audio_s, wall_s = map(float, open(done).read().split())
+            else:
+                audio_s, wall_s = run(cmd)
+                with open(done, "w") as f:
+                    f.write(f"{audio_s} {wall_s}\n")
+            e, words, ins, per_file = wer(score_py, s.manifest, hyp)
             results[(s.name, kind, w)] = (e, words, audio_s, wall_s)
+            files[(s.name, kind, w)] = {f"{s.name}/{k}": v for k, v in per_file.items()}
             print(f"{s.name:28s} {kind:15s} {w:15s} WER {100 * e:6.2f}% over {words:5d} words,"
                   f" {ins:3d} inserted"
                   f"  audio {audio_s:7.1f} s  speed {audio_s / wall_s:6.1f}x", flush=True)
@@ -189,6 +235,22 @@ def main():
               f"{sum(results[(s.name, *systems[0])][2] for s in band) / 60:.1f} min | "
               f"{sum(results[(s.name, *systems[0])][1] for s in band)} | " + " | ".join(cells) + " |")
 
+    # Is a difference in pooled WER more than the luck of which files are in the set?
+    print("\nPooled WER change between our weights, with a 95% paired bootstrap interval over files:")
+    ours = [w for k, w in systems if k == "ours"]
+    for narrow in (False, True):
+        band = [s for s in subsets if s.narrowband == narrow]
+        for i, a in enumerate(ours):
+            for b in ours[i + 1:]:
+                fa = {k: v for s in band for k, v in files[(s.name, "ours", a)].items()}
+                fb = {k: v for s in band for k, v in files[(s.name, "ours", b)].items()}
+                if not fa:
+                    continue
+                ea, eb = sum(v[0] for v in fa.values()), sum(v[0] for v in fb.values())
+                lo, hi = bootstrap(fa, fb)
+                print(f"  {'narrowband' if narrow else 'broadband'}: {b} vs {a}: {eb} vs {ea} errors, "
+                      f"{100 * (eb / ea - 1):+.1f}% (95% interval {100 * lo:+.1f}% to {100 * hi:+.1f}%)")
+
     if args.timing:
         print("\nWord timing inside continuous speech (bench/word_timing_tts.py):")
         for band, model in (("broadband", BROAD), ("narrowband", NARROW)):
@@ -205,7 +267,11 @@ def main():
                 else:
                     cmd = [args.peer_python, os.path.join(HERE, "faster_whisper_baseline.py"),
                            "--threads", str(args.threads), os.path.join(args.ct2, f"ct2-{w}"), hyp, *files]
-                run(cmd)
+                done = os.path.join(hyp, "summary.txt")
+                if not (args.reuse and os.path.exists(done)):
+                    audio_s, wall_s = run(cmd)
+                    with open(done, "w") as f:
+                        f.write(f"{audio_s} {wall_s}\n")
                 print(f"{band:10s} {kind:15s} {w:15s} {timing(ref, hyp)}", flush=True)
 
 

@@ -27,10 +27,12 @@ ours() { local w="$1" out="$2"; shift 2; "$engine" recognize --weights "$w" --th
 peer() { local w="$1" out="$2"; shift 2; "$venv/bin/python" "$root/bench/faster_whisper_baseline.py" --threads "$threads" "$work/ct2-$w" "$out" "$@"; }
 
 echo "== devset/asr ($(ls "$devset"/asr/*.flac | wc -l) clips), $threads threads"
-for w in tiny.en base; do
+# faster-whisper runs only the Whisper weights (there is no CTranslate2 Moonshine).
+for w in tiny.en base moonshine-base; do
   echo "-- $w"
   echo "ours:           $(ours "$w" "$work/ours-$w" "$devset"/asr/*.flac)"
   echo "   $(score asr "$devset/asr/manifest.tsv" "$work/ours-$w")"
+  [ "$w" = moonshine-base ] && continue
   echo "faster-whisper: $(peer "$w" "$work/peer-$w" "$devset"/asr/*.flac)"
   echo "   $(score asr "$devset/asr/manifest.tsv" "$work/peer-$w")"
 done
@@ -38,10 +40,11 @@ done
 echo "== a 10.5-minute recording (devset clips and conversations, 1 s apart), $threads threads"
 mkdir -p "$work/long"; printf 'file\tvoice\treference\tformatted\tduration_s\n' > "$work/long/manifest.tsv"
 "$venv/bin/python" "$root/bench/make_long_audio.py" "$devset" "$work/long" 10
-for w in tiny.en base; do
+for w in tiny.en base moonshine-base; do
   echo "-- $w"
   echo "ours:           $(ours "$w" "$work/long-ours-$w" "$work/long/long_10m.flac")"
   echo "   $(score asr "$work/long/manifest.tsv" "$work/long-ours-$w")"
+  [ "$w" = moonshine-base ] && continue
   echo "faster-whisper: $(peer "$w" "$work/long-peer-$w" "$work/long/long_10m.flac")"
   echo "   $(score asr "$work/long/manifest.tsv" "$work/long-peer-$w")"
 done
@@ -59,7 +62,7 @@ with open(out, "w") as f:
             f.write(f"{ref['audio']}\tmixed\t{text}\t{text}\t{ref['duration']}\n")
 PY
 grep -E '^(file|conv0[56])' "$work/conv-manifest.tsv" > "$work/conv-8k.tsv"
-for w in tiny.en base; do
+for w in tiny.en base moonshine-base; do
   "$engine" recognize --model en-US_NarrowbandModel --weights "$w" --threads "$threads" \
     --out "$work/nb-$w" "$devset"/conversations/*.wav 2>/dev/null
   echo "-- $w: $(score asr "$work/conv-8k.tsv" "$work/nb-$w")"
