@@ -16,6 +16,7 @@ the others under `en-US_BroadbandModel`. With `--devset`, its `asr/` clips and i
 import argparse
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -46,9 +47,8 @@ def sample_rate(path):
 
 
 class Subset:
-    def __init__(self, name, folder, manifest, files, narrowband):
-        self.name, self.folder, self.manifest = name, folder, manifest
-        self.files, self.narrowband = files, narrowband
+    def __init__(self, name, manifest, files, narrowband):
+        self.name, self.manifest, self.files, self.narrowband = name, manifest, files, narrowband
 
     @property
     def model(self):
@@ -77,7 +77,7 @@ def evalset_subsets(root, work):
                     for r in band_rows:
                         f.write("\t".join(r.values()) + "\n")
             files = [os.path.join(folder, r["file"]) for r in band_rows]
-            subsets.append(Subset(label, folder, manifest, files, narrow))
+            subsets.append(Subset(label, manifest, files, narrow))
     return subsets
 
 
@@ -85,7 +85,7 @@ def devset_subsets(devset, work):
     """devset/asr as it is, and the conversations as one manifest per band."""
     asr = os.path.join(devset, "asr")
     rows = read_manifest(os.path.join(asr, "manifest.tsv"))
-    out = [Subset("devset-asr", asr, os.path.join(asr, "manifest.tsv"),
+    out = [Subset("devset-asr", os.path.join(asr, "manifest.tsv"),
                   [os.path.join(asr, r["file"]) for r in rows], False)]
     conv = os.path.join(devset, "conversations")
     for narrow in (False, True):
@@ -97,7 +97,7 @@ def devset_subsets(devset, work):
             for r in refs:
                 text = " ".join(t["text"] for t in sorted(r["turns"], key=lambda t: t["start"]))
                 f.write(f"{r['audio']}\tmixed\t{text}\t{text}\t{r['duration']}\n")
-        out.append(Subset(f"devset-conversations-{'8k' if narrow else '16k'}", conv, manifest,
+        out.append(Subset(f"devset-conversations-{'8k' if narrow else '16k'}", manifest,
                           [os.path.join(conv, r["audio"]) for r in refs], narrow))
     return out
 
@@ -112,6 +112,26 @@ def run(cmd):
         sys.exit(f"no summary line from {' '.join(cmd[:3])}...:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
     m = SUMMARY.search(lines[-1])
     return float(m.group(1)), float(m.group(2))
+
+
+def run_system(args, kind, weights, model, files, hyp):
+    """Runs one system over `files` into `hyp` (or, with --reuse, takes the outputs already
+    there); returns (audio seconds, wall seconds)."""
+    os.makedirs(hyp, exist_ok=True)
+    done = os.path.join(hyp, "summary.txt")
+    if args.reuse and os.path.exists(done):
+        audio_s, wall_s = map(float, open(done).read().split())
+        return audio_s, wall_s
+    if kind == "ours":
+        cmd = [args.engine, "recognize", "--model", model, "--weights", weights,
+               "--threads", str(args.threads), "--out", hyp, *files]
+    else:
+        cmd = [args.peer_python, os.path.join(HERE, "faster_whisper_baseline.py"), "--threads",
+               str(args.threads), os.path.join(args.ct2, f"ct2-{weights}"), hyp, *files]
+    audio_s, wall_s = run(cmd)
+    with open(done, "w") as f:
+        f.write(f"{audio_s} {wall_s}\n")
+    return audio_s, wall_s
 
 
 def wer(score_py, manifest, hyp):
@@ -132,7 +152,6 @@ def wer(score_py, manifest, hyp):
 def bootstrap(a, b, rounds=2000, seed=1):
     """95% interval of the relative change in pooled WER from system a to system b, over files
     resampled with replacement (paired: both systems on the same resampled files)."""
-    import random
     rng = random.Random(seed)
     keys = sorted(a)
     changes = []
@@ -189,20 +208,7 @@ def main():
     for s in subsets:
         for kind, w in systems:
             hyp = os.path.join(work, s.name, f"{kind}-{w}")
-            os.makedirs(hyp, exist_ok=True)
-            if kind == "ours":
-                cmd = [args.engine, "recognize", "--model", s.model, "--weights", w,
-                       "--threads", str(args.threads), "--out", hyp, *s.files]
-            else:
-                cmd = [args.peer_python, os.path.join(HERE, "faster_whisper_baseline.py"),
-                       "--threads", str(args.threads), os.path.join(args.ct2, f"ct2-{w}"), hyp, *s.files]
-            done = os.path.join(hyp, "summary.txt")
-            if args.reuse and os.path.exists(done):
-                audio_s, wall_s = map(float, open(done).read().split())
-            else:
-                audio_s, wall_s = run(cmd)
-                with open(done, "w") as f:
-                    f.write(f"{audio_s} {wall_s}\n")
+            audio_s, wall_s = run_system(args, kind, w, s.model, s.files, hyp)
             e, words, ins, per_file = wer(score_py, s.manifest, hyp)
             results[(s.name, kind, w)] = (e, words, audio_s, wall_s)
             files[(s.name, kind, w)] = {f"{s.name}/{k}": v for k, v in per_file.items()}
@@ -257,21 +263,10 @@ def main():
             ref = os.path.join(args.timing, band)
             if not os.path.isdir(ref):
                 continue
-            files = sorted(os.path.join(ref, f) for f in os.listdir(ref) if not f.endswith(".json"))
+            audio = sorted(os.path.join(ref, f) for f in os.listdir(ref) if not f.endswith(".json"))
             for kind, w in systems:
                 hyp = os.path.join(work, f"timing-{band}", f"{kind}-{w}")
-                os.makedirs(hyp, exist_ok=True)
-                if kind == "ours":
-                    cmd = [args.engine, "recognize", "--model", model, "--weights", w,
-                           "--threads", str(args.threads), "--out", hyp, *files]
-                else:
-                    cmd = [args.peer_python, os.path.join(HERE, "faster_whisper_baseline.py"),
-                           "--threads", str(args.threads), os.path.join(args.ct2, f"ct2-{w}"), hyp, *files]
-                done = os.path.join(hyp, "summary.txt")
-                if not (args.reuse and os.path.exists(done)):
-                    audio_s, wall_s = run(cmd)
-                    with open(done, "w") as f:
-                        f.write(f"{audio_s} {wall_s}\n")
+                run_system(args, kind, w, model, audio, hyp)
                 print(f"{band:10s} {kind:15s} {w:15s} {timing(ref, hyp)}", flush=True)
 
 

@@ -60,10 +60,10 @@ impl Weights {
 
     /// The weights that serve `model`: those that measure best on the evaluation set
     /// (`bench/eval.sh`), WER first and speed second; README.md ("Models") has the figures.
-    /// Whisper base serves every name: on telephone speech it makes the fewest errors (9.2% of
-    /// 1,093 words against 11.8% for Moonshine and 14.4% for tiny.en, and on the short
+    /// Whisper base serves every name: on telephone speech it makes the fewest errors (8.73% of
+    /// 1,809 words against 10.67% for Moonshine and 11.66% for tiny.en, and on the short
     /// utterances alone 10.3% against 13.2% and 16.0%), and on broadband speech Moonshine's
-    /// 7.70% against base's 7.85% (4,206 words) is within the luck of the files, while base runs
+    /// 7.45% against base's 7.82% (3,490 words) is within the luck of the files, while base runs
     /// long recordings 1.8 times as fast.
     pub fn serving(model: ModelName) -> Weights {
         match model {
