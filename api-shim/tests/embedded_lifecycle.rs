@@ -138,6 +138,7 @@ impl Recognizer for Fake {
         _audio: Vec<u8>,
         name: &str,
         _params: &RecognitionParams,
+        _vocabulary: Option<&crds::customization::Vocabulary>,
     ) -> Result<Vec<u8>, ErrorBody> {
         let mut s = self.state();
         s.started.push(name.to_owned());

@@ -4,6 +4,7 @@
 //! operator ⇄ shard contract, and (feature `kube`) the SpeechBatch custom resource.
 
 pub mod batch_id;
+pub mod customization;
 pub mod error_body;
 pub mod job;
 pub mod model;

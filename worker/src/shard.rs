@@ -157,6 +157,7 @@ async fn shard(args: &ShardArgs, env: &ShardEnv) -> Result<ShardCounts, ShardErr
         input,
         output,
         params: env.params,
+        vocabulary: None,
     };
     let engine_args = args.engine.clone();
     let model = env.params.model;

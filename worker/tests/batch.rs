@@ -25,6 +25,7 @@ impl Recognizer for FakeRecognizer {
         audio: Vec<u8>,
         name: &str,
         params: &RecognitionParams,
+        _vocabulary: Option<&crds::customization::Vocabulary>,
     ) -> Result<Vec<u8>, ErrorBody> {
         *self
             .calls
@@ -87,6 +88,7 @@ impl Fixture {
             input: self.bucket.clone(),
             output: self.bucket.clone(),
             params: RecognitionParams::default(),
+            vocabulary: None,
         }
     }
 

@@ -340,7 +340,7 @@ impl Backend for Embedded {
         let recognizer = inner.recognizer.clone();
         let name = name.to_string();
         let outcome =
-            tokio::task::spawn_blocking(move || recognizer.recognize(audio, &name, &params)).await;
+            tokio::task::spawn_blocking(move || recognizer.recognize(audio, &name, &params, None)).await;
         match outcome {
             Ok(Ok(json)) => Ok(json),
             Ok(Err(body)) => Err(ApiError::new(body.code, body.error)),

@@ -59,6 +59,7 @@ pub(super) async fn run_job(inner: Arc<Inner>, id: BatchId) {
         input: buckets.input,
         output: buckets.output,
         params: record.params,
+        vocabulary: None,
     });
     let parallel = Arc::new(Semaphore::new(inner.cfg.workers.max(1)));
     let mut shards = JoinSet::new();
