@@ -20,6 +20,7 @@ use speechbatch_textfmt::Word;
 
 use crate::alignment::WordTiming;
 use crate::channels::{isolate, Layout, SplitDetector};
+use crate::custom::Bias;
 use crate::mel::{MelFrontEnd, SAMPLE_RATE};
 use crate::model_name::{Family, ModelName, Weights};
 use crate::moonshine::Moonshine;
@@ -171,7 +172,8 @@ impl Engine {
         opts: &RecognitionParams,
         vocabulary: Option<&crds::customization::Vocabulary>,
     ) -> Result<RecognitionResults, RecognizeError> {
-        let _ = vocabulary;
+        let bias = vocabulary.map(|v| Bias::new(v, v.weight(opts.customization_weight)));
+        let bias = bias.as_ref();
         let model = self
             .models
             .get(
@@ -203,10 +205,10 @@ impl Engine {
         };
         tracing::debug!(channels, ?layout, "channel layout");
         let mut runs: Vec<ChannelRun> = match &layout {
-            Layout::Mix => vec![ChannelRun::new(self, model, true)],
+            Layout::Mix => vec![ChannelRun::new(self, model, bias, true)],
             Layout::Split(chosen) => chosen
                 .iter()
-                .map(|_| ChannelRun::new(self, model, false))
+                .map(|_| ChannelRun::new(self, model, bias, false))
                 .collect(),
         };
         let mut mixer = Downmixer::new(SAMPLE_RATE as u32);
@@ -270,12 +272,17 @@ impl Engine {
         &self,
         model: &Loaded,
         window: &Window,
+        bias: Option<&Bias>,
     ) -> Result<WindowWords, EngineError> {
         let words = match model {
-            Loaded::Whisper(whisper) => self.whisper_words(whisper, window)?,
+            Loaded::Whisper(whisper) => self.whisper_words(whisper, window, bias)?,
             Loaded::Moonshine(moonshine) => {
-                moonshine.window_words(window.start, &window.audio, &window.speech)?
+                moonshine.window_words(window.start, &window.audio, &window.speech, bias)?
             }
+        };
+        let words = match bias {
+            Some(bias) => bias.rewrite(words),
+            None => words,
         };
         Ok(fit_to_speech(window, words))
     }
@@ -285,6 +292,7 @@ impl Engine {
         &self,
         whisper: &LoadedWhisper,
         window: &Window,
+        bias: Option<&Bias>,
     ) -> Result<Vec<WordTiming>, EngineError> {
         let t0 = std::time::Instant::now();
         let mel = self.mel.log_mel_30s(&window.audio);
@@ -293,7 +301,7 @@ impl Engine {
         let t2 = std::time::Instant::now();
         // One encoder position per 2 mel frames (320 samples).
         let frames = window.audio.len().div_ceil(320);
-        let decoded = greedy::decode(&whisper.model, &whisper.tokenizer, &encoded, frames)?;
+        let decoded = greedy::decode(&whisper.model, &whisper.tokenizer, &encoded, frames, bias)?;
         tracing::debug!(
             audio_s = window.audio.len() as f64 / SAMPLE_RATE as f64,
             mel_ms = (t1 - t0).as_millis() as u64,
@@ -368,6 +376,8 @@ fn fit_to_speech(window: &Window, words: Vec<WordTiming>) -> WindowWords {
 struct ChannelRun<'e> {
     engine: &'e Engine,
     model: &'e Loaded,
+    /// The batch's custom language model, compiled for decoding.
+    bias: Option<&'e Bias>,
     vad: VadStream<'e>,
     windows: WindowPacker,
     /// Speaker embeddings: only where speakers must be told apart by voice.
@@ -378,10 +388,11 @@ struct ChannelRun<'e> {
 }
 
 impl<'e> ChannelRun<'e> {
-    fn new(engine: &'e Engine, model: &'e Loaded, diarize: bool) -> Self {
+    fn new(engine: &'e Engine, model: &'e Loaded, bias: Option<&'e Bias>, diarize: bool) -> Self {
         Self {
             engine,
             model,
+            bias,
             vad: VadStream::new(&engine.vad, VadParams::default()),
             windows: WindowPacker::default(),
             diarizer: diarize.then(|| Diarizer::new(engine.speakers.clone())),
@@ -424,8 +435,10 @@ impl<'e> ChannelRun<'e> {
 
     /// Transcribes a window and embeds the speakers of its speech.
     fn window(&mut self, window: &Window) -> Result<(), EngineError> {
-        self.words
-            .push(self.engine.transcribe_window(self.model, window)?);
+        self.words.push(
+            self.engine
+                .transcribe_window(self.model, window, self.bias)?,
+        );
         let Some(diarizer) = self.diarizer.as_mut() else {
             return Ok(());
         };

@@ -9,6 +9,7 @@
 pub mod alignment;
 pub mod channels;
 pub mod cli;
+pub mod custom;
 mod decoding;
 pub mod engine;
 pub mod mel;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use crds::customization::Vocabulary;
 use crds::SplitChannels;
 use transcriber::cli::EngineArgs;
 use transcriber::model_name::Weights;
@@ -58,6 +59,14 @@ struct RecognizeArgs {
     /// auto (when they carry separate talkers), true or false.
     #[arg(long, default_value = RecognitionParams::default().split_channels.as_str(), value_parser = parse_split)]
     split_channels: SplitChannels,
+    /// A trained custom language model (the `Vocabulary` JSON a training writes), whose words
+    /// the decoder favours.
+    #[arg(long)]
+    vocabulary: Option<PathBuf>,
+    /// Weight of the custom model's words, 0.0 to 1.0 (default: the one saved at training, else
+    /// 0.3).
+    #[arg(long, requires = "vocabulary", value_parser = parse_weight)]
+    customization_weight: Option<f64>,
     /// Directory for the outputs (default: beside each input).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -71,6 +80,12 @@ struct RecognizeArgs {
 fn parse_split(s: &str) -> Result<SplitChannels, String> {
     RecognitionParams::from_query([("split_channels", s)])
         .map(|p| p.split_channels)
+        .map_err(|e| e.0)
+}
+
+fn parse_weight(s: &str) -> Result<f64, String> {
+    RecognitionParams::from_query([("customization_weight", s)])
+        .map(|p| p.customization_weight.unwrap_or_default())
         .map_err(|e| e.0)
 }
 
@@ -109,10 +124,19 @@ fn recognize(args: RecognizeArgs) -> anyhow::Result<ExitCode> {
         smart_formatting: args.smart_formatting,
         redaction: args.redaction,
         profanity_filter: args.profanity_filter,
-        customization_weight: None,
+        customization_weight: args.customization_weight,
         split_channels: args.split_channels,
     }
     .resolved();
+    let vocabulary: Option<Vocabulary> = match &args.vocabulary {
+        Some(path) => Some(
+            serde_json::from_slice(
+                &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            )
+            .with_context(|| format!("{} is not a trained vocabulary", path.display()))?,
+        ),
+        None => None,
+    };
     let weights = args.weights.unwrap_or_else(|| Weights::serving(model));
     let engine = Engine::load_weights(
         &args.engine.models_dir(),
@@ -141,7 +165,7 @@ fn recognize(args: RecognizeArgs) -> anyhow::Result<ExitCode> {
         let started = std::time::Instant::now();
         let outcome = match std::fs::read(file) {
             Ok(bytes) => engine
-                .recognize(bytes, Some(&name), &params)
+                .recognize_with(bytes, Some(&name), &params, vocabulary.as_ref())
                 .map_err(|e| e.to_error_body()),
             Err(e) => Err(crds::ErrorBody::new(
                 400,

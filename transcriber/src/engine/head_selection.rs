@@ -125,11 +125,11 @@ fn choose_moonshine_alignment_heads() {
         windows.extend(packer.flush());
         for window in windows {
             let whisper = engine
-                .transcribe_window(&engine.models[&Weights::Base], &window)
+                .transcribe_window(&engine.models[&Weights::Base], &window, None)
                 .unwrap()
                 .words;
             let parts = moonshine
-                .decode_window(window.start, &window.audio, &window.speech, &all)
+                .decode_window(window.start, &window.audio, &window.speech, &all, None)
                 .unwrap();
             cases.push((window, whisper, parts));
         }

@@ -7,8 +7,10 @@
 
 use super::model::{EncodedSpeech, MoonshineModel};
 use super::tokenizer::MoonshineTokenizer;
+use crate::custom::Bias;
 use crate::decoding::{
-    choose, compression_ratio, repetition_cut, with_temperature_fallback, AttemptScore, Fallback,
+    choose, compression_ratio, repetition_cut, softmax_at, with_temperature_fallback, AttemptScore,
+    Fallback,
 };
 use crate::whisper::greedy::{COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, TEMPERATURES};
 use crate::EngineError;
@@ -111,11 +113,23 @@ pub fn decode(
     speech: &EncodedSpeech,
     seconds: f64,
     heads: &[(usize, usize)],
+    bias: Option<&Bias>,
 ) -> Result<Decoded, EngineError> {
     // Moonshine has no no-speech token: only the text's own checks apply.
     let outcome = with_temperature_fallback(
         &TEMPERATURES,
-        |temperature, rng| decode_at(model, tokenizer, speech, seconds, heads, temperature, rng),
+        |temperature, rng| {
+            decode_at(
+                model,
+                tokenizer,
+                speech,
+                seconds,
+                heads,
+                bias,
+                temperature,
+                rng,
+            )
+        },
         |d: &Decoded| AttemptScore {
             avg_logprob: d.avg_logprob,
             compression_ratio: d.compression_ratio,
@@ -140,6 +154,7 @@ fn decode_at(
     speech: &EncodedSpeech,
     seconds: f64,
     heads: &[(usize, usize)],
+    bias: Option<&Bias>,
     temperature: f32,
     rng: &mut fastrand::Rng,
 ) -> Result<Decoded, EngineError> {
@@ -177,8 +192,16 @@ fn decode_at(
                 *l = f32::NEG_INFINITY;
             }
         }
+        let unbiased = bias.and_then(|b| {
+            let before = logits.clone();
+            let text = tokenizer.bytes_of(&out.tokens);
+            b.adjust(&text, &mut logits, |id| tokenizer.token_bytes(id))
+                .then_some(before)
+        });
         let (best, logprob) = choose(&logits, temperature, rng);
         sum_logprob += logprob;
+        // A word's confidence is the model's own, without the custom model's bonus.
+        let logprob = unbiased.map_or(logprob, |l| softmax_at(&l, best as usize).ln());
         // Past the budget the text is invented; the last token would also lack the attention
         // row of its own position, which its word's end time needs.
         if best == eos || step == max_tokens {

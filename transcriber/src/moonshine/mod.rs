@@ -14,6 +14,7 @@ pub use model::{MoonshineMeta, MoonshineModel};
 pub use tokenizer::MoonshineTokenizer;
 
 use crate::alignment::WordTiming;
+use crate::custom::Bias;
 use crate::mel::SAMPLE_RATE;
 use crate::vad::Segment;
 use crate::EngineError;
@@ -93,9 +94,10 @@ impl Moonshine {
         start: usize,
         audio: &[f32],
         speech: &[Segment],
+        bias: Option<&Bias>,
     ) -> Result<Vec<WordTiming>, EngineError> {
         Ok(self
-            .decode_window(start, audio, speech, align::ALIGNMENT_HEADS)?
+            .decode_window(start, audio, speech, align::ALIGNMENT_HEADS, bias)?
             .iter()
             .flat_map(|part| self.part_words(part, &part.decoded))
             .collect())
@@ -122,6 +124,7 @@ impl Moonshine {
         audio: &[f32],
         speech: &[Segment],
         heads: &[(usize, usize)],
+        bias: Option<&Bias>,
     ) -> Result<Vec<DecodedPart>, EngineError> {
         let spf = self.model.meta().seconds_per_frame();
         let mut parts = Vec::new();
@@ -131,7 +134,7 @@ impl Moonshine {
             let mut redecodes = 0;
             while let Some((chunk, continues)) = todo.pop_front() {
                 let t0 = std::time::Instant::now();
-                let decoded = self.decode_chunk(&chunk, heads)?;
+                let decoded = self.decode_chunk(&chunk, heads, bias)?;
                 tracing::debug!(
                     audio_s = chunk.seconds(),
                     decode_ms = t0.elapsed().as_millis() as u64,
@@ -198,6 +201,7 @@ impl Moonshine {
         &self,
         chunk: &SpeechChunk,
         heads: &[(usize, usize)],
+        bias: Option<&Bias>,
     ) -> Result<Decoded, EngineError> {
         let encoded = self.model.encode(&chunk.audio)?;
         decode::decode(
@@ -206,6 +210,7 @@ impl Moonshine {
             &encoded,
             chunk.seconds(),
             heads,
+            bias,
         )
     }
 }

@@ -3,6 +3,7 @@
 
 use super::model::{EncodedAudio, WhisperModel};
 use super::tokenizer::Tokenizer;
+use crate::custom::Bias;
 use crate::decoding::{
     choose, repetition_cut, softmax_at, with_temperature_fallback, AttemptScore, Fallback,
 };
@@ -88,6 +89,29 @@ pub fn prompt(model: &WhisperModel, tokenizer: &Tokenizer) -> Vec<u32> {
     p
 }
 
+/// The context before the start token: a custom model's words, as Whisper's reference passes an
+/// initial prompt (`<|startofprev|>` and the text), at most `budget` tokens, whole words only.
+fn context(tokenizer: &Tokenizer, bias: Option<&Bias>, budget: usize) -> Vec<u32> {
+    let (Some(bias), Some(prev)) = (bias, tokenizer.special().start_of_prev) else {
+        return Vec::new();
+    };
+    let mut tokens = vec![prev];
+    // A plain list: tried against a list ending in a full stop (the model then left out a
+    // word) and words separated by spaces only (more damage at high weights).
+    for (i, word) in bias.prompt_words().iter().enumerate() {
+        let sep = if i == 0 { " " } else { ", " };
+        let piece = tokenizer.encode(&format!("{sep}{word}"));
+        if tokens.len() + piece.len() > budget {
+            break;
+        }
+        tokens.extend(piece);
+    }
+    if tokens.len() == 1 {
+        return Vec::new();
+    }
+    tokens
+}
+
 /// Decodes a window as Whisper's reference decoder does: greedily, then, if the text is a loop
 /// or a guess, again at each of [`TEMPERATURES`] until one passes (if none does, the attempt
 /// with the best mean log-probability is kept); a window judged to hold no speech gives no
@@ -98,10 +122,11 @@ pub fn decode(
     tokenizer: &Tokenizer,
     audio: &EncodedAudio,
     frames: usize,
+    bias: Option<&Bias>,
 ) -> Result<Decoded, EngineError> {
     let outcome = with_temperature_fallback(
         &TEMPERATURES,
-        |temperature, rng| decode_at(model, tokenizer, audio, frames, temperature, rng),
+        |temperature, rng| decode_at(model, tokenizer, audio, frames, bias, temperature, rng),
         |d: &Decoded| AttemptScore {
             avg_logprob: d.avg_logprob,
             compression_ratio: d.compression_ratio,
@@ -121,6 +146,7 @@ fn decode_at(
     tokenizer: &Tokenizer,
     audio: &EncodedAudio,
     frames: usize,
+    bias: Option<&Bias>,
     temperature: f32,
     rng: &mut fastrand::Rng,
 ) -> Result<Decoded, EngineError> {
@@ -129,8 +155,11 @@ fn decode_at(
     let eot = special.eot;
     let heads = meta.alignment_heads.len();
     let frames = frames.clamp(1, AUDIO_POSITIONS);
+    // A custom model's words go before the start token, in the half of the context that
+    // Whisper's reference keeps for a previous-text prompt.
+    let context = context(tokenizer, bias, meta.max_text_positions / 2 - 1);
     let prompt = prompt(model, tokenizer);
-    // Whisper stops at half the context: the rest is for a previous-text prompt we never send.
+    // Whisper stops at half the context: the rest is for the previous-text prompt.
     // Fewer for short windows: a window cannot hold more words than it has time for.
     let seconds = frames as f32 * 0.02;
     let max_tokens =
@@ -159,9 +188,9 @@ fn decode_at(
         temperature,
     };
     // The start token alone first: the no-speech probability is read from its logits.
-    let mut input = prompt.clone();
+    let mut input: Vec<u32> = context.iter().chain(&prompt).copied().collect();
     if let Some(no_speech) = special.no_speech {
-        let first = model.decode_step(audio, &prompt[..1], &mut cache)?;
+        let first = model.decode_step(audio, &input[..=context.len()], &mut cache)?;
         out.no_speech_prob = softmax_at(&first.logits, no_speech as usize);
         input = prompt[1..].to_vec();
     }
@@ -189,13 +218,21 @@ fn decode_at(
                 }
             }
         }
+        let unbiased = bias.and_then(|b| {
+            let before = logits.clone();
+            let text = tokenizer.bytes_of(&out.tokens);
+            b.adjust(&text, &mut logits, |id| tokenizer.token_bytes(id))
+                .then_some(before)
+        });
         let (best, logprob) = choose(&logits, temperature, rng);
         sum_logprob += logprob;
+        // A word's confidence is the model's own, without the custom model's bonus.
+        let logprob = unbiased.map_or(logprob, |l| softmax_at(&l, best as usize).ln());
         // Past the budget the text is invented; the last token would also lack the attention
         // row of the position after it, which its word's end time needs.
         if best == eot
             || step == max_tokens
-            || prompt.len() + out.tokens.len() + 1 >= meta.max_text_positions
+            || context.len() + prompt.len() + out.tokens.len() + 1 >= meta.max_text_positions
         {
             break;
         }
