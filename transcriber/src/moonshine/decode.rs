@@ -119,16 +119,13 @@ pub fn decode(
     let outcome = with_temperature_fallback(
         &TEMPERATURES,
         |temperature, rng| {
-            decode_at(
-                model,
-                tokenizer,
+            let chunk = Chunk {
                 speech,
                 seconds,
                 heads,
                 bias,
-                temperature,
-                rng,
-            )
+            };
+            decode_at(model, tokenizer, &chunk, temperature, rng)
         },
         |d: &Decoded| AttemptScore {
             avg_logprob: d.avg_logprob,
@@ -147,17 +144,29 @@ pub fn max_tokens(model: &MoonshineModel, seconds: f64) -> usize {
     (seconds * f64::from(model.meta().max_tokens_per_second)).ceil() as usize + EXTRA_TOKENS
 }
 
+/// What one attempt decodes: the encoded chunk, its length, the heads to keep, the custom
+/// words to favour.
+struct Chunk<'a> {
+    speech: &'a EncodedSpeech,
+    seconds: f64,
+    heads: &'a [(usize, usize)],
+    bias: Option<&'a Bias>,
+}
+
 /// One decoding attempt: greedy at temperature 0, sampled above it.
 fn decode_at(
     model: &MoonshineModel,
     tokenizer: &MoonshineTokenizer,
-    speech: &EncodedSpeech,
-    seconds: f64,
-    heads: &[(usize, usize)],
-    bias: Option<&Bias>,
+    chunk: &Chunk<'_>,
     temperature: f32,
     rng: &mut fastrand::Rng,
 ) -> Result<Decoded, EngineError> {
+    let Chunk {
+        speech,
+        seconds,
+        heads,
+        bias,
+    } = *chunk;
     let meta = model.meta();
     let eos = tokenizer.eos();
     let frames = speech.frames;

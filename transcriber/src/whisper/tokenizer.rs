@@ -82,7 +82,7 @@ impl Tokenizer {
             for (rank, m) in list.iter().enumerate() {
                 // Older files write a merge as "a b", newer ones as ["a", "b"].
                 let pair = match m {
-                    serde_json::Value::String(s) => s.split_once(' ').map(|(a, b)| (a, b)),
+                    serde_json::Value::String(s) => s.split_once(' '),
                     serde_json::Value::Array(v) => {
                         v[0].as_str().zip(v.get(1).and_then(|b| b.as_str()))
                     }
