@@ -28,6 +28,9 @@ pub struct CreateBatch {
     pub output: Option<BucketRequest>,
     /// Recognition options for every file.
     pub params: RecognitionParams,
+    /// The custom language model every file is recognised with (`language_customization_id`):
+    /// the backend checks that it exists, is trained and fits `params.model`.
+    pub language_customization_id: Option<String>,
 }
 
 /// A way of running batch jobs behind the REST API.
@@ -45,11 +48,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn delete(&self, batch_id: &str) -> Result<(), ApiError>;
     /// Recognises one audio file sent with the request (`POST /v1/recognize`): the body of the
     /// `.json` a batch would write for it, or the error its `.notice` would hold. `name` stands
-    /// in for an object key (it tells raw G.729 apart).
+    /// in for an object key (it tells raw G.729 apart); `language_customization_id` names a
+    /// custom language model as it does for a batch.
     async fn recognize(
         &self,
         audio: Vec<u8>,
         name: &str,
         params: RecognitionParams,
+        language_customization_id: Option<String>,
     ) -> Result<Vec<u8>, ApiError>;
 }

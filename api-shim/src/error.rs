@@ -79,7 +79,7 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
     } else if err.is_not_found() {
         (
             404,
-            "Not Found: the API has /v1/batches, /v1/batches/{batch_id}, /v1/models, /v1/models/{model_id} and /v1/recognize".to_string(),
+            "Not Found: the API has /v1/batches, /v1/batches/{batch_id}, /v1/models, /v1/models/{model_id}, /v1/recognize and /v1/customizations (with /{customization_id}, /train, /reset, /upgrade_model, /corpora[/{corpus_name}] and /words[/{word_name}] under it)".to_string(),
         )
     } else if err.find::<warp::reject::PayloadTooLarge>().is_some() {
         (

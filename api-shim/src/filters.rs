@@ -7,6 +7,7 @@ use warp::Filter;
 
 use crate::auth::{self, ApiKey};
 use crate::backend::Backend;
+use crate::customization::{self, LanguageModels};
 use crate::error::{recover, ApiError};
 use crate::handlers;
 use crate::request::{MAX_AUDIO_BODY_BYTES, MAX_BODY_BYTES};
@@ -14,16 +15,20 @@ use crate::request::{MAX_AUDIO_BODY_BYTES, MAX_BODY_BYTES};
 /// Query pairs in order, possibly repeated (so that repeats can be refused).
 type Query = Vec<(String, String)>;
 
-/// The whole API: `/v1/batches...` and the same under `/speech-to-text/api`, the prefix the
-/// interface's examples use; errors become the interface's error body.
+/// The whole API: `/v1/batches...`, `/v1/models...`, `/v1/recognize`, `/v1/customizations...`,
+/// and the same under `/speech-to-text/api`, the prefix the interface's examples use; errors
+/// become the interface's error body.
 pub fn api(
     backend: Arc<dyn Backend>,
+    language_models: Arc<dyn LanguageModels>,
     key: ApiKey,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
     let batches = batches(backend.clone(), key.clone())
         .or(models(key.clone()))
         .unify()
-        .or(recognize(backend, key))
+        .or(recognize(backend, key.clone()))
+        .unify()
+        .or(customization::filters::routes(language_models, key))
         .unify()
         .boxed();
     let prefixed = warp::path("speech-to-text")
@@ -220,7 +225,7 @@ where
 
 /// A request to a known path with a method it does not have: 405 naming the allowed ones.
 /// (An allowed method that got here was rejected by its own route, which says why.)
-fn not_allowed(
+pub(crate) fn not_allowed(
     allowed: &'static [Method],
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     warp::method().and_then(move |m: Method| async move {

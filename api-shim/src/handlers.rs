@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use crds::{JobList, ModelList, ModelName, RecognitionParams};
+use crds::{JobList, ModelList, ModelName};
 use warp::http::StatusCode;
 use warp::multipart::FormData;
 use warp::Reply;
 
 use crate::backend::Backend;
 use crate::error::ApiError;
-use crate::request::parse_create;
+use crate::request::{parse_create, recognition_query};
 
 /// The checked-in OpenAPI document of this API.
 pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
@@ -134,15 +134,14 @@ pub async fn recognize(
     audio: Vec<u8>,
     backend: Arc<dyn Backend>,
 ) -> Reply_ {
-    let params = RecognitionParams::from_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(|e| reject(ApiError::bad_request(e.0)))?;
+    let (params, language_customization_id) = recognition_query(&query).map_err(reject)?;
     // The format is read from the content; the type only tells headerless G.729 apart.
     let name = match content_type.as_deref().map(str::to_ascii_lowercase) {
         Some(t) if t.starts_with("audio/g729") => "audio.g729",
         _ => "audio",
     };
     let json = backend
-        .recognize(audio, name, params)
+        .recognize(audio, name, params, language_customization_id)
         .await
         .map_err(reject)?;
     Ok(warp::reply::with_header(json, "content-type", "application/json").into_response())
@@ -150,7 +149,7 @@ pub async fn recognize(
 
 /// An identifier as it is echoed in a message: at most 64 characters, so that a huge one does
 /// not come back whole.
-fn shortened(id: &str) -> String {
+pub(crate) fn shortened(id: &str) -> String {
     const MAX: usize = 64;
     match id.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}...", &id[..cut]),

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use crds::customization::{Corpus, CreateLanguageModel, CustomWord, LanguageModel, Word};
 use crds::resource::{
     BucketSpec, SecretKeyRef, SpeechBatch, SpeechBatchSpec, CREATED_ANNOTATION,
     DEFAULT_CREDENTIALS_KEY,
@@ -16,8 +17,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::ByteString;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
+use speechbatch_custom::{TrainOptions, WordSort, WordType};
 
 use crate::backend::{Backend, BucketRequest, CreateBatch};
+use crate::customization::backend::{not_served, LanguageModels};
 use crate::error::ApiError;
 
 /// SpeechBatch resources in one namespace as the job store.
@@ -92,6 +95,13 @@ fn canceled_view(mut job: BatchJob) -> BatchJob {
 #[async_trait]
 impl Backend for Kubernetes {
     async fn create(&self, request: CreateBatch) -> Result<BatchJob, ApiError> {
+        // This backend keeps no custom language models (yet), so no id can name one.
+        if let Some(model) = &request.language_customization_id {
+            return Err(ApiError::bad_request(format!(
+                "Custom language model '{}' (language_customization_id) not found: the Kubernetes backend does not keep custom language models yet; remove the parameter",
+                crate::handlers::shortened(model)
+            )));
+        }
         let id = BatchId::generate();
         let name = id.to_string();
         // Secrets first, so that the operator never sees a SpeechBatch whose credentials are
@@ -113,6 +123,8 @@ impl Backend for Kubernetes {
             recognition: request.params,
             cancel: false,
             parallelism: None,
+            // Refused above: this backend keeps no custom language models yet.
+            language_model: None,
         };
         let mut batch = SpeechBatch::new(&name, spec);
         batch.metadata.annotations = Some(BTreeMap::from([(
@@ -219,10 +231,65 @@ impl Backend for Kubernetes {
         _audio: Vec<u8>,
         _name: &str,
         _params: RecognitionParams,
+        _language_customization_id: Option<String>,
     ) -> Result<Vec<u8>, ApiError> {
         Err(ApiError::new(
             501,
             "POST /v1/recognize is not served by the Kubernetes backend, whose engine runs only in batch shard pods: put the file in a bucket and create a batch job",
         ))
+    }
+}
+
+/// The Kubernetes backend does not keep custom language models yet: every operation answers 501
+/// with what to do instead.
+#[async_trait]
+impl LanguageModels for Kubernetes {
+    async fn create_model(&self, _: CreateLanguageModel) -> Result<String, ApiError> {
+        Err(not_served())
+    }
+    async fn list_models(&self, _: Option<String>) -> Result<Vec<LanguageModel>, ApiError> {
+        Err(not_served())
+    }
+    async fn get_model(&self, _: &str) -> Result<LanguageModel, ApiError> {
+        Err(not_served())
+    }
+    async fn delete_model(&self, _: &str) -> Result<(), ApiError> {
+        Err(not_served())
+    }
+    async fn train(&self, _: &str, _: TrainOptions) -> Result<(), ApiError> {
+        Err(not_served())
+    }
+    async fn reset(&self, _: &str) -> Result<(), ApiError> {
+        Err(not_served())
+    }
+    async fn upgrade(&self, _: &str) -> Result<(), ApiError> {
+        Err(not_served())
+    }
+    async fn add_corpus(&self, _: &str, _: &str, _: Vec<u8>, _: bool) -> Result<(), ApiError> {
+        Err(not_served())
+    }
+    async fn list_corpora(&self, _: &str) -> Result<Vec<Corpus>, ApiError> {
+        Err(not_served())
+    }
+    async fn get_corpus(&self, _: &str, _: &str) -> Result<Corpus, ApiError> {
+        Err(not_served())
+    }
+    async fn delete_corpus(&self, _: &str, _: &str) -> Result<(), ApiError> {
+        Err(not_served())
+    }
+    async fn add_words(&self, _: &str, _: Vec<CustomWord>) -> Result<(), ApiError> {
+        Err(not_served())
+    }
+    async fn put_word(&self, _: &str, _: &str, _: CustomWord) -> Result<(), ApiError> {
+        Err(not_served())
+    }
+    async fn list_words(&self, _: &str, _: WordType, _: WordSort) -> Result<Vec<Word>, ApiError> {
+        Err(not_served())
+    }
+    async fn get_word(&self, _: &str, _: &str) -> Result<Word, ApiError> {
+        Err(not_served())
+    }
+    async fn delete_word(&self, _: &str, _: &str) -> Result<(), ApiError> {
+        Err(not_served())
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use api_shim::auth::ApiKey;
 use api_shim::backend::Backend;
+use api_shim::customization::LanguageModels;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
@@ -91,29 +92,35 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let shutdown = CancellationToken::new();
-    let (backend, running): (Arc<dyn Backend>, Running) = match cfg.backend {
-        BackendKind::Kubernetes => {
-            let client = kube::Client::try_default()
-                .await
-                .context("cannot reach the Kubernetes API")?;
-            tracing::info!(namespace = %cfg.namespace, "Kubernetes backend");
-            let k8s = api_shim::kubernetes::Kubernetes::new(client, &cfg.namespace);
-            (Arc::new(k8s), Running::Kubernetes)
-        }
-        #[cfg(feature = "embedded")]
-        BackendKind::Embedded => {
-            let e = embedded_main::start(&cfg.embedded, &cfg.data_dir, shutdown.clone()).await?;
-            let grace = Duration::from_secs(cfg.embedded.shutdown_grace_s);
-            (Arc::new(e.clone()), Running::Embedded(e, grace))
-        }
-        #[cfg(not(feature = "embedded"))]
-        BackendKind::Embedded => {
-            anyhow::bail!(
-                "this build of speechbatch has no embedded backend: use --backend kubernetes"
-            )
-        }
-    };
-    let routes = api_shim::filters::api(backend, ApiKey::new(&key));
+    let (backend, language_models, running): (Arc<dyn Backend>, Arc<dyn LanguageModels>, Running) =
+        match cfg.backend {
+            BackendKind::Kubernetes => {
+                let client = kube::Client::try_default()
+                    .await
+                    .context("cannot reach the Kubernetes API")?;
+                tracing::info!(namespace = %cfg.namespace, "Kubernetes backend");
+                let k8s = Arc::new(api_shim::kubernetes::Kubernetes::new(
+                    client,
+                    &cfg.namespace,
+                ));
+                (k8s.clone(), k8s, Running::Kubernetes)
+            }
+            #[cfg(feature = "embedded")]
+            BackendKind::Embedded => {
+                let e =
+                    embedded_main::start(&cfg.embedded, &cfg.data_dir, shutdown.clone()).await?;
+                let grace = Duration::from_secs(cfg.embedded.shutdown_grace_s);
+                let models = e.language_models();
+                (Arc::new(e.clone()), models, Running::Embedded(e, grace))
+            }
+            #[cfg(not(feature = "embedded"))]
+            BackendKind::Embedded => {
+                anyhow::bail!(
+                    "this build of speechbatch has no embedded backend: use --backend kubernetes"
+                )
+            }
+        };
+    let routes = api_shim::filters::api(backend, language_models, ApiKey::new(&key));
     let (addr, server) = warp::serve(routes)
         .try_bind_with_graceful_shutdown(cfg.listen, {
             let shutdown = shutdown.clone();

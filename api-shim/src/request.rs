@@ -74,8 +74,7 @@ pub async fn parse_create(
     query: &[(String, String)],
 ) -> Result<CreateBatch, ApiError> {
     check_function(query)?;
-    let params = RecognitionParams::from_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(|e| ApiError::bad_request(e.0))?;
+    let (params, language_customization_id) = recognition_query(query)?;
     let mut parts = Box::pin(form.map_err(|e| {
         let text = e.to_string();
         if text.contains("too large") || text.contains("length limit") {
@@ -112,7 +111,20 @@ pub async fn parse_create(
         input,
         output,
         params,
+        language_customization_id,
     })
+}
+
+/// The recognition options of a query (`POST /v1/batches`, `POST /v1/recognize`) and the
+/// custom language model it names.
+pub fn recognition_query(
+    query: &[(String, String)],
+) -> Result<(RecognitionParams, Option<String>), ApiError> {
+    let pairs = || query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let params = RecognitionParams::from_query(pairs()).map_err(|e| ApiError::bad_request(e.0))?;
+    let id =
+        crds::params::language_customization_id(pairs()).map_err(|e| ApiError::bad_request(e.0))?;
+    Ok((params, id))
 }
 
 /// `function` is required and only `recognize` exists.

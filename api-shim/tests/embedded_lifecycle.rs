@@ -430,6 +430,7 @@ impl Service {
             },
             output: None,
             params: RecognitionParams::default(),
+            language_customization_id: None,
         };
         let job = self.backend.create(request).await.unwrap();
         assert_eq!(job.status, BatchStatus::Initializing);
@@ -837,6 +838,7 @@ async fn jobs_are_listed_newest_first_and_none_is_accepted_during_shutdown() {
             },
             output: None,
             params: RecognitionParams::default(),
+            language_customization_id: None,
         })
         .await;
     assert!(matches!(refused, Err(e) if e.status == 503));
@@ -1009,6 +1011,7 @@ async fn a_job_interrupted_by_a_crash_resumes_with_exact_counts_and_no_file_reco
         },
         output: None,
         params: RecognitionParams::default(),
+        language_customization_id: None,
     };
     let b = backend.clone();
     let id = crashing

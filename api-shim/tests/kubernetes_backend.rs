@@ -97,6 +97,7 @@ async fn create_puts_credentials_in_an_owned_secret_and_never_in_the_spec() {
             smart_formatting: true,
             ..Default::default()
         },
+        language_customization_id: None,
     };
     let job = k8s.create(request).await.unwrap();
     server.await.unwrap();

@@ -67,8 +67,9 @@ impl ModelName {
             url,
             description: self.description().to_string(),
             supported_features: SupportedFeatures {
-                // Custom models are not served yet; a client must not be told otherwise.
-                custom_language_model: false,
+                // Custom language models can be built on every base model (`/v1/customizations`);
+                // custom acoustic models are not served, and a client must not be told otherwise.
+                custom_language_model: true,
                 custom_acoustic_model: false,
                 speaker_labels: true,
             },

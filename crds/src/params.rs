@@ -164,11 +164,15 @@ impl RecognitionParams {
                     }
                     p.customization_weight = Some(w);
                 }
-                // This service has no custom models: naming one cannot be honoured, so it is an
-                // error rather than a silently different transcript.
-                "acoustic_customization_id" | "language_customization_id" => {
+                // A custom language model is named by an id, which is not `Copy`: it is read by
+                // [`language_customization_id`] and carried beside these options. Checked here
+                // only so that a repeat is refused like any other parameter's.
+                "language_customization_id" => {}
+                // Custom acoustic models are not served: naming one cannot be honoured, so it is
+                // an error rather than a silently different transcript.
+                "acoustic_customization_id" => {
                     return Err(ParamError(format!(
-                        "Custom model '{value}' ({name}) is not available: this service has no custom models; remove the parameter"
+                        "Custom acoustic model '{value}' (acoustic_customization_id) is not available: this service does not support custom acoustic models; remove the parameter"
                     )))
                 }
                 _ => unreachable!("filtered by RECOGNITION_PARAMS"),
@@ -192,6 +196,33 @@ impl RecognitionParams {
         q.push(("split_channels", self.split_channels.as_str().to_string()));
         q
     }
+}
+
+/// The custom language model a request names (`language_customization_id`), if any: checked
+/// for a value, not for existence (the backend that keeps the models does that). A repeat is
+/// refused by [`RecognitionParams::from_query`].
+pub fn language_customization_id<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Option<String>, ParamError> {
+    let mut id = None;
+    for (name, value) in pairs {
+        if name != "language_customization_id" {
+            continue;
+        }
+        if id.is_some() {
+            return Err(ParamError(
+                "Query parameter 'language_customization_id' is given more than once".into(),
+            ));
+        }
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(ParamError(
+                "Query parameter 'language_customization_id' is empty: give the customization_id of a custom language model, or leave the parameter out".into(),
+            ));
+        }
+        id = Some(value.to_string());
+    }
+    Ok(id)
 }
 
 /// The interface's booleans are `true` and `false` (any letter case).
@@ -276,8 +307,8 @@ mod tests {
         );
         let e = parse(&[("model", "fr-FR_BroadbandModel")]).unwrap_err();
         assert!(e.0.contains("fr-FR_BroadbandModel"), "{e}");
-        let e = parse(&[("language_customization_id", "abc")]).unwrap_err();
-        assert!(e.0.contains("abc"), "{e}");
+        let e = parse(&[("acoustic_customization_id", "abc")]).unwrap_err();
+        assert!(e.0.contains("abc") && e.0.contains("acoustic"), "{e}");
         let e = parse(&[("split_channels", "both")]).unwrap_err();
         assert!(
             e.0.contains("split_channels") && e.0.contains("both"),
@@ -285,6 +316,38 @@ mod tests {
         );
         let e = parse(&[("redaction", "true"), ("redaction", "false")]).unwrap_err();
         assert!(e.0.contains("more than once"), "{e}");
+    }
+
+    #[test]
+    fn a_language_customization_id_is_carried_beside_the_options() {
+        let q = [
+            ("function", "recognize"),
+            (
+                "language_customization_id",
+                " 74f4807e-b5ff-4866-824e-6bba1a84fe96 ",
+            ),
+            ("customization_weight", "0.5"),
+        ];
+        let p = parse(&q).unwrap();
+        assert_eq!(p.customization_weight, Some(0.5));
+        assert_eq!(
+            language_customization_id(q.iter().copied())
+                .unwrap()
+                .as_deref(),
+            Some("74f4807e-b5ff-4866-824e-6bba1a84fe96")
+        );
+        assert_eq!(language_customization_id([("model", "x")]).unwrap(), None);
+        let e = language_customization_id([("language_customization_id", "")]).unwrap_err();
+        assert!(e.0.contains("language_customization_id"), "{e}");
+        let twice = [
+            ("language_customization_id", "a"),
+            ("language_customization_id", "b"),
+        ];
+        assert!(parse(&twice).unwrap_err().0.contains("more than once"));
+        assert!(language_customization_id(twice.iter().copied())
+            .unwrap_err()
+            .0
+            .contains("more than once"));
     }
 
     #[test]

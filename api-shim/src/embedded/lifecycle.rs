@@ -208,6 +208,7 @@ mod tests {
             },
             output: None,
             params: RecognitionParams::default(),
+            language_customization_id: None,
         }
     }
 

@@ -12,13 +12,19 @@
 //!   shards on the worker pool), `buckets` (a job's buckets from its stored credentials);
 //! - [`RetryPolicy`]: scans and shards that hit a storage error that may pass are retried,
 //!   permanent ones fail the job (the one rule of `speechbatch_storage`);
+//! - `custom_store`: the custom language models (`customizations/<id>/`), served through
+//!   [`Embedded::language_models`]; a job that names one gets a copy of its trained vocabulary
+//!   at creation (`store`), which the runner hands to the recognizer;
 //! - this module: [`Embedded`], the [`Backend`] the REST API calls.
 //!
 //! Restarts: a job that was `initializing` scans again, a `waiting` one queues again, a
 //! `running` one resumes its unfinished shards, recounting those it had started from the
 //! outputs' batch-id metadata, so `successful_count + failed_count == total_count` holds exactly.
+//! A custom language model found `training` or `upgrading` trains again, and a corpus found
+//! `being_processed` is analysed again.
 
 mod buckets;
+mod custom_store;
 mod lifecycle;
 mod retry;
 mod runner;
@@ -33,6 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use crds::customization::Vocabulary;
 use crds::{BatchId, BatchJob, BatchStatus, BucketSide, RecognitionParams, Timestamp};
 use speechbatch_storage::StorageConfig;
 use speechbatch_worker::Recognizer;
@@ -41,7 +48,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::{Backend, CreateBatch};
+use crate::customization::LanguageModels;
 use crate::error::ApiError;
+use custom_store::CustomStore;
 pub use retry::RetryPolicy;
 use store::{JobStore, StoreError};
 use table::{Table, TableError, UpdateError};
@@ -74,8 +83,10 @@ pub enum EmbeddedError {
 /// The state every task of the backend shares.
 struct Inner {
     cfg: EmbeddedConfig,
-    /// Credentials files (records go through the table).
+    /// Credentials and vocabulary files (records go through the table).
     store: JobStore,
+    /// The custom language models.
+    custom: Arc<CustomStore>,
     table: Table,
     recognizer: Arc<dyn Recognizer>,
     /// Files in flight across all jobs.
@@ -107,6 +118,7 @@ impl Embedded {
         // Read once at start, before any request is served.
         let store = JobStore::open(&cfg.data_dir)?;
         let records = store.load_all()?;
+        let (custom, unfinished) = CustomStore::open(&cfg.data_dir)?;
         let next_seq = records.iter().map(|(_, r)| r.seq + 1).max().unwrap_or(0);
         let stops = records
             .iter()
@@ -122,6 +134,7 @@ impl Embedded {
             table: Table::new(Arc::new(store.clone()), records),
             cfg,
             store,
+            custom,
             recognizer,
             stops: Mutex::new(stops),
             next_seq: AtomicU64::new(next_seq),
@@ -137,6 +150,7 @@ impl Embedded {
                 _ => inner.tasks.spawn(runner::run_job(i, id)),
             };
         }
+        inner.custom.resume(unfinished);
         inner.tasks.spawn(scheduler::run(inner.clone()));
         Ok(Self { inner })
     }
@@ -146,6 +160,11 @@ impl Embedded {
     pub async fn drain(&self) {
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
+    }
+
+    /// The custom language models this backend keeps, for `/v1/customizations`.
+    pub fn language_models(&self) -> Arc<dyn LanguageModels> {
+        Arc::new(self.inner.custom.clone())
     }
 
     /// A receiver whose value changes each time a job record changes (after it is saved): for
@@ -205,6 +224,24 @@ impl Inner {
             Err(e) => Err(ApiError::internal("cannot store the credentials", e)),
         }
     }
+
+    /// Saves the copy of a custom language model a job recognises with (blocking I/O, off the
+    /// async threads).
+    async fn save_vocabulary(&self, id: &BatchId, vocabulary: Vocabulary) -> Result<(), ApiError> {
+        let store = self.store.clone();
+        let id = id.clone();
+        match tokio::task::spawn_blocking(move || store.save_vocabulary(&id, &vocabulary)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ApiError::internal(
+                "cannot store the custom language model",
+                e,
+            )),
+            Err(e) => Err(ApiError::internal(
+                "cannot store the custom language model",
+                e,
+            )),
+        }
+    }
 }
 
 /// The batch id of a path, or 404: a string that is no batch id names no job.
@@ -226,11 +263,20 @@ impl Backend for Embedded {
                 "The service is shutting down; retry shortly",
             ));
         }
+        // The model is checked and its vocabulary copied before anything is stored: a job
+        // that cannot use it is refused, not failed later.
+        let vocabulary = match &request.language_customization_id {
+            Some(model) => Some(inner.custom.vocabulary_for(model, &request.params).await?),
+            None => None,
+        };
         let id = BatchId::generate();
         let seq = inner.next_seq.fetch_add(1, Ordering::SeqCst);
         let record = lifecycle::created(&id, &request, seq, Timestamp::now());
         let job = record.job.clone();
         inner.save_credentials(&id, &request).await?;
+        if let Some(vocabulary) = vocabulary {
+            inner.save_vocabulary(&id, vocabulary).await?;
+        }
         inner
             .stops
             .lock()
@@ -329,8 +375,13 @@ impl Backend for Embedded {
         audio: Vec<u8>,
         name: &str,
         params: RecognitionParams,
+        language_customization_id: Option<String>,
     ) -> Result<Vec<u8>, ApiError> {
         let inner = self.inner.clone();
+        let vocabulary = match &language_customization_id {
+            Some(model) => Some(inner.custom.vocabulary_for(model, &params).await?),
+            None => None,
+        };
         let _slot = tokio::select! {
             permit = inner.slots.acquire() => permit.expect("the file-slot semaphore is never closed"),
             () = inner.shutdown.cancelled() => {
@@ -339,8 +390,10 @@ impl Backend for Embedded {
         };
         let recognizer = inner.recognizer.clone();
         let name = name.to_string();
-        let outcome =
-            tokio::task::spawn_blocking(move || recognizer.recognize(audio, &name, &params, None)).await;
+        let outcome = tokio::task::spawn_blocking(move || {
+            recognizer.recognize(audio, &name, &params, vocabulary.as_ref())
+        })
+        .await;
         match outcome {
             Ok(Ok(json)) => Ok(json),
             Ok(Err(body)) => Err(ApiError::new(body.code, body.error)),

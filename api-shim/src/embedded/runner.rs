@@ -54,12 +54,28 @@ pub(super) async fn run_job(inner: Arc<Inner>, id: BatchId) {
         let message = "the job has no shard plan (internal error)".to_string();
         return inner.fail(&id, message).await;
     };
+    // The job's own copy of its custom language model, frozen at creation: retraining or
+    // deleting the model meanwhile changes nothing here.
+    let store = inner.store.clone();
+    let loaded = {
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || store.load_vocabulary(&id)).await
+    };
+    let vocabulary = match loaded {
+        Ok(Ok(v)) => v.map(Arc::new),
+        Ok(Err(error)) => return inner.fail(&id, error.to_string()).await,
+        Err(e) => {
+            let message =
+                format!("cannot read the job's custom language model (internal error: {e})");
+            return inner.fail(&id, message).await;
+        }
+    };
     let files = Arc::new(BatchFiles {
         batch_id: id.clone(),
         input: buckets.input,
         output: buckets.output,
         params: record.params,
-        vocabulary: None,
+        vocabulary,
     });
     let parallel = Arc::new(Semaphore::new(inner.cfg.workers.max(1)));
     let mut shards = JoinSet::new();

@@ -4,7 +4,10 @@
 //! The format is what earlier releases wrote, so that a data directory survives an upgrade:
 //! `jobs/<id>.json` holds a [`JobRecord`] (`job`, `seq`, `params`, `separate_output`, `plan`,
 //! `shards` of `{successful, failed, done, started}`), `credentials/<id>.<side>.json` the
-//! credentials file of the request.
+//! credentials file of the request. A job that names a custom language model has its own copy
+//! of the model's trained [`Vocabulary`] in `jobs/<id>.vocabulary.json` (0600), written once
+//! at creation: beside the record, not in it, because the record is rewritten after every file
+//! and the vocabulary may hold 90,000 words.
 //!
 //! Everything here blocks on the file system: callers on async threads go through
 //! `tokio::task::spawn_blocking` (see [`super::table`]).
@@ -14,6 +17,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crds::customization::Vocabulary;
 use crds::{BatchId, BatchJob, BucketSide, InvalidBatchId, RecognitionParams, ShardCounts};
 use serde::{Deserialize, Serialize};
 use speechbatch_storage::{Credentials, CredentialsError, ShardPlan};
@@ -119,6 +123,10 @@ pub enum StoreError {
         /// Why.
         source: CredentialsError,
     },
+    /// A job's copy of its custom language model cannot be read (this message becomes the
+    /// job's error message).
+    #[error("the job's copy of its custom language model is unreadable: {0}")]
+    ReadVocabulary(String),
     /// A record names no valid batch id, so it cannot name a file.
     #[error(transparent)]
     InvalidId(#[from] InvalidBatchId),
@@ -166,6 +174,29 @@ impl JobStore {
             .join(format!("{id}.{}.json", side.as_str()))
     }
 
+    /// Where a job's copy of its custom language model lives.
+    pub fn vocabulary_path(&self, id: &BatchId) -> PathBuf {
+        self.jobs.join(format!("{id}{VOCABULARY_SUFFIX}"))
+    }
+
+    /// Stores the vocabulary a job recognises with, readable by the service's user only.
+    pub fn save_vocabulary(&self, id: &BatchId, vocabulary: &Vocabulary) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(vocabulary)?;
+        write_atomic(&self.vocabulary_path(id), &bytes, 0o600)
+    }
+
+    /// The vocabulary a job recognises with; `None` when the job names no custom model.
+    pub fn load_vocabulary(&self, id: &BatchId) -> Result<Option<Vocabulary>, StoreError> {
+        let bytes = match fs::read(self.vocabulary_path(id)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::ReadVocabulary(e.to_string())),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::ReadVocabulary(e.to_string()))
+    }
+
     /// Writes a record: a temporary file renamed over the old one, so that a crash leaves
     /// either the old or the new record, never half of one. Durable when it returns.
     pub fn save(&self, record: &JobRecord) -> Result<(), StoreError> {
@@ -184,7 +215,9 @@ impl JobStore {
         let mut records = Vec::new();
         for entry in fs::read_dir(&self.jobs).map_err(list)? {
             let path = entry.map_err(list)?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            if path.extension().and_then(|e| e.to_str()) != Some("json")
+                || path.to_string_lossy().ends_with(VOCABULARY_SUFFIX)
+            {
                 continue;
             }
             match read_record(&path) {
@@ -203,6 +236,7 @@ impl JobStore {
         for path in [
             self.credentials_path(id, BucketSide::Input),
             self.credentials_path(id, BucketSide::Output),
+            self.vocabulary_path(id),
             self.job_path(id),
         ] {
             match fs::remove_file(&path) {
@@ -256,7 +290,12 @@ fn read_record(path: &Path) -> Result<(BatchId, JobRecord), UnreadableRecord> {
     Ok((id, record))
 }
 
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
+/// The name of a job's vocabulary file after its batch id.
+const VOCABULARY_SUFFIX: &str = ".vocabulary.json";
+
+/// Writes `bytes` to `path` with `mode` through a temporary file renamed over it and a synced
+/// folder: a crash leaves the old content or the new, and the new survives a power cut.
+pub(super) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
     let write = |source| StoreError::Write {
         path: path.to_owned(),
         source,
@@ -339,6 +378,39 @@ mod tests {
             .map(|(id, _)| id.to_string())
             .collect();
         assert_eq!(ids, ["second", "0b5e0c1e-8d8e-4c43-9d55-5a3ab8c1f2a1"]);
+    }
+
+    #[test]
+    fn a_jobs_vocabulary_is_private_skipped_by_the_record_loader_and_removed_with_the_record() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        let record: JobRecord = serde_json::from_str(OLD_RECORD).unwrap();
+        let id = record.batch_id().unwrap();
+        store.save(&record).unwrap();
+        assert_eq!(store.load_vocabulary(&id).unwrap(), None);
+        let vocabulary: Vocabulary = serde_json::from_value(serde_json::json!({
+            "customization_id": "74f4807e-b5ff-4866-824e-6bba1a84fe96",
+            "trained": "2027-01-15T08:00:00.000+0000",
+            "base_model_name": "en-US_BroadbandModel",
+            "customization_weight": 0.5,
+            "words": [{"display_as": "Zentraphone", "spellings": ["Zentraphone", "zen tra phone"], "count": 3}],
+        }))
+        .unwrap();
+        store.save_vocabulary(&id, &vocabulary).unwrap();
+        let path = store.vocabulary_path(&id);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(store.load_vocabulary(&id).unwrap(), Some(vocabulary));
+        // Not taken for a damaged job record at start.
+        assert_eq!(store.load_all().unwrap().len(), 1);
+        std::fs::write(&path, b"{not json").unwrap();
+        assert!(matches!(
+            store.load_vocabulary(&id),
+            Err(StoreError::ReadVocabulary(_))
+        ));
+        store.remove(&id).unwrap();
+        assert!(!path.exists());
     }
 
     #[test]

@@ -565,6 +565,56 @@ pub fn validate(op: Op, status: StatusCode, body: &Value) {
     }
 }
 
+/// Validates `body` against the schema `name` of openapi.yaml's components (any of them; each
+/// compiled once).
+pub fn validate_component(name: &str, body: &Value) {
+    static V: OnceLock<Mutex<BTreeMap<String, &'static jsonschema::Validator>>> = OnceLock::new();
+    let v = *V
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(name.to_string())
+        .or_insert_with(|| {
+            let doc: Value = serde_yaml::from_str(OPENAPI_YAML).unwrap();
+            Box::leak(Box::new(schema_for(&doc["components"], name)))
+        });
+    let errors: Vec<String> = v
+        .iter_errors(body)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name} does not match openapi.yaml: {errors:?}\n{body}"
+    );
+}
+
+/// Reads a response whose success body is the component schema `schema` (an error body
+/// otherwise, with its code): the status and the JSON body, validated.
+pub async fn checked_as(r: reqwest::Response, schema: &str) -> (StatusCode, Value) {
+    let st = r.status();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = r.text().await.unwrap();
+    responses_seen().lock().unwrap().push(text.clone());
+    assert_eq!(ct.as_deref(), Some("application/json"), "{st}: {text}");
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{st}: not JSON ({e}): {text}"));
+    if st.is_success() {
+        validate_component(schema, &body);
+    } else {
+        validate_component("ErrorBody", &body);
+        assert_eq!(body["code"], st.as_u16(), "{body}");
+        assert_eq!(
+            body["code_description"],
+            st.canonical_reason().unwrap(),
+            "{body}"
+        );
+    }
+    (st, body)
+}
+
 /// Checks a job's timestamps and status-dependent fields.
 pub fn check_job(job: &Value) {
     for f in ["created", "updated"] {

@@ -1,0 +1,92 @@
+//! What the REST layer needs from a place that keeps custom language models. The embedded
+//! backend implements it over its data directory; the Kubernetes backend does not keep models
+//! yet and answers 501 ([`not_served`]).
+
+use async_trait::async_trait;
+use crds::customization::{Corpus, CreateLanguageModel, CustomWord, LanguageModel, Word};
+use speechbatch_custom::{CustomError, TrainOptions, WordSort, WordType};
+
+use crate::error::ApiError;
+
+/// The custom language models behind `/v1/customizations`. Every method that names a model
+/// answers 404 for an id it does not know; a change refused because an operation runs on the
+/// model (training, upgrading) is a 409.
+#[async_trait]
+pub trait LanguageModels: Send + Sync + 'static {
+    /// Creates a model (status `pending`); returns its `customization_id`.
+    async fn create_model(&self, request: CreateLanguageModel) -> Result<String, ApiError>;
+    /// Every model, oldest first; only those of `language` when it is given.
+    async fn list_models(&self, language: Option<String>) -> Result<Vec<LanguageModel>, ApiError>;
+    /// One model.
+    async fn get_model(&self, id: &str) -> Result<LanguageModel, ApiError>;
+    /// Removes a model with its corpora and words (409 while it trains). Jobs that use it keep
+    /// their own copy.
+    async fn delete_model(&self, id: &str) -> Result<(), ApiError>;
+    /// Starts training; returns once the model is `training`, which ends in `available` or
+    /// `failed`.
+    async fn train(&self, id: &str, options: TrainOptions) -> Result<(), ApiError>;
+    /// Drops every corpus and word of the model, keeping its metadata.
+    async fn reset(&self, id: &str) -> Result<(), ApiError>;
+    /// Trains the model again for the current version of its base model (status `upgrading`,
+    /// then back).
+    async fn upgrade(&self, id: &str) -> Result<(), ApiError>;
+    /// Adds (or, with `allow_overwrite`, replaces) a corpus; returns once it is
+    /// `being_processed`, which ends in `analyzed` or `undetermined`.
+    async fn add_corpus(
+        &self,
+        id: &str,
+        name: &str,
+        text: Vec<u8>,
+        allow_overwrite: bool,
+    ) -> Result<(), ApiError>;
+    /// Every corpus of the model.
+    async fn list_corpora(&self, id: &str) -> Result<Vec<Corpus>, ApiError>;
+    /// One corpus.
+    async fn get_corpus(&self, id: &str, name: &str) -> Result<Corpus, ApiError>;
+    /// Removes a corpus and the words only it gave.
+    async fn delete_corpus(&self, id: &str, name: &str) -> Result<(), ApiError>;
+    /// Adds or replaces user words.
+    async fn add_words(&self, id: &str, words: Vec<CustomWord>) -> Result<(), ApiError>;
+    /// Adds or replaces one user word; `definition.word` is ignored (the path names the word).
+    async fn put_word(&self, id: &str, word: &str, definition: CustomWord) -> Result<(), ApiError>;
+    /// The model's words of `word_type`, in `sort` order.
+    async fn list_words(
+        &self,
+        id: &str,
+        word_type: WordType,
+        sort: WordSort,
+    ) -> Result<Vec<Word>, ApiError>;
+    /// One word.
+    async fn get_word(&self, id: &str, word: &str) -> Result<Word, ApiError>;
+    /// Removes a word, whatever its sources.
+    async fn delete_word(&self, id: &str, word: &str) -> Result<(), ApiError>;
+}
+
+/// The REST error for an error of the model's rules: 404, 409 or 400 with its message.
+pub fn custom_error(e: CustomError) -> ApiError {
+    let status = match e {
+        CustomError::NotFound(_) => 404,
+        CustomError::Conflict(_) => 409,
+        CustomError::Invalid(_) => 400,
+    };
+    ApiError::new(status, e.to_string())
+}
+
+/// 404 for a customization id no model has.
+pub fn unknown_model(id: &str) -> ApiError {
+    ApiError::new(
+        404,
+        format!(
+            "Custom language model '{}' not found: GET /v1/customizations lists the models",
+            crate::handlers::shortened(id)
+        ),
+    )
+}
+
+/// The answer of a backend that keeps no custom language models.
+pub fn not_served() -> ApiError {
+    ApiError::new(
+        501,
+        "Custom language models are not served by the Kubernetes backend yet: run the embedded backend to create and train them",
+    )
+}
