@@ -294,6 +294,9 @@ def score_custom(devset, hyp):
     out = run([sys.executable, os.path.join(devset, "score_custom.py"),
                os.path.join(devset, "custom", "manifest.tsv"), hyp])
     m = re.search(r"custom terms (\d+)/(\d+) = [\d.]+; WER ([\d.]+) over (\d+) words", out)
+    for line in out.splitlines():
+        if "missed" in line:
+            print(f"bench/custom: {line}", file=sys.stderr)
     if not m:
         sys.exit(f"bench/custom.py: score_custom.py said: {out}")
     return int(m[1]), int(m[2]), float(m[3])

@@ -35,6 +35,15 @@ const START_MARGIN: f32 = 3.0;
 /// over whole windows ("veltrix" for a sentence); 4 does not.
 const MAX_BONUS: f32 = 4.0;
 
+/// What [`Bias::adjust`] raised at one step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Raised {
+    /// Whether any token was raised.
+    pub any: bool,
+    /// The tokens raised because they may start a custom word (not continue one).
+    pub starts: Vec<u32>,
+}
+
 /// A custom vocabulary compiled for decoding.
 #[derive(Debug, Clone)]
 pub struct Bias {
@@ -113,15 +122,18 @@ impl Bias {
     }
 
     /// Raises the logits of the likeliest tokens that start or continue a spelling, given the
-    /// text decoded so far; `token_bytes` gives a token's text. Returns whether any was raised.
+    /// text decoded so far; `token_bytes` gives a token's text. Tokens in `no_start` may not
+    /// start a word here (a start the decoder took back). Says which tokens were raised.
     pub fn adjust<'t>(
         &self,
         decoded: &[u8],
         logits: &mut [f32],
         token_bytes: impl Fn(u32) -> &'t [u8],
-    ) -> bool {
+        no_start: &[u32],
+    ) -> Raised {
+        let mut raised = Raised::default();
         if self.bonus <= 0.0 || self.keys.is_empty() {
-            return false;
+            return raised;
         }
         let text = String::from_utf8_lossy(decoded);
         let tail: Vec<String> = {
@@ -132,7 +144,6 @@ impl Bias {
         // The key of the tail's words from each one to the end: the prefixes a spelling that
         // began at that word would have so far.
         let suffixes: Vec<String> = (0..tail.len()).map(|j| tail[j..].concat()).collect();
-        let mut raised = false;
         let candidates = top_candidates(logits, CANDIDATES);
         let floor = candidates
             .first()
@@ -145,7 +156,10 @@ impl Bias {
             }
             let new_word = piece.starts_with(' ') || tail.is_empty();
             // Starting a word the model finds unlikely derails it; continuing one is safe.
-            let fresh = new_word && logits[id as usize] >= floor && self.has_prefix(&key);
+            let fresh = new_word
+                && logits[id as usize] >= floor
+                && !no_start.contains(&id)
+                && self.has_prefix(&key);
             // A token that continues the last word joins its key to it; one that starts a word
             // joins the words before it (spellings are keyed without spaces).
             let continues = suffixes
@@ -153,10 +167,20 @@ impl Bias {
                 .any(|s| self.has_prefix(&format!("{s}{key}")));
             if fresh || continues {
                 logits[id as usize] += self.bonus;
-                raised = true;
+                raised.any = true;
+                if fresh && !continues {
+                    raised.starts.push(id);
+                }
             }
         }
         raised
+    }
+
+    /// Whether `text` (decoded from where a custom word began) is still on the way to one of
+    /// the spellings, and whether it already spells one.
+    pub fn progress(&self, text: &[u8]) -> (bool, bool) {
+        let key = key_of(&String::from_utf8_lossy(text));
+        (self.has_prefix(&key), self.exact(&key).is_some())
     }
 
     /// Replaces each run of up to [`MAX_SPELLING_WORDS`] words that spells a custom word (or
@@ -339,26 +363,26 @@ mod tests {
         let text = |id: u32| tokens[id as usize];
         // After "the", " N" may start the word; " number" and " the" may not.
         let mut logits = vec![0.0f32; tokens.len()];
-        assert!(bias.adjust(b" the", &mut logits, text));
+        assert!(bias.adjust(b" the", &mut logits, text, &[]).any);
         assert!((logits[0] - 4.0 * 0.3f32.sqrt()).abs() < 1e-6);
         assert_eq!(&logits[3..], &[0.0, 0.0, 0.0]);
         // After "the N", "im" continues it; "bra" does not.
         let mut logits = vec![0.0f32; tokens.len()];
-        bias.adjust(b" the N", &mut logits, text);
+        bias.adjust(b" the N", &mut logits, text, &[]);
         assert_eq!((logits[1] > 0.0, logits[2]), (true, 0.0));
         // After "the Nim", "bra" completes it.
         let mut logits = vec![0.0f32; tokens.len()];
-        bias.adjust(b" the Nim", &mut logits, text);
+        bias.adjust(b" the Nim", &mut logits, text, &[]);
         assert!(logits[2] > 0.0);
         // A start the model finds far less likely than its best is left alone.
         let mut logits = vec![0.0f32; tokens.len()];
         logits[3] = 5.0;
-        bias.adjust(b" the", &mut logits, text);
+        bias.adjust(b" the", &mut logits, text, &[]);
         assert_eq!(logits[0], 0.0);
         // Weight 0 leaves the decoder alone.
         let off = Bias::new(&vocabulary(&[("Nimbra", &["nimbra"])]), 0.0);
         let mut logits = vec![0.0f32; tokens.len()];
-        assert!(!off.adjust(b" the", &mut logits, text));
+        assert!(!off.adjust(b" the", &mut logits, text, &[]).any);
     }
 
     #[test]

@@ -204,7 +204,8 @@ fn decode_at(
         let unbiased = bias.and_then(|b| {
             let before = logits.clone();
             let text = tokenizer.bytes_of(&out.tokens);
-            b.adjust(&text, &mut logits, |id| tokenizer.token_bytes(id))
+            b.adjust(&text, &mut logits, |id| tokenizer.token_bytes(id), &[])
+                .any
                 .then_some(before)
         });
         let (best, logprob) = choose(&logits, temperature, rng);

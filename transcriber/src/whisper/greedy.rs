@@ -3,9 +3,10 @@
 
 use super::model::{EncodedAudio, WhisperModel};
 use super::tokenizer::Tokenizer;
-use crate::custom::Bias;
+use crate::custom::{Bias, Raised};
 use crate::decoding::{
-    choose, repetition_cut, softmax_at, with_temperature_fallback, AttemptScore, Fallback,
+    argmax_logprob, choose, repetition_cut, softmax_at, with_temperature_fallback, AttemptScore,
+    Fallback,
 };
 use crate::EngineError;
 
@@ -23,6 +24,9 @@ pub const LOGPROB_THRESHOLD: f32 = -1.0;
 /// A window whose no-speech probability is above this, and whose text is a guess, holds no
 /// speech: its text is dropped.
 pub const NO_SPEECH_THRESHOLD: f32 = 0.6;
+/// Most custom-word starts taken back in one window: each costs a decoder pass over the
+/// sequence so far.
+const MAX_TAKEN_BACK: usize = 8;
 /// The temperature fallback: greedy first, then sampling ever more freely.
 pub const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 /// Most text tokens per second of audio in a window (fast speech is about 7): what goes beyond
@@ -194,17 +198,30 @@ fn decode_at(
         out.no_speech_prob = softmax_at(&first.logits, no_speech as usize);
         input = prompt[1..].to_vec();
     }
-    let mut sum_logprob = 0.0f32;
-    // One step more than the budget: the last one only gives the row after the last token.
-    for step in 0..=max_tokens {
+    // The log-probability of each chosen token, then of the end token.
+    let mut logprobs: Vec<f32> = Vec::new();
+    let mut end_logprob = 0.0f32;
+    // A custom word the bias started that is not complete yet: where it began, its first token.
+    let mut open_word: Option<(usize, u32)> = None;
+    // Starts taken back, as (position, token): the bias may not start that word there again.
+    let mut taken_back: Vec<(usize, u32)> = Vec::new();
+    // After a start is taken back, the cache is rebuilt from the whole sequence; the attention
+    // row of its last position is already kept.
+    let mut replayed = false;
+    loop {
+        let step = out.tokens.len();
         let result = model.decode_step(audio, &input, &mut cache)?;
-        // Keep the attention of the last new position (the prompt's no-timestamps token at step 0).
-        let row = (result.new_tokens - 1) * heads * AUDIO_POSITIONS;
-        for h in 0..heads {
-            let start = row + h * AUDIO_POSITIONS;
-            out.attention
-                .extend_from_slice(&result.align[start..start + frames]);
+        if !replayed {
+            // Keep the attention of the last new position (the prompt's no-timestamps token at
+            // step 0).
+            let row = (result.new_tokens - 1) * heads * AUDIO_POSITIONS;
+            for h in 0..heads {
+                let start = row + h * AUDIO_POSITIONS;
+                out.attention
+                    .extend_from_slice(&result.align[start..start + frames]);
+            }
         }
+        replayed = false;
         let mut logits = result.logits;
         for (l, &s) in logits.iter_mut().zip(&suppressed) {
             if s {
@@ -218,36 +235,91 @@ fn decode_at(
                 }
             }
         }
+        let mut raised = Raised::default();
         let unbiased = bias.and_then(|b| {
             let before = logits.clone();
             let text = tokenizer.bytes_of(&out.tokens);
-            b.adjust(&text, &mut logits, |id| tokenizer.token_bytes(id))
-                .then_some(before)
+            let no_start: Vec<u32> = taken_back
+                .iter()
+                .filter(|&&(at, _)| at == step)
+                .map(|&(_, t)| t)
+                .collect();
+            raised = b.adjust(
+                &text,
+                &mut logits,
+                |id| tokenizer.token_bytes(id),
+                &no_start,
+            );
+            raised.any.then_some(before)
         });
         let (best, logprob) = choose(&logits, temperature, rng);
-        sum_logprob += logprob;
+        // A custom word the bias started must be finished: if this token leaves its spellings
+        // before it spells one, the start was a false one (greedy decoding cannot weigh it
+        // against what would have come otherwise). It is taken back and that step decoded again
+        // without it.
+        if let (Some(b), Some((start, first))) = (bias, open_word) {
+            let mut so_far = tokenizer.bytes_of(&out.tokens[start..]);
+            let (_, complete) = b.progress(&so_far);
+            let continues = best != eot && {
+                so_far.extend_from_slice(tokenizer.token_bytes(best));
+                b.progress(&so_far).0
+            };
+            if !continues {
+                open_word = None;
+                if !complete && taken_back.len() < MAX_TAKEN_BACK {
+                    taken_back.push((start, first));
+                    out.tokens.truncate(start);
+                    out.probs.truncate(start);
+                    logprobs.truncate(start);
+                    out.attention.truncate((start + 1) * heads * frames);
+                    cache = model.empty_cache()?;
+                    input = context
+                        .iter()
+                        .chain(&prompt)
+                        .chain(&out.tokens)
+                        .copied()
+                        .collect();
+                    replayed = true;
+                    continue;
+                }
+            }
+        }
         // A word's confidence is the model's own, without the custom model's bonus.
-        let logprob = unbiased.map_or(logprob, |l| softmax_at(&l, best as usize).ln());
+        let confidence = unbiased
+            .as_ref()
+            .map_or(logprob, |l| softmax_at(l, best as usize).ln());
         // Past the budget the text is invented; the last token would also lack the attention
         // row of the position after it, which its word's end time needs.
         if best == eot
             || step == max_tokens
             || context.len() + prompt.len() + out.tokens.len() + 1 >= meta.max_text_positions
         {
+            end_logprob = logprob;
             break;
         }
         out.tokens.push(best);
-        out.probs.push(logprob.exp());
+        out.probs.push(confidence.exp());
+        logprobs.push(logprob);
+        // Only a start the bonus decided is watched: one the model made on its own stands.
+        if raised.starts.contains(&best)
+            && unbiased
+                .as_ref()
+                .is_some_and(|l| argmax_logprob(l).0 != best)
+        {
+            open_word = Some((step, best));
+        }
         if let Some(keep) = repetition_cut(&out.tokens) {
             // A decoder caught in a loop repeats a phrase until the token limit; keep the
             // first occurrence and stop.
             out.tokens.truncate(keep);
             out.probs.truncate(keep);
+            logprobs.truncate(keep);
             out.attention.truncate((keep + 1) * heads * frames);
             break;
         }
         input = vec![best];
     }
+    let sum_logprob: f32 = logprobs.iter().sum::<f32>() + end_logprob;
     out.avg_logprob = sum_logprob / (out.tokens.len() + 1) as f32;
     out.compression_ratio = compression_ratio(&tokenizer.bytes_of(&out.tokens));
     Ok(out)
