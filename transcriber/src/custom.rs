@@ -386,6 +386,21 @@ mod tests {
     }
 
     #[test]
+    fn progress_says_whether_a_started_word_can_still_be_spelt() {
+        let bias = Bias::new(&vocabulary(&[("eSIM", &["esim", "e. sim"])]), 0.3);
+        assert_eq!(bias.progress(b" e"), (true, false));
+        assert_eq!(bias.progress(b" e SIM"), (true, true));
+        assert_eq!(bias.progress(b" eSIM"), (true, true));
+        assert_eq!(bias.progress(b" Zim"), (false, false));
+        // A start the decoder took back is not raised again at that step.
+        let tokens: Vec<&[u8]> = vec![b" e", b" Z"];
+        let mut logits = vec![0.0f32; 2];
+        let raised = bias.adjust(b" the", &mut logits, |id| tokens[id as usize], &[0]);
+        assert_eq!(raised.starts, Vec::<u32>::new());
+        assert_eq!(logits[0], 0.0);
+    }
+
+    #[test]
     fn only_the_likeliest_tokens_are_candidates() {
         let logits = [0.5, f32::NEG_INFINITY, 3.0, 2.0, -1.0];
         assert_eq!(top_candidates(&logits, 2), vec![2, 3]);
