@@ -30,6 +30,7 @@ COPY dsp dsp
 COPY diarize diarize
 COPY textfmt textfmt
 COPY storage storage
+COPY custom custom
 COPY kube-sim kube-sim
 COPY testkit testkit
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -19,4 +19,6 @@ pub use params::{ParamError, RecognitionParams, SplitChannels};
 pub use shard::{FileOutcome, ShardCounts, ShardExit, ShardPlan, ShardRange};
 
 #[cfg(feature = "kube")]
+pub mod language_model;
+#[cfg(feature = "kube")]
 pub mod resource;

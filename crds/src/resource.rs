@@ -62,6 +62,24 @@ pub struct SpeechBatchSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
     pub parallelism: Option<i32>,
+    /// The custom language model the job recognises with, frozen when the job was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_model: Option<BatchLanguageModel>,
+}
+
+/// The custom language model of a batch: the copy of its trained vocabulary the job uses (in
+/// the model store), so that retraining the model never changes a job already created.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchLanguageModel {
+    /// The model's id (the LanguageModel resource's name).
+    #[schemars(length(min = 1))]
+    pub customization_id: String,
+    /// The key of the trained vocabulary in the model store: the job's own copy
+    /// (`batches/<batch id>/vocabulary.json`, deleted with the batch), or a model's
+    /// `status.trained.object`, which no later training overwrites.
+    #[schemars(length(min = 1))]
+    pub vocabulary_object: String,
 }
 
 /// The batch operation.

@@ -192,6 +192,14 @@ pub mod env {
     pub const IAM_TOKEN_URL: &str = "SPEECHBATCH_IAM_TOKEN_URL";
     /// Folder of the converted models, when a volume replaces the image's copy.
     pub const MODELS: &str = "SPEECHBATCH_MODELS";
+    /// Model store bucket name (only when the batch names a custom language model).
+    pub const MODEL_STORE_BUCKET: &str = "SPEECHBATCH_MODEL_STORE_BUCKET";
+    /// Model store location.
+    pub const MODEL_STORE_LOCATION: &str = "SPEECHBATCH_MODEL_STORE_LOCATION";
+    /// Path of the model store's credentials file.
+    pub const MODEL_STORE_CREDENTIALS: &str = "SPEECHBATCH_MODEL_STORE_CREDENTIALS";
+    /// Key of the batch's frozen vocabulary in the model store.
+    pub const VOCABULARY_OBJECT: &str = "SPEECHBATCH_VOCABULARY_OBJECT";
     /// Where the termination message goes (optional; default
     /// [`TERMINATION_MESSAGE_PATH`](super::TERMINATION_MESSAGE_PATH)).
     pub const TERMINATION_LOG: &str = "SPEECHBATCH_TERMINATION_LOG";
@@ -213,6 +221,24 @@ impl ShardBucket {
     pub fn mounted_credentials(side: BucketSide, key: &str) -> String {
         format!("{CREDENTIALS_DIR}/{}/{key}", side.as_str())
     }
+
+    /// Where the operator mounts the model store's credentials file, named `key` inside its
+    /// Secret.
+    pub fn mounted_model_store_credentials(key: &str) -> String {
+        format!("{CREDENTIALS_DIR}/{MODEL_STORE_DIR}/{key}")
+    }
+}
+
+/// The folder below [`CREDENTIALS_DIR`] where the model store's credentials are mounted.
+pub const MODEL_STORE_DIR: &str = "model-store";
+
+/// The custom language model of a shard: the batch's frozen vocabulary in the model store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardVocabulary {
+    /// The model store.
+    pub store: ShardBucket,
+    /// The key of the vocabulary (JSON of a [`crate::customization::Vocabulary`]).
+    pub object: String,
 }
 
 /// Everything a shard process is told through its environment: one type, written by the
@@ -231,6 +257,8 @@ pub struct ShardEnv {
     pub output: ShardBucket,
     /// The IAM token endpoint, when not the default.
     pub iam_token_url: Option<String>,
+    /// The custom language model's vocabulary, when the batch names one.
+    pub vocabulary: Option<ShardVocabulary>,
 }
 
 /// The environment of a shard cannot be read; the message says which variable and why.
@@ -275,6 +303,17 @@ impl ShardEnv {
         if let Some(url) = &self.iam_token_url {
             vars.push((env::IAM_TOKEN_URL, url.clone()));
         }
+        if let Some(v) = &self.vocabulary {
+            vars.extend([
+                (env::MODEL_STORE_BUCKET, v.store.name.clone()),
+                (env::MODEL_STORE_LOCATION, v.store.location.clone()),
+                (
+                    env::MODEL_STORE_CREDENTIALS,
+                    v.store.credentials_path.clone(),
+                ),
+                (env::VOCABULARY_OBJECT, v.object.clone()),
+            ]);
+        }
         vars
     }
 
@@ -308,6 +347,17 @@ impl ShardEnv {
                 credentials_path: get(env::OUTPUT_CREDENTIALS)?,
             },
             iam_token_url: lookup(env::IAM_TOKEN_URL),
+            vocabulary: match lookup(env::VOCABULARY_OBJECT) {
+                None => None,
+                Some(object) => Some(ShardVocabulary {
+                    store: ShardBucket {
+                        name: get(env::MODEL_STORE_BUCKET)?,
+                        location: get(env::MODEL_STORE_LOCATION)?,
+                        credentials_path: get(env::MODEL_STORE_CREDENTIALS)?,
+                    },
+                    object,
+                }),
+            },
         })
     }
 
@@ -361,7 +411,39 @@ mod tests {
                 credentials_path: ShardBucket::mounted_credentials(BucketSide::Output, "creds"),
             },
             iam_token_url: Some("http://127.0.0.1:1/token".into()),
+            vocabulary: None,
         }
+    }
+
+    #[test]
+    fn a_vocabulary_location_travels_with_the_store_bucket() {
+        let mut env = sample();
+        env.vocabulary = Some(ShardVocabulary {
+            store: ShardBucket {
+                name: "models".into(),
+                location: "us-geo".into(),
+                credentials_path: ShardBucket::mounted_model_store_credentials("creds"),
+            },
+            object: "batches/b-1/vocabulary.json".into(),
+        });
+        let map = env.to_map();
+        let back = ShardEnv::from_lookup(|k| map.get(k).cloned()).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(
+            back.vocabulary.unwrap().store.credentials_path,
+            "/var/run/secrets/speechbatch/model-store/creds"
+        );
+        // Without the object there is no vocabulary; with it, a missing store is named.
+        assert_eq!(
+            ShardEnv::from_lookup(|k| sample().to_map().get(k).cloned())
+                .unwrap()
+                .vocabulary,
+            None
+        );
+        let mut map = env.to_map();
+        map.remove(env::MODEL_STORE_BUCKET);
+        let e = ShardEnv::from_lookup(|k| map.get(k).cloned()).unwrap_err();
+        assert_eq!(e, ShardEnvError::Missing(env::MODEL_STORE_BUCKET));
     }
 
     #[test]

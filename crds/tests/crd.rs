@@ -25,6 +25,52 @@ fn the_checked_in_crd_is_what_crdgen_prints() {
 }
 
 #[test]
+fn the_checked_in_language_model_crd_is_what_crdgen_prints() {
+    let path = root().join("charts/speechbatch/crds/languagemodels.speechbatch.io.yaml");
+    let checked_in = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        checked_in == crds::language_model::crd_yaml(),
+        "{} drifted from the Rust types: run `cargo run -p crds --features kube --bin crdgen languagemodels > {}`",
+        path.display(),
+        path.display()
+    );
+}
+
+#[test]
+fn example_language_models_satisfy_the_schema_and_deserialize() {
+    let crd: serde_json::Value = serde_yaml::from_str(&crds::language_model::crd_yaml()).unwrap();
+    let schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+            if v["kind"] != "LanguageModel" {
+                continue;
+            }
+            let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+            let lm: crds::language_model::LanguageModel = serde_json::from_value(v).unwrap();
+            assert!(!lm.spec.words.is_empty(), "{}", path.display());
+            assert!(lm.spec.training.is_some(), "{}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "expected an example LanguageModel manifest");
+    // The schema refuses a weight outside 0.0–1.0 and a model without a name.
+    let mut bad = serde_json::json!({
+        "apiVersion": "speechbatch.io/v1alpha1", "kind": "LanguageModel",
+        "metadata": {"name": "x"},
+        "spec": {"name": "n", "training": {"request": 1, "customizationWeight": 1.5}}
+    });
+    assert!(!validator.is_valid(&bad));
+    bad["spec"] = serde_json::json!({"baseModelName": "en-US_BroadbandModel"});
+    assert!(!validator.is_valid(&bad));
+}
+
+#[test]
 fn example_manifests_satisfy_the_schema_and_deserialize() {
     let validator = jsonschema::validator_for(&crd_schema()).unwrap();
     let mut seen = 0;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crds::resource::{BucketSpec, ShardResult, SpeechBatch};
-use crds::shard::{self, ShardBucket, ShardEnv, ShardExit};
+use crds::shard::{self, ShardBucket, ShardEnv, ShardExit, ShardVocabulary};
 use crds::{BatchId, BucketSide, ShardPlan, BATCH_LABEL};
 use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
@@ -53,6 +53,23 @@ pub struct JobSettings {
     pub models_path: String,
     /// The IAM token endpoint for shards, when not the default.
     pub iam_token_url: Option<String>,
+    /// The model store (custom language models), when configured: shards of a batch naming a
+    /// model read its vocabulary there.
+    pub model_store: Option<ModelStoreRef>,
+}
+
+/// The model store as shard pods reach it: the bucket, and the Secret (in the batch's
+/// namespace) with its credentials file, mounted like the buckets' credentials.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelStoreRef {
+    /// The bucket's name.
+    pub bucket: String,
+    /// The bucket's location.
+    pub location: String,
+    /// The Secret holding the credentials file.
+    pub secret_name: String,
+    /// The key of the credentials file in the Secret.
+    pub secret_key: String,
 }
 
 fn quantities(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, Quantity>> {
@@ -133,6 +150,21 @@ pub fn shard_env(
         input: shard_bucket(BucketSide::Input, input),
         output: shard_bucket(BucketSide::Output, output),
         iam_token_url: settings.iam_token_url.clone(),
+        vocabulary: batch
+            .spec
+            .language_model
+            .as_ref()
+            .zip(settings.model_store.as_ref())
+            .map(|(lm, store)| ShardVocabulary {
+                store: ShardBucket {
+                    name: store.bucket.clone(),
+                    location: store.location.clone(),
+                    credentials_path: ShardBucket::mounted_model_store_credentials(
+                        &store.secret_key,
+                    ),
+                },
+                object: lm.vocabulary_object.clone(),
+            }),
     }
 }
 
@@ -174,6 +206,24 @@ pub fn build_job(
         secret_volume("input-credentials", input),
         secret_volume("output-credentials", output),
     ];
+    // The model store's credentials, when the batch recognises with a custom language model.
+    if let (Some(_), Some(store)) = (&batch.spec.language_model, &settings.model_store) {
+        volume_mounts.push(mount("model-store-credentials", shard::MODEL_STORE_DIR));
+        volumes.push(Volume {
+            name: "model-store-credentials".to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(store.secret_name.clone()),
+                items: Some(vec![KeyToPath {
+                    key: store.secret_key.clone(),
+                    path: store.secret_key.clone(),
+                    mode: None,
+                }]),
+                default_mode: Some(0o400),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        });
+    }
     // Models from a volume instead of the copy baked into the image.
     if let Some(claim) = &settings.models_pvc {
         envs.push(env(shard::env::MODELS, &settings.models_path));

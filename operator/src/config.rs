@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use k8s_openapi::api::core::v1::Toleration;
 
-use crate::build::JobSettings;
+use crate::build::{JobSettings, ModelStoreRef};
 use crate::decide::Policy;
 
 /// `speechbatch-operator`: runs SpeechBatch custom resources as Indexed Jobs of shard workers.
@@ -79,6 +80,28 @@ pub struct Config {
     /// IBM Cloud IAM token endpoint (for IAM credentials), also passed to shards when set.
     #[arg(long, env = "SPEECHBATCH_IAM_TOKEN_URL")]
     pub iam_token_url: Option<String>,
+    /// The model store of custom language models (corpora, analyses, trained vocabularies):
+    /// an S3 bucket. Without it LanguageModels are not reconciled and batches naming one fail.
+    #[arg(long, env = "SPEECHBATCH_MODEL_STORE_BUCKET")]
+    pub model_store_bucket: Option<String>,
+    /// The model store's location (also the signing region).
+    #[arg(long, env = "SPEECHBATCH_MODEL_STORE_LOCATION", default_value = "")]
+    pub model_store_location: String,
+    /// The model store's credentials file (S3 HMAC or IBM Cloud IAM format), as mounted into
+    /// the operator from --model-store-secret.
+    #[arg(long, env = "SPEECHBATCH_MODEL_STORE_CREDENTIALS_FILE")]
+    pub model_store_credentials_file: Option<PathBuf>,
+    /// The Secret (in each batch's namespace) holding the model store's credentials file,
+    /// mounted into shard pods of batches that use a custom language model.
+    #[arg(long, env = "SPEECHBATCH_MODEL_STORE_SECRET")]
+    pub model_store_secret: Option<String>,
+    /// The key of the credentials file in --model-store-secret.
+    #[arg(
+        long,
+        env = "SPEECHBATCH_MODEL_STORE_SECRET_KEY",
+        default_value = "credentials.json"
+    )]
+    pub model_store_secret_key: String,
     /// How long transient scan errors (unreachable endpoint, missing Secret) are retried
     /// before the batch fails, in seconds.
     #[arg(long, env = "SPEECHBATCH_SCAN_RETRY_SECONDS", default_value_t = 300)]
@@ -167,9 +190,22 @@ impl Config {
                 models_pvc: self.shard_models_pvc.clone().filter(|p| !p.is_empty()),
                 models_path: self.shard_models_path.clone(),
                 iam_token_url: self.iam_token_url.clone(),
+                model_store: self.model_store_ref(),
             },
             scan_retry: Duration::from_secs(self.scan_retry_seconds),
         }
+    }
+
+    /// The model store as shards reach it, when a bucket and a Secret are configured.
+    pub fn model_store_ref(&self) -> Option<ModelStoreRef> {
+        let bucket = self.model_store_bucket.clone().filter(|b| !b.is_empty())?;
+        let secret_name = self.model_store_secret.clone().filter(|s| !s.is_empty())?;
+        Some(ModelStoreRef {
+            bucket,
+            location: self.model_store_location.clone(),
+            secret_name,
+            secret_key: self.model_store_secret_key.clone(),
+        })
     }
 
     /// The identity for the Lease and Events.

@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crds::language_model::batch_vocabulary_key;
 use crds::resource::SpeechBatch;
 use crds::{BatchStatus, Timestamp, BATCH_LABEL};
 use futures::StreamExt;
@@ -57,6 +58,9 @@ pub enum Error {
     /// SpeechBatch is namespaced.
     #[error("SpeechBatch without a namespace")]
     MissingNamespace,
+    /// The model store failed while deleting a batch's vocabulary (retried).
+    #[error("model store: {0}")]
+    ModelStore(String),
 }
 
 impl Error {
@@ -72,6 +76,7 @@ impl Error {
             Error::JobStillExists(_) => "waiting",
             Error::ForeignJob(_) => "foreign_job",
             Error::MissingNamespace => "namespace",
+            Error::ModelStore(_) => "model_store",
         }
     }
 }
@@ -101,6 +106,9 @@ pub struct Context {
     pub diagnostics: Arc<RwLock<Diagnostics>>,
     /// Re-check interval of active batches.
     pub resync: Duration,
+    /// The model store, where the frozen vocabulary of a batch naming a custom language model
+    /// is deleted with the batch.
+    pub model_store: Option<speechbatch_storage::Bucket>,
 }
 
 impl Context {
@@ -128,7 +136,14 @@ impl Context {
                 reporter,
             })),
             resync,
+            model_store: None,
         }
+    }
+
+    /// The same context with the model store.
+    pub fn with_model_store(mut self, store: Option<speechbatch_storage::Bucket>) -> Self {
+        self.model_store = store;
+        self
     }
 }
 
@@ -171,7 +186,14 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
     let is_final = prev.status.is_some_and(BatchStatus::is_final);
 
     let scan = if needs_scan(batch) {
-        Some(ctx.scanner.scan(&ctx.client, batch).await)
+        if batch.spec.language_model.is_some() && ctx.policy.job.model_store.is_none() {
+            Some(crate::decide::ScanOutcome::Failed {
+                permanent: true,
+                message: "The batch names a custom language model, but the operator has no model store (customModels.store in the chart): configure it, or create the batch without language_customization_id".to_owned(),
+            })
+        } else {
+            Some(ctx.scanner.scan(&ctx.client, batch).await)
+        }
     } else {
         None
     };
@@ -267,6 +289,22 @@ async fn cleanup(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Action,
             Err(Error::JobStillExists(job_name))
         }
         _ => {
+            // The batch's frozen copy of its custom language model goes with it.
+            // Only the copy made for this batch (`batches/<id>/vocabulary.json`): a batch
+            // applied with kubectl may name the model's own vocabulary object instead.
+            let copy = batch
+                .spec
+                .language_model
+                .as_ref()
+                .filter(|lm| lm.vocabulary_object == batch_vocabulary_key(&batch.name_any()));
+            if let (Some(lm), Some(store)) = (copy, &ctx.model_store) {
+                if let Err(e) = store.delete(&lm.vocabulary_object).await {
+                    tracing::warn!(batch = %key(batch), "cannot delete the batch's vocabulary {}: {e}", lm.vocabulary_object);
+                    if !e.is_permanent() {
+                        return Err(Error::ModelStore(e.to_string()));
+                    }
+                }
+            }
             ctx.metrics.set_batch(&key(batch), None);
             Ok(Action::await_change())
         }

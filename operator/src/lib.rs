@@ -10,6 +10,8 @@
 //! - [`scan`]: Secrets + buckets → shard plan, behind the [`scan::Scanner`] trait;
 //! - [`apply`]: the thin layer writing status (server-side apply) and Jobs;
 //! - [`controller`]: `Context`, `reconcile` with the finalizer, `error_policy`, `run`;
+//! - [`language_model`] (pure) and [`model_controller`]: the LanguageModel controller (corpus
+//!   analysis, status, training into the model store, deletion of a model's objects);
 //! - [`leader`], [`metrics`], [`http`], [`config`]: Lease, Prometheus, `/metrics` `/healthz`
 //!   `/readyz`, flags.
 
@@ -22,8 +24,10 @@ pub mod config;
 pub mod controller;
 pub mod decide;
 pub mod http;
+pub mod language_model;
 pub mod leader;
 pub mod metrics;
+pub mod model_controller;
 pub mod observe;
 pub mod scan;
 
@@ -52,6 +56,9 @@ pub enum RunError {
     /// The metrics address cannot be bound.
     #[error("cannot serve {0}: {1}")]
     Http(std::net::SocketAddr, #[source] std::io::Error),
+    /// The model store is configured but cannot be used.
+    #[error("cannot use the model store: {0}")]
+    ModelStore(String),
     /// Leadership was lost; the process should restart.
     #[error(transparent)]
     Leader(#[from] leader::LeaderError),
@@ -93,16 +100,59 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     if let Some(url) = &config.iam_token_url {
         storage.iam_token_url = url.clone();
     }
+    let model_store = match (
+        &config.model_store_bucket,
+        &config.model_store_credentials_file,
+    ) {
+        (Some(bucket), Some(file)) if !bucket.is_empty() => {
+            let bytes = std::fs::read(file)
+                .map_err(|e| RunError::ModelStore(format!("{}: {e}", file.display())))?;
+            let creds = speechbatch_storage::Credentials::from_json(&bytes)
+                .map_err(|e| RunError::ModelStore(format!("{}: {e}", file.display())))?;
+            Some(
+                speechbatch_storage::Bucket::connect(
+                    &creds,
+                    bucket,
+                    &config.model_store_location,
+                    &storage,
+                )
+                .await
+                .map_err(|e| RunError::ModelStore(e.to_string()))?,
+            )
+        }
+        _ => None,
+    };
     let scanner = scan::BucketScanner::new(config.max_shards as usize, storage);
-    let ctx = Arc::new(controller::Context::new(
-        client.clone(),
-        config.policy(),
-        scanner,
-        metrics,
-        Some(config.identity()),
-        Duration::from_secs(config.resync_seconds.max(1)),
-    ));
-    let work = controller::run(client.clone(), config.namespace.as_deref(), ctx);
+    let ctx = Arc::new(
+        controller::Context::new(
+            client.clone(),
+            config.policy(),
+            scanner,
+            metrics,
+            Some(config.identity()),
+            Duration::from_secs(config.resync_seconds.max(1)),
+        )
+        .with_model_store(model_store.clone()),
+    );
+    let batches = controller::run(client.clone(), config.namespace.as_deref(), ctx);
+    let (model_client, model_namespace) = (client.clone(), config.namespace.clone());
+    let models = async move {
+        match model_store {
+            Some(store) => {
+                let mctx = Arc::new(model_controller::ModelContext {
+                    client: model_client.clone(),
+                    store,
+                });
+                model_controller::run(model_client, model_namespace.as_deref(), mctx).await
+            }
+            None => tracing::info!(
+                "no model store configured (--model-store-bucket, --model-store-credentials-file): LanguageModels are not reconciled"
+            ),
+        }
+    };
+    let work = async {
+        futures::join!(batches, models);
+    };
     if config.leader_election {
         let lock = leader::LeaseLock {
             api: Api::namespaced(client, &config.lease_namespace),

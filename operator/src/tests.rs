@@ -55,6 +55,7 @@ pub(crate) fn policy() -> Policy {
             models_pvc: None,
             models_path: "/models".into(),
             iam_token_url: None,
+            model_store: None,
         },
         scan_retry: Duration::from_secs(300),
     }
@@ -923,4 +924,264 @@ fn the_default_flags_parse() {
     let p = c.policy();
     assert_eq!(p.job.requests["memory"], "1Gi");
     assert!(c.leader_election);
+}
+
+// --- LanguageModel: status derivation and training, as the embedded backend's rules say ------
+
+mod language_models {
+    use std::collections::BTreeMap;
+
+    use crds::customization::{CorpusStatus, LanguageModelStatus};
+    use crds::language_model::{CorpusRef, LanguageModel};
+    use crds::resource::BatchLanguageModel;
+    use crds::shard::ShardEnv;
+    use crds::Timestamp;
+
+    use crate::build::{build_job, ModelStoreRef};
+    use crate::language_model::{
+        after_training, analyse_text, corpora_to_analyse, derive_status, fingerprint, model_state,
+        train, training_due, StoredAnalysis, TrainingOutcome,
+    };
+
+    const MODEL: &str = r#"
+apiVersion: speechbatch.io/v1alpha1
+kind: LanguageModel
+metadata:
+  name: products
+  namespace: default
+  generation: 3
+spec:
+  name: Product names
+  baseModelName: en-US_BroadbandModel
+  words:
+    - word: Nimbra
+      soundsLike: ["nim bra"]
+  corpora:
+    - name: catalog
+      object: customizations/products/corpora/catalog.txt
+      sha256: aaaa
+  training:
+    request: 1
+    customizationWeight: 0.5
+"#;
+
+    fn model() -> LanguageModel {
+        serde_yaml::from_str(MODEL).unwrap()
+    }
+
+    fn now() -> Timestamp {
+        Timestamp::parse("2026-12-01T10:00:00.000+0000").unwrap()
+    }
+
+    fn analysed(sha: &str) -> BTreeMap<String, StoredAnalysis> {
+        BTreeMap::from([(
+            "catalog".to_string(),
+            analyse_text(sha, b"The Zorblatix ships with the Quendrix adapter.\n"),
+        )])
+    }
+
+    fn status_of(
+        lm: &LanguageModel,
+        analyses: &BTreeMap<String, StoredAnalysis>,
+    ) -> crds::language_model::LanguageModelStatusFields {
+        let state = model_state("products", &lm.spec, analyses, None, now());
+        derive_status(lm, state.as_ref().map_err(String::as_str), now())
+    }
+
+    #[test]
+    fn a_corpus_without_a_current_analysis_is_being_processed_and_the_model_pending() {
+        let lm = model();
+        let none = BTreeMap::new();
+        assert_eq!(corpora_to_analyse(&lm.spec, &none).len(), 1);
+        let s = status_of(&lm, &none);
+        assert_eq!(s.status, Some(LanguageModelStatus::Pending));
+        assert_eq!(s.corpora[0].status, CorpusStatus::BeingProcessed);
+        // An analysis of another text is stale.
+        assert_eq!(corpora_to_analyse(&lm.spec, &analysed("bbbb")).len(), 1);
+        assert!(corpora_to_analyse(&lm.spec, &analysed("aaaa")).is_empty());
+        assert_eq!(
+            training_due(&lm, 1),
+            None,
+            "training waits for the analyses"
+        );
+    }
+
+    #[test]
+    fn analysed_corpora_and_words_make_it_ready_with_merged_words() {
+        let lm = model();
+        let s = status_of(&lm, &analysed("aaaa"));
+        assert_eq!(s.status, Some(LanguageModelStatus::Ready));
+        assert_eq!(s.corpora[0].status, CorpusStatus::Analyzed);
+        assert_eq!(s.corpora[0].out_of_vocabulary_words, 2, "{:?}", s.corpora);
+        assert_eq!(s.words, 3, "Nimbra plus the corpus's two unknown words");
+        assert_eq!(s.observed_generation, Some(3));
+    }
+
+    #[test]
+    fn a_text_that_is_not_utf8_is_undetermined_with_why() {
+        let lm = model();
+        let bad = BTreeMap::from([("catalog".to_string(), analyse_text("aaaa", b"\xff\xfe bad"))]);
+        let s = status_of(&lm, &bad);
+        assert_eq!(s.corpora[0].status, CorpusStatus::Undetermined);
+        assert!(s.corpora[0].error.as_deref().unwrap().contains("UTF-8"));
+        assert_eq!(
+            s.status,
+            Some(LanguageModelStatus::Ready),
+            "the user word is enough"
+        );
+    }
+
+    #[test]
+    fn training_stores_a_vocabulary_then_any_change_makes_it_ready_again() {
+        let mut lm = model();
+        let analyses = analysed("aaaa");
+        lm.status = Some(status_of(&lm, &analyses));
+        assert_eq!(training_due(&lm, 0), Some(1));
+        let state = model_state("products", &lm.spec, &analyses, None, now()).unwrap();
+        let outcome = train("products", &lm, state.clone(), 1, now());
+        let TrainingOutcome::Trained(v, record) = &outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(record.object, "customizations/products/vocabulary/1.json");
+        assert_eq!(v.customization_weight, Some(0.5));
+        assert!(v.words.iter().any(|w| w.display_as == "Nimbra"));
+        lm.status = Some(after_training(&lm, Ok(&state), &outcome, now()));
+        let s = lm.status.clone().unwrap();
+        assert_eq!(s.status, Some(LanguageModelStatus::Available));
+        assert_eq!((s.progress, s.handled_request), (100, Some(1)));
+        assert_eq!(training_due(&lm, 0), None, "request 1 is handled");
+        // Still available when derived again from the same spec.
+        assert_eq!(
+            status_of(&lm, &analyses).status,
+            Some(LanguageModelStatus::Available)
+        );
+        // A new word: ready, the trained vocabulary kept for jobs.
+        lm.spec.words.push(crds::language_model::SpecWord {
+            word: "Quillet".into(),
+            sounds_like: vec![],
+            display_as: None,
+        });
+        let s = status_of(&lm, &analyses);
+        assert_eq!(s.status, Some(LanguageModelStatus::Ready));
+        assert!(s.trained.is_some());
+        // Bumping the request trains again.
+        lm.spec.training.as_mut().unwrap().request = 2;
+        assert_eq!(training_due(&lm, 0), Some(2));
+    }
+
+    #[test]
+    fn nothing_to_train_on_fails_with_the_embedded_rule_until_the_spec_changes() {
+        let mut lm = model();
+        lm.spec.words.clear();
+        lm.spec.corpora.clear();
+        let none = BTreeMap::new();
+        let state = model_state("products", &lm.spec, &none, None, now()).unwrap();
+        let outcome = train("products", &lm, state.clone(), 1, now());
+        assert!(matches!(outcome, TrainingOutcome::Failed(_)), "{outcome:?}");
+        lm.status = Some(after_training(&lm, Ok(&state), &outcome, now()));
+        let s = lm.status.clone().unwrap();
+        assert_eq!(s.status, Some(LanguageModelStatus::Failed));
+        assert!(s
+            .error
+            .unwrap()
+            .contains("no analyzed corpora and no words"));
+        assert_eq!(
+            training_due(&lm, 0),
+            None,
+            "a failed request is not retried"
+        );
+        lm.spec.words.push(crds::language_model::SpecWord {
+            word: "Nimbra".into(),
+            sounds_like: vec![],
+            display_as: None,
+        });
+        assert_eq!(
+            status_of(&lm, &none).status,
+            Some(LanguageModelStatus::Ready)
+        );
+    }
+
+    #[test]
+    fn a_spec_breaking_a_rule_is_failed_with_the_rule() {
+        let mut lm = model();
+        lm.spec.words[0].word = "two words".into();
+        let s = status_of(&lm, &analysed("aaaa"));
+        assert_eq!(s.status, Some(LanguageModelStatus::Failed));
+        assert!(s.error.unwrap().contains("not valid"), "spec error named");
+        let mut lm = model();
+        lm.spec.corpora.push(CorpusRef {
+            name: "user".into(),
+            object: "x".into(),
+            sha256: "s".into(),
+        });
+        assert_eq!(
+            status_of(&lm, &analysed("aaaa")).status,
+            Some(LanguageModelStatus::Failed)
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_corpus_order_and_training_requests() {
+        let lm = model();
+        let mut other = model();
+        other.spec.training.as_mut().unwrap().request = 7;
+        assert_eq!(fingerprint(&lm.spec), fingerprint(&other.spec));
+        other.spec.training.as_mut().unwrap().customization_weight = Some(0.9);
+        assert_ne!(fingerprint(&lm.spec), fingerprint(&other.spec));
+    }
+
+    #[test]
+    fn a_batch_naming_a_model_mounts_the_store_secret_and_tells_the_shard_the_object() {
+        let mut batch = super::batch();
+        batch.spec.language_model = Some(BatchLanguageModel {
+            customization_id: "products".into(),
+            vocabulary_object: "batches/meetings-2026-11/vocabulary.json".into(),
+        });
+        let mut policy = super::policy();
+        policy.job.model_store = Some(ModelStoreRef {
+            bucket: "models".into(),
+            location: "us-geo".into(),
+            secret_name: "speechbatch-model-store".into(),
+            secret_key: "credentials.json".into(),
+        });
+        let id = batch.batch_id().unwrap();
+        let job = build_job(&id, &batch, &super::plan(10, 2), &policy.job);
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let c = &pod.containers[0];
+        let env: BTreeMap<String, String> = c
+            .env
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name, e.value.unwrap_or_default()))
+            .collect();
+        let back = ShardEnv::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let v = back.vocabulary.unwrap();
+        assert_eq!(v.object, "batches/meetings-2026-11/vocabulary.json");
+        assert_eq!(v.store.name, "models");
+        assert_eq!(
+            v.store.credentials_path,
+            "/var/run/secrets/speechbatch/model-store/credentials.json"
+        );
+        let vol = pod
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "model-store-credentials")
+            .unwrap();
+        assert_eq!(
+            vol.secret.unwrap().secret_name.as_deref(),
+            Some("speechbatch-model-store")
+        );
+        assert!(c
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.mount_path == "/var/run/secrets/speechbatch/model-store"));
+        // Without a model, no store is mounted.
+        let plain = build_job(&id, &super::batch(), &super::plan(10, 2), &policy.job);
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(!text.contains("model-store"));
+    }
 }

@@ -405,6 +405,88 @@ impl Bucket {
         Ok(())
     }
 
+    /// Writes any object (overwriting one of that key), with `content_type`. For the model
+    /// store: corpus texts, analyses, vocabularies.
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
+        self.authorize().await?;
+        self.inner
+            .client
+            .put_object()
+            .bucket(&self.inner.name)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| self.classify(e, "write", Some(key)))?;
+        Ok(())
+    }
+
+    /// Deletes an object; deleting one that does not exist succeeds.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.authorize().await?;
+        match self
+            .inner
+            .client
+            .delete_object()
+            .bucket(&self.inner.name)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = self.classify(e, "delete", Some(key));
+                if err.kind == StorageErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Every key under `prefix` (all pages), in listing order. For small prefixes such as one
+    /// custom model's objects; batch inputs are listed with [`Bucket::list_inputs`].
+    pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.authorize().await?;
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut req = self
+                .inner
+                .client
+                .list_objects_v2()
+                .bucket(&self.inner.name)
+                .prefix(prefix)
+                .max_keys(self.page_size);
+            if let Some(t) = token.take() {
+                req = req.continuation_token(t);
+            }
+            let page = req
+                .send()
+                .await
+                .map_err(|e| self.classify(e, "list", None))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated().unwrap_or(false) && !page.contents().is_empty() => {
+                    token = Some(t.to_owned())
+                }
+                _ => break,
+            }
+        }
+        Ok(keys)
+    }
+
     /// The batch id recorded in an output object's metadata; `None` when the object does not
     /// exist (or has no such metadata).
     pub async fn output_batch_id(&self, key: &str) -> Result<Option<String>, StorageError> {

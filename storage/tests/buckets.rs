@@ -299,6 +299,47 @@ async fn behaviour(server: TestServer, byte_order: bool) {
         );
         eprintln!("[{name}] folder-order listing: {e}");
     }
+
+    // Generic objects (the model store): put, get, list a prefix over several pages, delete
+    // (twice: deleting what is gone succeeds).
+    server
+        .fill("models", vec![("other/x.json".to_string(), b"{}".to_vec())])
+        .await;
+    let models = server.bucket("models").await.with_page_size(2);
+    for i in 0..5 {
+        models
+            .put(
+                &format!("customizations/m/corpora/c{i}.txt"),
+                format!("text {i}").into_bytes(),
+                "text/plain",
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        models
+            .get("customizations/m/corpora/c3.txt", 100)
+            .await
+            .unwrap(),
+        b"text 3"
+    );
+    let listed = models.list_keys("customizations/m/").await.unwrap();
+    assert_eq!(listed.len(), 5, "[{name}] {listed:?}");
+    for k in &listed {
+        models.delete(k).await.unwrap();
+        models.delete(k).await.unwrap();
+    }
+    assert!(models
+        .list_keys("customizations/m/")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(models.list_keys("other/").await.unwrap(), ["other/x.json"]);
+    let gone = models
+        .get("customizations/m/corpora/c3.txt", 100)
+        .await
+        .unwrap_err();
+    assert_eq!(gone.kind, StorageErrorKind::NotFound, "[{name}] {gone:?}");
 }
 
 fn assert_no_secret(text: &str, secrets: &[&str]) {

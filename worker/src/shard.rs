@@ -11,7 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crds::shard::{env, ShardBucket, ShardEnv, ShardEnvError, ShardExit, TerminationMessage};
+use crds::customization::Vocabulary;
+use crds::shard::{
+    env, ShardBucket, ShardEnv, ShardEnvError, ShardExit, ShardVocabulary, TerminationMessage,
+};
 use crds::ShardCounts;
 use speechbatch_storage::{Bucket, Credentials, StorageArgs, StorageConfig, StorageError};
 use tokio::sync::Semaphore;
@@ -63,6 +66,14 @@ pub enum ShardError {
     /// A bucket operation failed for the whole shard.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The batch's custom language model cannot be read or is not a vocabulary.
+    #[error("cannot use the batch's custom language model (object '{object}' of the model store): {reason}")]
+    Vocabulary {
+        /// The vocabulary's key in the model store.
+        object: String,
+        /// Why.
+        reason: String,
+    },
     /// SIGTERM arrived before the end of the range.
     #[error("stopped by SIGTERM before the end of the shard")]
     Stopped,
@@ -73,7 +84,9 @@ impl ShardError {
     pub fn exit(&self) -> ShardExit {
         match self {
             Self::Env(_) => ShardExit::Usage,
-            Self::Credentials { .. } | Self::Engine(_) => ShardExit::Permanent,
+            Self::Credentials { .. } | Self::Engine(_) | Self::Vocabulary { .. } => {
+                ShardExit::Permanent
+            }
             Self::Storage(e) if e.is_permanent() => ShardExit::Permanent,
             Self::Storage(_) | Self::Stopped => ShardExit::Transient,
         }
@@ -140,6 +153,30 @@ async fn connect(bucket: &ShardBucket, storage: &StorageConfig) -> Result<Bucket
     Ok(Bucket::connect(&creds, &bucket.name, &bucket.location, storage).await?)
 }
 
+/// Most bytes a vocabulary object may have (a 90,000-word model is a few MB).
+const MAX_VOCABULARY_BYTES: u64 = 64 << 20;
+
+/// Reads the batch's frozen vocabulary from the model store. Any failure (missing object,
+/// unreadable store, not a vocabulary) fails the shard permanently: recognising without the
+/// model the user asked for would give transcripts that silently lack its words.
+async fn load_vocabulary(
+    v: &ShardVocabulary,
+    storage: &StorageConfig,
+) -> Result<Vocabulary, ShardError> {
+    let fail = |reason: String| ShardError::Vocabulary {
+        object: v.object.clone(),
+        reason,
+    };
+    let store = connect(&v.store, storage)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let bytes = store
+        .get(&v.object, MAX_VOCABULARY_BYTES)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| fail(format!("not a trained vocabulary: {e}")))
+}
+
 async fn shard(args: &ShardArgs, env: &ShardEnv) -> Result<ShardCounts, ShardError> {
     let range = env.range(args.index)?;
     let mut storage = args.storage.config();
@@ -152,12 +189,16 @@ async fn shard(args: &ShardArgs, env: &ShardEnv) -> Result<ShardCounts, ShardErr
     } else {
         connect(&env.output, &storage).await?
     };
+    let vocabulary = match &env.vocabulary {
+        Some(v) => Some(Arc::new(load_vocabulary(v, &storage).await?)),
+        None => None,
+    };
     let files = BatchFiles {
         batch_id: env.batch_id.clone(),
         input,
         output,
         params: env.params,
-        vocabulary: None,
+        vocabulary,
     };
     let engine_args = args.engine.clone();
     let model = env.params.model;

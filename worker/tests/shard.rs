@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crds::shard::{env, ShardBucket, ShardEnv, ShardExit};
+use crds::customization::{Vocabulary, VocabularyWord};
+use crds::shard::{env, ShardBucket, ShardEnv, ShardExit, ShardVocabulary};
 use crds::{BatchId, RecognitionParams};
 use speechbatch_storage::embedded_s3::EmbeddedS3;
 use speechbatch_storage::{plan_shards, Bucket, Credentials, HmacCredentials, StorageConfig};
@@ -19,6 +20,8 @@ struct Shard {
     bounds: Vec<String>,
     creds: PathBuf,
     dir: tempfile::TempDir,
+    /// The key of the batch's vocabulary in the model store (bucket `models`), if any.
+    vocabulary: Option<String>,
 }
 
 impl Shard {
@@ -39,6 +42,14 @@ impl Shard {
             input: bucket.clone(),
             output: bucket,
             iam_token_url: None,
+            vocabulary: self.vocabulary.as_ref().map(|object| ShardVocabulary {
+                store: ShardBucket {
+                    name: "models".into(),
+                    location: "us-geo".into(),
+                    credentials_path: self.creds.display().to_string(),
+                },
+                object: object.clone(),
+            }),
         };
         let status = Command::new(env!("CARGO_BIN_EXE_speechbatch-shard"))
             .envs(shard_env.to_vars())
@@ -89,6 +100,7 @@ async fn shards_cover_the_bucket_once_report_exact_tallies_and_skip_finished_fil
         bounds: plan.bounds.clone(),
         creds: creds_path.clone(),
         dir,
+        vocabulary: None,
     };
     let mut succeeded = 0;
     let mut failed = 0;
@@ -141,4 +153,73 @@ async fn shards_cover_the_bucket_once_report_exact_tallies_and_skip_finished_fil
         "{message}"
     );
     drop(s3);
+}
+
+/// A batch naming a custom language model: the shard reads its frozen vocabulary from the model
+/// store and writes the model's word; a vocabulary it cannot read fails the shard permanently,
+/// naming the object.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_recognises_with_the_batchs_vocabulary_from_the_model_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    std::fs::create_dir_all(root.join("calls")).unwrap();
+    std::fs::create_dir_all(root.join("models/batches/batch-v")).unwrap();
+    std::fs::copy(testdata("custom/dev04.flac"), root.join("calls/dev04.flac")).unwrap();
+    let vocabulary = Vocabulary {
+        customization_id: "products".into(),
+        trained: crds::Timestamp::now(),
+        base_model_name: crds::ModelName::Broadband,
+        customization_weight: Some(0.5),
+        words: vec![VocabularyWord {
+            display_as: "Nimbra".into(),
+            spellings: vec!["Nimbra".into(), "nim bra".into()],
+            count: 3,
+        }],
+    };
+    std::fs::write(
+        root.join("models/batches/batch-v/vocabulary.json"),
+        serde_json::to_vec(&vocabulary).unwrap(),
+    )
+    .unwrap();
+    let s3 = EmbeddedS3::start(
+        root.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        Some((ACCESS, SECRET)),
+    )
+    .await
+    .unwrap();
+    let creds = Credentials::Hmac(HmacCredentials {
+        end_point: s3.endpoint(),
+        access_key: ACCESS.into(),
+        secret_key: SECRET.into(),
+    });
+    let creds_path = dir.path().join("credentials.json");
+    std::fs::write(&creds_path, creds.to_json()).unwrap();
+
+    let missing = Shard {
+        bounds: vec!["dev04.flac".into()],
+        creds: creds_path.clone(),
+        dir: tempfile::tempdir().unwrap(),
+        vocabulary: Some("batches/other/vocabulary.json".into()),
+    };
+    let (code, report) = tokio::task::block_in_place(|| missing.run(0, "batch-v"));
+    assert_eq!(code, i32::from(ShardExit::Permanent.code()), "{report}");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains("custom language model") && error.contains("batches/other/vocabulary.json"),
+        "{error}"
+    );
+    assert!(!root.join("calls/dev04.flac.json").exists(), "no file ran");
+
+    let shard = Shard {
+        bounds: vec!["dev04.flac".into()],
+        creds: creds_path,
+        dir,
+        vocabulary: Some("batches/batch-v/vocabulary.json".into()),
+    };
+    let (code, report) = tokio::task::block_in_place(|| shard.run(0, "batch-v"));
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["successful"], 1, "{report}");
+    let result = std::fs::read_to_string(root.join("calls/dev04.flac.json")).unwrap();
+    assert!(result.contains("Nimbra"), "{result}");
 }

@@ -1,6 +1,14 @@
-//! Prints the SpeechBatch CustomResourceDefinition as YAML; the chart ships its output, and a
-//! test fails when the checked-in copy drifts.
+//! Prints a CustomResourceDefinition as YAML: the SpeechBatch one (no argument, or
+//! `speechbatches`) or the LanguageModel one (`languagemodels`). The chart ships both outputs,
+//! and a test fails when a checked-in copy drifts.
 
 fn main() {
-    print!("{}", crds::resource::crd_yaml());
+    match std::env::args().nth(1).as_deref() {
+        None | Some("speechbatches") => print!("{}", crds::resource::crd_yaml()),
+        Some("languagemodels") => print!("{}", crds::language_model::crd_yaml()),
+        Some(other) => {
+            eprintln!("crdgen: unknown CRD '{other}': use speechbatches or languagemodels");
+            std::process::exit(2);
+        }
+    }
 }
