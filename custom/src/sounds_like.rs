@@ -24,6 +24,8 @@
 
 use crds::customization::{MAX_SOUNDS_LIKE, MAX_SOUNDS_LIKE_CHARS};
 
+use speechbatch_textfmt::numbers;
+
 use crate::lexicon;
 
 /// Derived `sounds_like` spellings of `word`, best first (see the module docs). Never empty.
@@ -445,67 +447,9 @@ fn pronounceable(lower: &str) -> bool {
     })
 }
 
-const ONES: [&str; 20] = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-];
-const TENS: [&str; 10] = [
-    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-];
-
-/// 0–99 in words.
-fn below_hundred(n: u32) -> String {
-    match n {
-        0..=19 => ONES[n as usize].to_string(),
-        _ if n.is_multiple_of(10) => TENS[(n / 10) as usize].to_string(),
-        _ => format!("{} {}", TENS[(n / 10) as usize], ONES[(n % 10) as usize]),
-    }
-}
-
-/// 0–999,999 in words (`forty two`, `one hundred eighty`, `two thousand twenty four`).
-fn cardinal(n: u32) -> String {
-    fn below_thousand(n: u32) -> String {
-        let (h, r) = (n / 100, n % 100);
-        match (h, r) {
-            (0, _) => below_hundred(r),
-            (_, 0) => format!("{} hundred", ONES[h as usize]),
-            _ => format!("{} hundred {}", ONES[h as usize], below_hundred(r)),
-        }
-    }
-    let (th, r) = (n / 1000, n % 1000);
-    match (th, r) {
-        (0, _) => below_thousand(r),
-        (_, 0) => format!("{} thousand", below_thousand(th)),
-        _ => format!("{} thousand {}", below_thousand(th), below_thousand(r)),
-    }
-}
-
 /// Readings of a run of digits (see the module docs, rule 6), with its written ending.
 fn number_readings(d: &str, ending: Option<&str>) -> Vec<String> {
-    let one_by_one = d
-        .chars()
-        .filter_map(|c| c.to_digit(10))
-        .map(|v| ONES[v as usize])
-        .collect::<Vec<_>>()
-        .join(" ");
+    let one_by_one = numbers::digits(d);
     let as_number = (d.len() <= 6 && (d.len() == 1 || !d.starts_with('0')))
         .then(|| d.parse::<u32>().ok())
         .flatten();
@@ -516,14 +460,9 @@ fn number_readings(d: &str, ending: Option<&str>) -> Vec<String> {
     // Four digits from 1100 are usually said in pairs (nineteen ninety, twenty twenty four,
     // fifteen hundred), except 2000-2009 (two thousand five).
     if d.len() == 4 && (1100..=2099).contains(&n) && !(2000..=2009).contains(&n) {
-        let (hi, lo) = (n / 100, n % 100);
-        out.push(match lo {
-            0 => format!("{} hundred", below_hundred(hi)),
-            1..=9 => format!("{} oh {}", below_hundred(hi), ONES[lo as usize]),
-            _ => format!("{} {}", below_hundred(hi), below_hundred(lo)),
-        });
+        out.push(numbers::year(u64::from(n)));
     }
-    out.push(cardinal(n));
+    out.push(numbers::cardinal(u64::from(n)));
     match ending {
         Some(e) => out.iter().map(|r| with_ending(r, e)).collect(),
         None => {
@@ -657,8 +596,6 @@ mod tests {
         assert_eq!(first("v2.4"), "v. two point four");
         assert_eq!(first("007"), "zero zero seven");
         assert_eq!(first("A380"), "a. three hundred eighty");
-        assert_eq!(cardinal(100_000), "one hundred thousand");
-        assert_eq!(cardinal(42), "forty two");
         assert_eq!(first("12345678"), "one two three four five six seven eight");
     }
 
