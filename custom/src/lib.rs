@@ -14,6 +14,9 @@
 
 pub mod analysis;
 pub mod lexicon;
+/// A LanguageModel resource replayed as a `ModelState` (feature `kube`).
+#[cfg(feature = "kube")]
+pub mod resource;
 pub mod sounds_like;
 pub mod state;
 pub mod text;

@@ -1,0 +1,167 @@
+//! A LanguageModel resource read back as a [`ModelState`]: the spec (words, corpora by
+//! reference, training options) and the corpus analyses the operator keeps in the model store
+//! are replayed into a `ModelState`, so that the operator (which writes the status) and the REST
+//! shim (which lists words and checks changes) apply the embedded service's rules exactly.
+
+use std::collections::BTreeMap;
+
+use crds::customization::{CreateLanguageModel, CustomWord, Vocabulary};
+use crds::language_model::{CorpusRef, LanguageModelSpec, WordTypeToAdd};
+use crds::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{CorpusAnalysis, ModelState, TrainOptions};
+
+/// A corpus's analysis as the operator stores it (`<corpus>.analysis.json`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAnalysis {
+    /// The sha256 of the text analysed (the spec's `corpora[].sha256` at the time).
+    pub sha256: String,
+    /// Words in the corpus.
+    #[serde(default)]
+    pub total_words: u64,
+    /// Its out-of-vocabulary words, with counts.
+    #[serde(default)]
+    pub oov: BTreeMap<String, u64>,
+    /// Why the text could not be analysed (not UTF-8, empty, missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl StoredAnalysis {
+    /// The result of analysing a text with hash `sha256`.
+    pub fn new(sha256: &str, result: Result<CorpusAnalysis, String>) -> Self {
+        match result {
+            Ok(a) => StoredAnalysis {
+                sha256: sha256.to_owned(),
+                total_words: a.total_words,
+                oov: a.oov,
+                error: None,
+            },
+            Err(e) => StoredAnalysis {
+                sha256: sha256.to_owned(),
+                error: Some(e),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn result(&self) -> Result<CorpusAnalysis, String> {
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(CorpusAnalysis {
+                total_words: self.total_words,
+                oov: self.oov.clone(),
+            }),
+        }
+    }
+}
+
+/// Analyses a corpus text (bytes as stored): the checks of `POST .../corpora` first, then
+/// [`crate::analyze`]. Slow for large texts: run it on a blocking thread.
+pub fn analyse_text(sha256: &str, bytes: &[u8]) -> StoredAnalysis {
+    let result = ModelState::validate_corpus_text(bytes)
+        .map(|text| crate::analyze(&text))
+        .map_err(|e| e.to_string());
+    StoredAnalysis::new(sha256, result)
+}
+
+/// The corpora whose analysis is missing or was made from another text.
+pub fn corpora_to_analyse<'a>(
+    spec: &'a LanguageModelSpec,
+    analyses: &BTreeMap<String, StoredAnalysis>,
+) -> Vec<&'a CorpusRef> {
+    spec.corpora
+        .iter()
+        .filter(|c| analyses.get(&c.name).is_none_or(|a| a.sha256 != c.sha256))
+        .collect()
+}
+
+/// The training options of a spec.
+pub fn train_options(spec: &LanguageModelSpec) -> TrainOptions {
+    let t = spec.training.clone().unwrap_or_default();
+    TrainOptions {
+        word_type_to_add: match t.word_type_to_add.unwrap_or_default() {
+            WordTypeToAdd::All => crate::WordTypeToAdd::All,
+            WordTypeToAdd::User => crate::WordTypeToAdd::User,
+        },
+        customization_weight: t.customization_weight,
+        strict: t.strict,
+    }
+}
+
+/// A fingerprint of what training reads: words, corpora (by hash) and options. Stable across
+/// processes and versions (FNV-1a over canonical JSON).
+pub fn fingerprint(spec: &LanguageModelSpec) -> String {
+    let mut corpora: Vec<(&str, &str)> = spec
+        .corpora
+        .iter()
+        .map(|c| (c.name.as_str(), c.sha256.as_str()))
+        .collect();
+    corpora.sort();
+    let opts = train_options(spec);
+    let canonical = serde_json::json!({
+        "base": spec.base_model_name.as_str(),
+        "words": spec.words,
+        "corpora": corpora,
+        "wordTypeToAdd": opts.word_type_to_add,
+        "weight": opts.customization_weight,
+        "strict": opts.strict,
+    })
+    .to_string();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in canonical.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The user words of a spec as `POST .../words` takes them.
+fn custom_words(spec: &LanguageModelSpec) -> Vec<CustomWord> {
+    spec.words
+        .iter()
+        .map(|w| CustomWord {
+            word: Some(w.word.clone()),
+            sounds_like: (!w.sounds_like.is_empty()).then(|| w.sounds_like.clone()),
+            display_as: w.display_as.clone(),
+        })
+        .collect()
+}
+
+/// Replays a model's spec into a [`ModelState`]: created, its corpora added (each analysed one
+/// finished with its stored analysis, the others left `being_processed`), its words added.
+/// `trained` is the last successful training's vocabulary, when known. Errs with the message
+/// of the first rule the spec breaks (an empty name, a bad word, a reserved corpus name...).
+pub fn model_state(
+    id: &str,
+    spec: &LanguageModelSpec,
+    analyses: &BTreeMap<String, StoredAnalysis>,
+    trained: Option<Vocabulary>,
+    now: Timestamp,
+) -> Result<ModelState, String> {
+    let create = CreateLanguageModel {
+        name: spec.name.clone(),
+        base_model_name: spec.base_model_name.as_str().to_owned(),
+        dialect: spec.dialect.clone(),
+        description: Some(spec.description.clone()),
+    };
+    let mut state = ModelState::new(id.to_owned(), &create, now).map_err(|e| e.to_string())?;
+    for c in &spec.corpora {
+        state
+            .begin_corpus(&c.name, false, now)
+            .map_err(|e| e.to_string())?;
+    }
+    for c in &spec.corpora {
+        if let Some(a) = analyses.get(&c.name).filter(|a| a.sha256 == c.sha256) {
+            state.finish_corpus(&c.name, a.result(), now);
+        }
+    }
+    if !spec.words.is_empty() {
+        state
+            .add_words(&custom_words(spec), now)
+            .map_err(|e| e.to_string())?;
+    }
+    state.trained = trained;
+    Ok(state)
+}
