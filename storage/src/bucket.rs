@@ -390,19 +390,13 @@ impl Bucket {
         body: Vec<u8>,
         batch_id: &str,
     ) -> Result<(), StorageError> {
-        self.authorize().await?;
-        self.inner
-            .client
-            .put_object()
-            .bucket(&self.inner.name)
-            .key(key)
-            .content_type("application/json")
-            .metadata(BATCH_ID_METADATA, batch_id)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| self.classify(e, "write", Some(key)))?;
-        Ok(())
+        self.put_object(
+            key,
+            body,
+            "application/json",
+            Some((BATCH_ID_METADATA, batch_id)),
+        )
+        .await
     }
 
     /// Writes any object (overwriting one of that key), with `content_type`. For the model
@@ -413,13 +407,29 @@ impl Bucket {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<(), StorageError> {
+        self.put_object(key, body, content_type, None).await
+    }
+
+    /// One PUT, with one user metadata pair when given.
+    async fn put_object(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        metadata: Option<(&str, &str)>,
+    ) -> Result<(), StorageError> {
         self.authorize().await?;
-        self.inner
+        let mut request = self
+            .inner
             .client
             .put_object()
             .bucket(&self.inner.name)
             .key(key)
-            .content_type(content_type)
+            .content_type(content_type);
+        if let Some((name, value)) = metadata {
+            request = request.metadata(name, value);
+        }
+        request
             .body(ByteStream::from(body))
             .send()
             .await
