@@ -251,11 +251,11 @@ def clap_flags(src_dirs):
             flags.add("--" + (explicit.group(1) if explicit else field.replace("_", "-")))
     return flags
 # Each binary's own flags, and those of the argument groups it flattens in (logging from
-# telemetry/src). The Kubernetes image's `speechbatch` is built without the embedded backend,
+# telemetry/src, buckets and the model store from storage/src). The Kubernetes image's `speechbatch` is built without the embedded backend,
 # so its pods may only use the flags of api-shim/src outside that backend's groups.
 binaries = {
-    "operator": ("speechbatch-operator", ["operator/src", "telemetry/src"]),
-    "api-shim": ("speechbatch", ["api-shim/src", "telemetry/src"]),
+    "operator": ("speechbatch-operator", ["operator/src", "telemetry/src", "storage/src"]),
+    "api-shim": ("speechbatch", ["api-shim/src", "telemetry/src", "storage/src"]),
 }
 problems = []
 for render in sys.argv[1:]:

@@ -40,9 +40,6 @@ pub struct EmbeddedArgs {
     /// The models and threads.
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// How buckets are reached.
-    #[command(flatten)]
-    pub storage: StorageArgs,
     /// Address of the embedded S3 endpoint; `off` disables it.
     #[arg(long, env = "SPEECHBATCH_S3_LISTEN", default_value = "127.0.0.1:9000")]
     pub s3_listen: String,
@@ -59,6 +56,7 @@ pub struct EmbeddedArgs {
 /// Starts the embedded backend: the S3 endpoint, the models and the job store.
 pub async fn start(
     args: &EmbeddedArgs,
+    storage: &StorageArgs,
     data_dir: &Path,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Embedded> {
@@ -79,7 +77,7 @@ pub async fn start(
             max_running_jobs: args.max_running_jobs,
             workers: args.workers,
             max_shards: args.max_shards,
-            storage: args.storage.config(),
+            storage: storage.config(),
             retry: RetryPolicy {
                 retries: args.storage_retries,
                 first_delay: Duration::from_millis(args.storage_retry_delay_ms),

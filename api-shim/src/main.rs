@@ -40,6 +40,13 @@ struct Config {
     /// folder.
     #[arg(long, env = "SPEECHBATCH_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// How buckets are reached.
+    #[command(flatten)]
+    storage: speechbatch_storage::StorageArgs,
+    /// Kubernetes backend: where custom language models keep their corpora and trained
+    /// vocabularies (the operator's model store). Without it `/v1/customizations` answers 501.
+    #[command(flatten)]
+    model_store: speechbatch_storage::ModelStoreArgs,
     /// The embedded backend's settings.
     #[cfg(feature = "embedded")]
     #[command(flatten)]
@@ -99,16 +106,39 @@ async fn main() -> anyhow::Result<()> {
                     .await
                     .context("cannot reach the Kubernetes API")?;
                 tracing::info!(namespace = %cfg.namespace, "Kubernetes backend");
-                let k8s = Arc::new(api_shim::kubernetes::Kubernetes::new(
-                    client,
-                    &cfg.namespace,
-                ));
-                (k8s.clone(), k8s, Running::Kubernetes)
+                let store = cfg
+                    .model_store
+                    .connect(&cfg.storage.config())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("the model store: {e}"))?;
+                let models = store.map(|store| {
+                    Arc::new(
+                        api_shim::kubernetes::language_models::LanguageModelResources::new(
+                            client.clone(),
+                            &cfg.namespace,
+                            store,
+                        ),
+                    )
+                });
+                let language_models: Arc<dyn LanguageModels> = match &models {
+                    Some(m) => m.clone(),
+                    None => {
+                        tracing::info!("no model store (--model-store-bucket, --model-store-credentials-file): custom language models are not served");
+                        Arc::new(api_shim::customization::backend::NotServed)
+                    }
+                };
+                let k8s = api_shim::kubernetes::Kubernetes::new(client, &cfg.namespace, models);
+                (Arc::new(k8s), language_models, Running::Kubernetes)
             }
             #[cfg(feature = "embedded")]
             BackendKind::Embedded => {
-                let e =
-                    embedded_main::start(&cfg.embedded, &cfg.data_dir, shutdown.clone()).await?;
+                let e = embedded_main::start(
+                    &cfg.embedded,
+                    &cfg.storage,
+                    &cfg.data_dir,
+                    shutdown.clone(),
+                )
+                .await?;
                 let grace = Duration::from_secs(cfg.embedded.shutdown_grace_s);
                 let models = e.language_models();
                 (Arc::new(e.clone()), models, Running::Embedded(e, grace))

@@ -13,7 +13,7 @@ const SECRET: &str = "s3cr3t-value-that-must-stay-in-a-secret";
 
 fn backend() -> (Kubernetes, MockApiServer) {
     let (client, server) = mock_client("speech");
-    (Kubernetes::new(client, "speech"), server)
+    (Kubernetes::new(client, "speech", None), server)
 }
 
 fn speechbatch(name: &str, status: Option<&str>) -> serde_json::Value {
@@ -104,6 +104,29 @@ async fn create_puts_credentials_in_an_owned_secret_and_never_in_the_spec() {
     assert_eq!(job.status, crds::BatchStatus::Initializing);
     assert_eq!(job.input_bucket_name, "calls");
     assert_eq!(job.output_bucket_name, "calls");
+}
+
+#[tokio::test]
+async fn a_custom_model_without_a_model_store_is_refused_before_anything_is_created() {
+    // The mock server fails the test on any request: nothing may be stored for a refused job.
+    let (k8s, _handle) = backend();
+    let request = CreateBatch {
+        input: BucketRequest {
+            name: "calls".into(),
+            location: "us-geo".into(),
+            credentials: Credentials::Hmac(HmacCredentials {
+                end_point: "http://s3.example".into(),
+                access_key: "ak".into(),
+                secret_key: SECRET.into(),
+            }),
+        },
+        output: None,
+        params: RecognitionParams::default(),
+        language_customization_id: Some("0b9f3c2e-1d4a-4c1e-9f7a-2b6d8e5c4a10".into()),
+    };
+    let e = k8s.create(request).await.unwrap_err();
+    assert_eq!(e.status, 400);
+    assert!(e.message.contains("model store"), "{}", e.message);
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{NAMESPACE, OPERATOR_IDENTITY};
+use common::cluster::{MODEL_STORE_BUCKET, NAMESPACE, OPERATOR_IDENTITY};
 use common::*;
 use crds::resource::SpeechBatch;
 use k8s_openapi::api::batch::v1::Job;
@@ -20,7 +20,8 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -527,6 +528,249 @@ async fn a_batch_waits_until_kueue_admits_its_job() {
     );
     assert!(seen.iter().any(|s| s == "running"), "{seen:?}");
     assert_eq!(as_u64(&job["successful_count"]), 4, "{job}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_model_made_over_rest_lives_in_a_resource_and_teaches_shards_its_words() {
+    let svc = Service::start(Opts {
+        backend: Backend::Kubernetes,
+        max_shards: 1,
+        workers: 1,
+        ..Default::default()
+    })
+    .await;
+    let stack = svc.kube.as_ref().unwrap();
+    let client = stack.client().await;
+    let s3 = svc.embedded_s3();
+    let models: Api<crds::language_model::LanguageModel> =
+        Api::namespaced(client.clone(), NAMESPACE);
+
+    // --- Create, corpus, words: each answer as on the embedded backend.
+    let (st, v) = rest(
+        &svc,
+        Method::POST,
+        "/v1/customizations",
+        Some(json!({"name": "products", "base_model_name": "en-US_BroadbandModel"})),
+        "CustomizationId",
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["customization_id"].as_str().unwrap().to_string();
+    let path = |rest: &str| format!("/v1/customizations/{id}{rest}");
+    let (_, m) = rest(&svc, Method::GET, &path(""), None, "LanguageModel").await;
+    assert_eq!(m["status"], "pending", "{m}");
+    assert_eq!(m["base_model_name"], "en-US_BroadbandModel", "{m}");
+
+    let corpus = read_testdata("custom/corpus.txt");
+    let r = svc
+        .authed(svc.http.post(svc.url(&path("/corpora/catalog"))))
+        .header("content-type", "text/plain")
+        .body(corpus.clone())
+        .send()
+        .await
+        .unwrap();
+    let (st, v) = checked_as(r, "Empty").await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let analysed = wait_for_value("the corpus is analysed", async || {
+        let (_, c) = rest(&svc, Method::GET, &path("/corpora/catalog"), None, "Corpus").await;
+        (c["status"] != "being_processed").then_some(c)
+    })
+    .await;
+    assert_eq!(analysed["status"], "analyzed", "{analysed}");
+    assert!(
+        as_u64(&analysed["out_of_vocabulary_words"]) > 0,
+        "{analysed}"
+    );
+
+    // The corpus is in the model store; the resource only refers to it.
+    let lm = models.get(&id).await.unwrap();
+    let reference = &lm.spec.corpora[0];
+    assert_eq!(s3.read(MODEL_STORE_BUCKET, &reference.object).await, corpus);
+    let resource = serde_json::to_string(&lm).unwrap();
+    let first_line = String::from_utf8_lossy(&corpus)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        !resource.contains(&first_line),
+        "corpus text in etcd: {resource}"
+    );
+
+    let words: Value = serde_json::from_slice(&read_testdata("custom/words.json")).unwrap();
+    let (st, v) = rest(
+        &svc,
+        Method::POST,
+        &path("/words"),
+        Some(words.clone()),
+        "Empty",
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let user_words = words["words"].as_array().unwrap().len();
+    let (_, listed) = rest(
+        &svc,
+        Method::GET,
+        &path("/words?word_type=user"),
+        None,
+        "Words",
+    )
+    .await;
+    assert_eq!(
+        listed["words"].as_array().unwrap().len(),
+        user_words,
+        "{listed}"
+    );
+    // The words are in the spec, as a model applied with kubectl has them.
+    assert_eq!(models.get(&id).await.unwrap().spec.words.len(), user_words);
+
+    // A word only the corpus gave, deleted: gone from the model, kept out of the corpus's list.
+    let (_, corpora_words) = rest(
+        &svc,
+        Method::GET,
+        &path("/words?word_type=corpora"),
+        None,
+        "Words",
+    )
+    .await;
+    let only_corpus = corpora_words["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["source"] == json!(["catalog"]))
+        .expect("a word only the corpus has")["word"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let word_path = path(&format!("/words/{only_corpus}"));
+    let (st, v) = rest(&svc, Method::DELETE, &word_path, None, "Empty").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, _) = rest(&svc, Method::GET, &word_path, None, "Word").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // --- Train: `training` at once, a second request refused, then `available`.
+    let (st, v) = rest(&svc, Method::POST, &path("/train"), None, "Empty").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, m) = rest(&svc, Method::GET, &path(""), None, "LanguageModel").await;
+    assert_eq!(m["status"], "training", "{m}");
+    let (st, v) = rest(&svc, Method::POST, &path("/train"), None, "Empty").await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    let m = wait_for_value("the model is trained", async || {
+        let (_, m) = rest(&svc, Method::GET, &path(""), None, "LanguageModel").await;
+        matches!(m["status"].as_str(), Some("available" | "failed")).then_some(m)
+    })
+    .await;
+    assert_eq!(
+        m["status"],
+        "available",
+        "{m}\n{}",
+        tail(&stack.operator_log(), 40)
+    );
+    let (_, list) = rest(
+        &svc,
+        Method::GET,
+        "/v1/customizations",
+        None,
+        "LanguageModels",
+    )
+    .await;
+    assert_eq!(list["customizations"][0]["customization_id"], id.as_str());
+
+    // --- A batch naming it, on another base model: refused, naming the problem.
+    s3.fill(
+        "e2e-custom",
+        vec![("dev04.flac".into(), read_testdata("custom/dev04.flac"))],
+    )
+    .await;
+    let (st, v) = svc
+        .create_raw(
+            &format!(
+                "function=recognize&model=en-US_NarrowbandModel&language_customization_id={id}"
+            ),
+            form(&s3.creds_file(), "e2e-custom", None),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("base model"), "{v}");
+
+    // --- A batch using it: the shard recognises the customer's word.
+    let job = svc
+        .create(
+            &format!("function=recognize&language_customization_id={id}"),
+            form(&s3.creds_file(), "e2e-custom", None),
+        )
+        .await;
+    let batch = job["batch_id"].as_str().unwrap().to_string();
+    let batches: Api<SpeechBatch> = Api::namespaced(client.clone(), NAMESPACE);
+    let frozen = batches
+        .get(&batch)
+        .await
+        .unwrap()
+        .spec
+        .language_model
+        .unwrap();
+    assert_eq!(frozen.customization_id, id);
+    let copy: Value =
+        serde_json::from_slice(&s3.read(MODEL_STORE_BUCKET, &frozen.vocabulary_object).await)
+            .unwrap();
+    assert_eq!(
+        copy["customization_weight"], 0.3,
+        "the default weight is frozen in"
+    );
+    let (job, _) = svc.wait_final(&batch, TIMEOUT).await;
+    assert_eq!(
+        job["status"],
+        "completed",
+        "{job}\n{}",
+        tail(&svc.log(), 40)
+    );
+    let out: Value =
+        serde_json::from_slice(&s3.read("e2e-custom", "dev04.flac.json").await).unwrap();
+    let transcript = out["results"][0]["alternatives"][0]["transcript"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(transcript.contains("Nimbra"), "{transcript}");
+
+    // --- Deleted: 404 at once; the operator removes its store objects; the batch keeps its copy.
+    let (st, v) = rest(&svc, Method::DELETE, &path(""), None, "Empty").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, _) = rest(&svc, Method::GET, &path(""), None, "LanguageModel").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let prefix = crds::language_model::model_prefix(&id);
+    wait_until("the model's store objects are deleted", || async {
+        !s3.keys(MODEL_STORE_BUCKET)
+            .await
+            .iter()
+            .any(|k| k.starts_with(&prefix))
+    })
+    .await;
+    assert!(s3
+        .keys(MODEL_STORE_BUCKET)
+        .await
+        .contains(&frozen.vocabulary_object));
+}
+
+/// An authenticated request to the service; the status and the body, checked against `schema`
+/// (or the error body).
+async fn rest(
+    svc: &Service,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    schema: &str,
+) -> (StatusCode, Value) {
+    let rb = svc.authed(svc.http.request(method, svc.url(path)));
+    let rb = match body {
+        Some(b) => rb.json(&b),
+        None => rb,
+    };
+    checked_as(rb.send().await.unwrap(), schema).await
+}
+
+/// Polls `read` until it gives a value.
+async fn wait_for_value(what: &str, read: impl AsyncFnMut() -> Option<Value>) -> Value {
+    speechbatch_testkit::wait_for(what.to_string(), Duration::from_secs(120), read).await
 }
 
 /// Creates a batch over `bucket` through the REST API and waits until `outputs` of its `.json`

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::customization::{Corpus, LanguageModelStatus};
 use crate::model::ModelName;
 
-/// The annotation where the REST shim records a model's creation time to the millisecond.
-pub const CREATED_ANNOTATION: &str = "speechbatch.io/created";
+/// The annotation where the REST shim records a model's creation time to the millisecond (the
+/// same one as a SpeechBatch's).
+pub use crate::resource::CREATED_ANNOTATION;
 
 /// The finalizer through which the operator deletes a model's store objects.
 pub const FINALIZER: &str = "speechbatch.io/language-model-store";
@@ -94,6 +95,10 @@ pub struct CorpusRef {
     /// The sha256 of the text (hex): a new text under the same key is analysed again.
     #[schemars(length(min = 1))]
     pub sha256: String,
+    /// Words deleted from the model that this corpus gave: they stay out of its word list
+    /// until the corpus is added again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_words: Vec<String>,
 }
 
 /// A training request.
@@ -201,6 +206,14 @@ pub struct TrainingFailure {
     pub inputs: String,
     /// Why.
     pub error: String,
+}
+
+impl LanguageModel {
+    /// When the model was created: the [`CREATED_ANNOTATION`] when the REST shim made it, else
+    /// the creation timestamp.
+    pub fn created(&self) -> crate::Timestamp {
+        crate::resource::created_at(&self.metadata)
+    }
 }
 
 /// Where a corpus's text goes in the model store.

@@ -193,25 +193,7 @@ impl SpeechBatch {
     /// [`CREATED_ANNOTATION`] when the REST shim made it, else the creation timestamp.
     pub fn to_batch_job(&self) -> BatchJob {
         let status = self.status.clone().unwrap_or_default();
-        let annotated = self
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(CREATED_ANNOTATION))
-            .and_then(|t| Timestamp::parse(t));
-        let created = annotated
-            .or_else(|| {
-                self.metadata.creation_timestamp.as_ref().map(|t| {
-                    Timestamp(
-                        chrono::DateTime::from_timestamp(
-                            t.0.as_second(),
-                            t.0.subsec_nanosecond() as u32,
-                        )
-                        .unwrap_or_default(),
-                    )
-                })
-            })
-            .unwrap_or_else(Timestamp::now);
+        let created = created_at(&self.metadata);
         let parse = |s: &Option<String>| s.as_deref().and_then(Timestamp::parse);
         let state = status.status.unwrap_or(BatchStatus::Initializing);
         let output = self.spec.output.as_ref().unwrap_or(&self.spec.input);
@@ -235,6 +217,31 @@ impl SpeechBatch {
                 .filter(|_| state == BatchStatus::Failed),
         }
     }
+}
+
+/// When a resource was created: its [`CREATED_ANNOTATION`] (milliseconds) when present, else
+/// its creation timestamp (whole seconds), else now (a resource not stored yet).
+pub(crate) fn created_at(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Timestamp {
+    let annotated = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CREATED_ANNOTATION))
+        .and_then(|t| Timestamp::parse(t));
+    annotated
+        .or_else(|| {
+            meta.creation_timestamp.as_ref().map(|t| {
+                Timestamp(
+                    chrono::DateTime::from_timestamp(
+                        t.0.as_second(),
+                        t.0.subsec_nanosecond() as u32,
+                    )
+                    .unwrap_or_default(),
+                )
+            })
+        })
+        .unwrap_or_else(Timestamp::now)
 }
 
 impl JsonSchema for BatchStatus {

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -80,17 +79,10 @@ pub struct Config {
     /// IBM Cloud IAM token endpoint (for IAM credentials), also passed to shards when set.
     #[arg(long, env = "SPEECHBATCH_IAM_TOKEN_URL")]
     pub iam_token_url: Option<String>,
-    /// The model store of custom language models (corpora, analyses, trained vocabularies):
-    /// an S3 bucket. Without it LanguageModels are not reconciled and batches naming one fail.
-    #[arg(long, env = "SPEECHBATCH_MODEL_STORE_BUCKET")]
-    pub model_store_bucket: Option<String>,
-    /// The model store's location (also the signing region).
-    #[arg(long, env = "SPEECHBATCH_MODEL_STORE_LOCATION", default_value = "")]
-    pub model_store_location: String,
-    /// The model store's credentials file (S3 HMAC or IBM Cloud IAM format), as mounted into
-    /// the operator from --model-store-secret.
-    #[arg(long, env = "SPEECHBATCH_MODEL_STORE_CREDENTIALS_FILE")]
-    pub model_store_credentials_file: Option<PathBuf>,
+    /// The model store of custom language models (corpora, analyses, trained vocabularies).
+    /// Without it LanguageModels are not reconciled and batches naming one fail.
+    #[command(flatten)]
+    pub model_store: speechbatch_storage::ModelStoreArgs,
     /// The Secret (in each batch's namespace) holding the model store's credentials file,
     /// mounted into shard pods of batches that use a custom language model.
     #[arg(long, env = "SPEECHBATCH_MODEL_STORE_SECRET")]
@@ -198,11 +190,11 @@ impl Config {
 
     /// The model store as shards reach it, when a bucket and a Secret are configured.
     pub fn model_store_ref(&self) -> Option<ModelStoreRef> {
-        let bucket = self.model_store_bucket.clone().filter(|b| !b.is_empty())?;
+        let bucket = self.model_store.bucket.clone().filter(|b| !b.is_empty())?;
         let secret_name = self.model_store_secret.clone().filter(|s| !s.is_empty())?;
         Some(ModelStoreRef {
             bucket,
-            location: self.model_store_location.clone(),
+            location: self.model_store.location.clone(),
             secret_name,
             secret_key: self.model_store_secret_key.clone(),
         })

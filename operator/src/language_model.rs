@@ -5,98 +5,26 @@
 //! read back.
 //!
 //! The store holds, per model: each corpus's analysis (keyed by the text's sha256, so that a new
-//! text under the same name is analysed again) and each training's vocabulary. Whether the
-//! model is `available` is decided by a fingerprint of what training read (the words, the
-//! corpora's hashes, the training options): the status says `available` when the last
-//! successful training's fingerprint is the current one, `ready` once anything changed (the
-//! trained vocabulary stays usable by jobs, as on the embedded backend).
+//! text under the same name is analysed again) and each training's vocabulary. The status is
+//! [`derive_status`]'s, shared with the REST shim.
 
-use crds::customization::{CorpusStatus, LanguageModelStatus, Vocabulary};
+use crds::customization::{LanguageModelStatus, Vocabulary};
 use crds::language_model::{
     vocabulary_key, LanguageModel, LanguageModelStatusFields, TrainedStatus, TrainingFailure,
 };
 use crds::Timestamp;
-use speechbatch_custom::{ModelState, WordSort, WordType};
+use speechbatch_custom::ModelState;
 
 pub use speechbatch_custom::resource::{
-    analyse_text, corpora_to_analyse, fingerprint, model_state, train_options, StoredAnalysis,
+    analyse_text, corpora_to_analyse, derive_status, fingerprint, model_state, pending_training,
+    train_options, StoredAnalysis,
 };
 
 /// The training request the operator should run now, if any: the spec's request when it is
 /// higher than the last one handled and no corpus is still to be analysed.
 pub fn training_due(lm: &LanguageModel, pending_analyses: usize) -> Option<u32> {
-    let request = lm.spec.training.as_ref()?.request;
-    let handled = lm
-        .status
-        .as_ref()
-        .and_then(|s| s.handled_request)
-        .unwrap_or(0);
-    (request > handled && pending_analyses == 0).then_some(request)
-}
-
-/// The status of a model from its replayed state (`None`: the spec breaks a rule, `spec_error`
-/// says which) and the previous status (which keeps the training record).
-pub fn derive_status(
-    lm: &LanguageModel,
-    state: Result<&ModelState, &str>,
-    now: Timestamp,
-) -> LanguageModelStatusFields {
-    let prev = lm.status.clone().unwrap_or_default();
-    let mut status = LanguageModelStatusFields {
-        trained: prev.trained.clone(),
-        handled_request: prev.handled_request,
-        last_failure: prev.last_failure.clone(),
-        observed_generation: lm.metadata.generation,
-        updated: prev.updated.clone(),
-        ..Default::default()
-    };
-    let state = match state {
-        Ok(s) => s,
-        Err(e) => {
-            status.status = Some(LanguageModelStatus::Failed);
-            status.error = Some(format!("The LanguageModel's spec is not valid: {e}"));
-            return with_updated(status, &prev, now);
-        }
-    };
-    status.corpora = state.corpora();
-    status.words = state.words(WordType::All, WordSort::default()).len() as u64;
-    let current = fingerprint(&lm.spec);
-    let analysing = status
-        .corpora
-        .iter()
-        .any(|c| c.status == CorpusStatus::BeingProcessed);
-    if let Some(f) = prev.last_failure.as_ref().filter(|f| f.inputs == current) {
-        status.status = Some(LanguageModelStatus::Failed);
-        status.error = Some(f.error.clone());
-    } else if let Some(t) = prev
-        .trained
-        .as_ref()
-        .filter(|t| t.inputs == current && !analysing)
-    {
-        status.status = Some(LanguageModelStatus::Available);
-        status.progress = 100;
-        status.warnings = t.warnings.clone();
-    } else {
-        // Pending or ready, by ModelState's rule (pending while a corpus is analysed).
-        status.status = Some(state.model.status);
-    }
-    with_updated(status, &prev, now)
-}
-
-/// `updated` moves only when what users see changed.
-fn with_updated(
-    mut status: LanguageModelStatusFields,
-    prev: &LanguageModelStatusFields,
-    now: Timestamp,
-) -> LanguageModelStatusFields {
-    let same = status.status == prev.status
-        && status.corpora == prev.corpora
-        && status.words == prev.words
-        && status.error == prev.error;
-    if !same || status.updated.is_none() {
-        status.updated = Some(now.to_string());
-    }
-    status
+    let (request, _) = pending_training(lm)?;
+    (pending_analyses == 0).then_some(request)
 }
 
 /// The status while request `request` trains: `training` (or `upgrading`), progress 0.

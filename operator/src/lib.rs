@@ -100,28 +100,11 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     if let Some(url) = &config.iam_token_url {
         storage.iam_token_url = url.clone();
     }
-    let model_store = match (
-        &config.model_store_bucket,
-        &config.model_store_credentials_file,
-    ) {
-        (Some(bucket), Some(file)) if !bucket.is_empty() => {
-            let bytes = std::fs::read(file)
-                .map_err(|e| RunError::ModelStore(format!("{}: {e}", file.display())))?;
-            let creds = speechbatch_storage::Credentials::from_json(&bytes)
-                .map_err(|e| RunError::ModelStore(format!("{}: {e}", file.display())))?;
-            Some(
-                speechbatch_storage::Bucket::connect(
-                    &creds,
-                    bucket,
-                    &config.model_store_location,
-                    &storage,
-                )
-                .await
-                .map_err(|e| RunError::ModelStore(e.to_string()))?,
-            )
-        }
-        _ => None,
-    };
+    let model_store = config
+        .model_store
+        .connect(&storage)
+        .await
+        .map_err(RunError::ModelStore)?;
     let scanner = scan::BucketScanner::new(config.max_shards as usize, storage);
     let ctx = Arc::new(
         controller::Context::new(

@@ -1018,6 +1018,47 @@ spec:
     }
 
     #[test]
+    fn a_word_excluded_from_a_corpus_leaves_its_list_but_not_its_counts() {
+        let mut lm = model();
+        let before = status_of(&lm, &analysed("aaaa"));
+        lm.spec.corpora[0].excluded_words.push("zorblatix".into());
+        let s = status_of(&lm, &analysed("aaaa"));
+        assert_eq!(s.words, before.words - 1, "one word fewer");
+        assert_eq!(s.corpora, before.corpora, "the corpus's analysis as it was");
+        let state = model_state("products", &lm.spec, &analysed("aaaa"), None, now()).unwrap();
+        assert!(state.word("Zorblatix").is_err());
+        assert!(state.word("Quendrix").is_ok());
+        assert_ne!(
+            fingerprint(&lm.spec),
+            fingerprint(&model().spec),
+            "a model trained before the deletion is not available after it"
+        );
+    }
+
+    #[test]
+    fn a_model_reset_to_nothing_has_nothing_trained() {
+        let mut lm = model();
+        lm.status = Some(crds::language_model::LanguageModelStatusFields {
+            trained: Some(crds::language_model::TrainedStatus {
+                request: 1,
+                object: "customizations/products/vocabulary/1.json".into(),
+                trained: now().to_string(),
+                customization_weight: None,
+                inputs: fingerprint(&lm.spec),
+                warnings: None,
+            }),
+            handled_request: Some(1),
+            ..Default::default()
+        });
+        assert!(status_of(&lm, &analysed("aaaa")).trained.is_some());
+        lm.spec.words.clear();
+        lm.spec.corpora.clear();
+        let s = status_of(&lm, &BTreeMap::new());
+        assert_eq!(s.trained, None, "jobs can no longer use it");
+        assert_eq!(s.status, Some(LanguageModelStatus::Pending));
+    }
+
+    #[test]
     fn a_text_that_is_not_utf8_is_undetermined_with_why() {
         let lm = model();
         let bad = BTreeMap::from([("catalog".to_string(), analyse_text("aaaa", b"\xff\xfe bad"))]);
@@ -1113,6 +1154,7 @@ spec:
             name: "user".into(),
             object: "x".into(),
             sha256: "s".into(),
+            excluded_words: Vec::new(),
         });
         assert_eq!(
             status_of(&lm, &analysed("aaaa")).status,

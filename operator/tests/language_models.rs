@@ -185,6 +185,7 @@ async fn a_language_model_applied_as_a_resource_is_trained_by_the_operator() {
         name: "products".into(),
         object: key.clone(),
         sha256: "corpus-v1".into(),
+        excluded_words: Vec::new(),
     }]}});
     api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await

@@ -23,7 +23,7 @@ use futures::TryStreamExt;
 
 pub use bucket::{Bucket, InputObject, StorageConfig, BATCH_ID_METADATA, DEFAULT_IAM_TOKEN_URL};
 #[cfg(feature = "cli")]
-pub use cli::StorageArgs;
+pub use cli::{ModelStoreArgs, StorageArgs};
 pub use crds::ShardPlan;
 pub use credentials::{Credentials, CredentialsError, HmacCredentials, IamCredentials};
 pub use error::{StorageError, StorageErrorKind};

@@ -1,6 +1,7 @@
 //! What the REST layer needs from a place that keeps custom language models. The embedded
-//! backend implements it over its data directory; the Kubernetes backend does not keep models
-//! yet and answers 501 ([`not_served`]).
+//! backend implements it over its data directory, the Kubernetes backend over LanguageModel
+//! resources and the model store; a Kubernetes deployment without a model store answers 501
+//! ([`NotServed`]).
 
 use async_trait::async_trait;
 use crds::customization::{Corpus, CreateLanguageModel, CustomWord, LanguageModel, Word};
@@ -83,10 +84,65 @@ pub fn unknown_model(id: &str) -> ApiError {
     )
 }
 
-/// The answer of a backend that keeps no custom language models.
-pub fn not_served() -> ApiError {
-    ApiError::new(
-        501,
-        "Custom language models are not served by the Kubernetes backend yet: run the embedded backend to create and train them",
-    )
+/// Why a deployment without a model store serves no custom language models, and what to do.
+pub const NOT_SERVED: &str = "Custom language models are not served by this deployment: it has no model store (set customModels.store in the Helm chart)";
+
+/// The models of a deployment that keeps none: every operation answers 501 with
+/// [`NOT_SERVED`].
+pub struct NotServed;
+
+fn not_served<T>() -> Result<T, ApiError> {
+    Err(ApiError::new(501, NOT_SERVED))
+}
+
+#[async_trait]
+impl LanguageModels for NotServed {
+    async fn create_model(&self, _: CreateLanguageModel) -> Result<String, ApiError> {
+        not_served()
+    }
+    async fn list_models(&self, _: Option<String>) -> Result<Vec<LanguageModel>, ApiError> {
+        not_served()
+    }
+    async fn get_model(&self, _: &str) -> Result<LanguageModel, ApiError> {
+        not_served()
+    }
+    async fn delete_model(&self, _: &str) -> Result<(), ApiError> {
+        not_served()
+    }
+    async fn train(&self, _: &str, _: TrainOptions) -> Result<(), ApiError> {
+        not_served()
+    }
+    async fn reset(&self, _: &str) -> Result<(), ApiError> {
+        not_served()
+    }
+    async fn upgrade(&self, _: &str) -> Result<(), ApiError> {
+        not_served()
+    }
+    async fn add_corpus(&self, _: &str, _: &str, _: Vec<u8>, _: bool) -> Result<(), ApiError> {
+        not_served()
+    }
+    async fn list_corpora(&self, _: &str) -> Result<Vec<Corpus>, ApiError> {
+        not_served()
+    }
+    async fn get_corpus(&self, _: &str, _: &str) -> Result<Corpus, ApiError> {
+        not_served()
+    }
+    async fn delete_corpus(&self, _: &str, _: &str) -> Result<(), ApiError> {
+        not_served()
+    }
+    async fn add_words(&self, _: &str, _: Vec<CustomWord>) -> Result<(), ApiError> {
+        not_served()
+    }
+    async fn put_word(&self, _: &str, _: &str, _: CustomWord) -> Result<(), ApiError> {
+        not_served()
+    }
+    async fn list_words(&self, _: &str, _: WordType, _: WordSort) -> Result<Vec<Word>, ApiError> {
+        not_served()
+    }
+    async fn get_word(&self, _: &str, _: &str) -> Result<Word, ApiError> {
+        not_served()
+    }
+    async fn delete_word(&self, _: &str, _: &str) -> Result<(), ApiError> {
+        not_served()
+    }
 }

@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crds::resource::SpeechBatch;
-use kube::api::ApiResource;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ApiResource, PostParams};
+use kube::Api;
 use kube_sim::{Cluster, ClusterOptions, KubeletConfig};
 
 use super::{free_ports, tail, Opts, TestS3};
@@ -18,6 +20,10 @@ use super::{free_ports, tail, Opts, TestS3};
 pub const NAMESPACE: &str = "default";
 /// The operator's identity in its Lease and Events.
 pub const OPERATOR_IDENTITY: &str = "operator-under-test";
+/// The model store's bucket (custom language models), on the test's S3 endpoint.
+pub const MODEL_STORE_BUCKET: &str = "speechbatch-models";
+/// The Secret holding the model store's credentials, mounted into shard pods.
+pub const MODEL_STORE_SECRET: &str = "speechbatch-model-store";
 
 /// A binary of another workspace package, from the folder `cargo test --workspace` builds into
 /// (the test binary's own `target/<profile>`).
@@ -48,6 +54,8 @@ pub struct KubeStack {
     pub cluster: Cluster,
     pub s3: TestS3,
     pub metrics_port: u16,
+    /// The model store's credentials file, as the operator and the shim read it.
+    pub model_store_credentials: PathBuf,
     operator: Option<Child>,
     operator_log: PathBuf,
 }
@@ -63,7 +71,10 @@ impl KubeStack {
         env.push(("SPEECHBATCH_THREADS".into(), "1".into()));
         env.push(("RUST_LOG".into(), "info".into()));
         let cluster = Cluster::start(ClusterOptions {
-            crds: vec![repo().join("charts/speechbatch/crds/speechbatches.speechbatch.io.yaml")],
+            crds: vec![
+                repo().join("charts/speechbatch/crds/speechbatches.speechbatch.io.yaml"),
+                repo().join("charts/speechbatch/crds/languagemodels.speechbatch.io.yaml"),
+            ],
             owner_kinds: vec![ApiResource::erase::<SpeechBatch>(&())],
             kubelet: KubeletConfig {
                 commands: BTreeMap::from([(
@@ -80,6 +91,21 @@ impl KubeStack {
         .await
         .expect("kube-sim cluster starts (needs setup/k8s.sh)");
         let s3 = TestS3::start().await;
+        // The model store, as the chart sets it up: a bucket, its credentials file for the
+        // operator and the shim, and a Secret of it for shard pods.
+        s3.target.fill(MODEL_STORE_BUCKET, Vec::new()).await;
+        let model_store_credentials = log_dir.join("model-store.json");
+        std::fs::write(&model_store_credentials, s3.target.creds_file()).unwrap();
+        let secrets: Api<Secret> = Api::namespaced(cluster.client().await.unwrap(), NAMESPACE);
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": MODEL_STORE_SECRET},
+            "stringData": {"credentials.json": String::from_utf8(s3.target.creds_file()).unwrap()},
+        }))
+        .unwrap();
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("the model store Secret");
         let metrics_port = free_ports(1)[0];
         let operator_log = log_dir.join("operator.log");
         let log = std::fs::File::create(&operator_log).unwrap();
@@ -102,6 +128,8 @@ impl KubeStack {
             // Unreachable endpoints are retried this long before the batch fails (300 s by
             // default, for network blips in a cluster); the tests want the failure sooner.
             .args(["--scan-retry-seconds", "10"])
+            .args(stack_model_store_args(&model_store_credentials))
+            .args(["--model-store-secret", MODEL_STORE_SECRET])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("KUBECONFIG", cluster.kubeconfig())
@@ -115,6 +143,7 @@ impl KubeStack {
             cluster,
             s3,
             metrics_port,
+            model_store_credentials,
             operator: Some(operator),
             operator_log,
         };
@@ -143,6 +172,11 @@ impl KubeStack {
         stack
     }
 
+    /// The model store flags, shared by the operator and the shim.
+    pub fn model_store_args(&self) -> Vec<String> {
+        stack_model_store_args(&self.model_store_credentials)
+    }
+
     /// Everything the operator wrote.
     pub fn operator_log(&self) -> String {
         std::fs::read_to_string(&self.operator_log).unwrap_or_default()
@@ -161,4 +195,15 @@ impl Drop for KubeStack {
             let _ = c.wait();
         }
     }
+}
+
+fn stack_model_store_args(credentials: &Path) -> Vec<String> {
+    vec![
+        "--model-store-bucket".into(),
+        MODEL_STORE_BUCKET.into(),
+        "--model-store-location".into(),
+        super::LOCATION.into(),
+        "--model-store-credentials-file".into(),
+        credentials.display().to_string(),
+    ]
 }

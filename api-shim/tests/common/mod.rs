@@ -120,6 +120,7 @@ impl Service {
                 .arg(format!("127.0.0.1:{}", self.s3_port)),
             Some(k) => cmd
                 .args(["--backend", "kubernetes", "--namespace", cluster::NAMESPACE])
+                .args(k.model_store_args())
                 .env("KUBECONFIG", k.cluster.kubeconfig()),
         };
         cmd.arg("--listen")

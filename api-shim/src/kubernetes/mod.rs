@@ -1,14 +1,18 @@
 //! The Kubernetes backend: the REST contract mapped onto SpeechBatch resources in one
-//! namespace. The operator does the work; this backend only creates, reads, patches and deletes
-//! the resources. Bucket credentials go into Secrets owned by their SpeechBatch (so they go with
+//! namespace (and custom language models onto LanguageModel resources, [`language_models`]).
+//! The operator does the work; this backend only creates, reads, patches and deletes the
+//! resources. Bucket credentials go into Secrets owned by their SpeechBatch (so they go with
 //! it), never into its spec.
 
+pub mod language_models;
+
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use crds::customization::{Corpus, CreateLanguageModel, CustomWord, LanguageModel, Word};
+use crds::language_model::batch_vocabulary_key;
 use crds::resource::{
-    BucketSpec, SecretKeyRef, SpeechBatch, SpeechBatchSpec, CREATED_ANNOTATION,
+    BatchLanguageModel, BucketSpec, SecretKeyRef, SpeechBatch, SpeechBatchSpec, CREATED_ANNOTATION,
     DEFAULT_CREDENTIALS_KEY,
 };
 use crds::{BatchId, BatchJob, BucketSide, RecognitionParams, BATCH_LABEL};
@@ -17,26 +21,57 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::ByteString;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
-use speechbatch_custom::{TrainOptions, WordSort, WordType};
 
 use crate::backend::{Backend, BucketRequest, CreateBatch};
-use crate::customization::backend::{not_served, LanguageModels};
+use crate::customization::backend::NOT_SERVED;
 use crate::error::ApiError;
+use language_models::LanguageModelResources;
 
 /// SpeechBatch resources in one namespace as the job store.
 #[derive(Clone)]
 pub struct Kubernetes {
     batches: Api<SpeechBatch>,
     secrets: Api<Secret>,
+    /// The custom language models batches may name (none without a model store).
+    models: Option<Arc<LanguageModelResources>>,
 }
 
 impl Kubernetes {
-    /// A backend over `namespace`.
-    pub fn new(client: Client, namespace: &str) -> Self {
+    /// A backend over `namespace`; batches may name the custom language models of `models`.
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        models: Option<Arc<LanguageModelResources>>,
+    ) -> Self {
         Self {
             batches: Api::namespaced(client.clone(), namespace),
             secrets: Api::namespaced(client, namespace),
+            models,
         }
+    }
+
+    /// The batch's frozen copy of the vocabulary of the model it names, stored under the
+    /// batch's key; `None` when it names none. 400 when the model cannot be used.
+    async fn freeze_vocabulary(
+        &self,
+        id: &BatchId,
+        request: &CreateBatch,
+    ) -> Result<Option<BatchLanguageModel>, ApiError> {
+        let Some(model) = &request.language_customization_id else {
+            return Ok(None);
+        };
+        let Some(models) = &self.models else {
+            return Err(ApiError::bad_request(format!(
+                "language_customization_id cannot be used: {NOT_SERVED}"
+            )));
+        };
+        let vocabulary = models.vocabulary_for(model, &request.params).await?;
+        let key = batch_vocabulary_key(id.as_ref());
+        models.put_vocabulary(&key, &vocabulary).await?;
+        Ok(Some(BatchLanguageModel {
+            customization_id: model.clone(),
+            vocabulary_object: key,
+        }))
     }
 }
 
@@ -95,15 +130,17 @@ fn canceled_view(mut job: BatchJob) -> BatchJob {
 #[async_trait]
 impl Backend for Kubernetes {
     async fn create(&self, request: CreateBatch) -> Result<BatchJob, ApiError> {
-        // This backend keeps no custom language models (yet), so no id can name one.
-        if let Some(model) = &request.language_customization_id {
-            return Err(ApiError::bad_request(format!(
-                "Custom language model '{}' (language_customization_id) not found: the Kubernetes backend does not keep custom language models yet; remove the parameter",
-                crate::handlers::shortened(model)
-            )));
-        }
         let id = BatchId::generate();
         let name = id.to_string();
+        // The model is checked and its vocabulary frozen before anything else is stored: a job
+        // refused for its model leaves nothing behind, and one created keeps what it started
+        // with whatever happens to the model afterwards.
+        let language_model = self.freeze_vocabulary(&id, &request).await?;
+        let forget_vocabulary = || async {
+            if let (Some(lm), Some(models)) = (&language_model, &self.models) {
+                models.delete_vocabulary(&lm.vocabulary_object).await;
+            }
+        };
         // Secrets first, so that the operator never sees a SpeechBatch whose credentials are
         // missing; they get their owner reference once the SpeechBatch has a uid.
         let mut secrets = vec![credentials_secret(&id, BucketSide::Input, &request.input)];
@@ -111,10 +148,10 @@ impl Backend for Kubernetes {
             secrets.push(credentials_secret(&id, BucketSide::Output, out));
         }
         for s in &secrets {
-            self.secrets
-                .create(&PostParams::default(), s)
-                .await
-                .map_err(|e| kube_error("cannot store the credentials", e))?;
+            if let Err(e) = self.secrets.create(&PostParams::default(), s).await {
+                forget_vocabulary().await;
+                return Err(kube_error("cannot store the credentials", e));
+            }
         }
         let spec = SpeechBatchSpec {
             function: Default::default(),
@@ -123,8 +160,7 @@ impl Backend for Kubernetes {
             recognition: request.params,
             cancel: false,
             parallelism: None,
-            // Refused above: this backend keeps no custom language models yet.
-            language_model: None,
+            language_model: language_model.clone(),
         };
         let mut batch = SpeechBatch::new(&name, spec);
         batch.metadata.annotations = Some(BTreeMap::from([(
@@ -138,6 +174,7 @@ impl Backend for Kubernetes {
                     let n = s.metadata.name.clone().unwrap_or_default();
                     let _ = self.secrets.delete(&n, &DeleteParams::default()).await;
                 }
+                forget_vocabulary().await;
                 return Err(kube_error("cannot create the SpeechBatch", e));
             }
         };
@@ -237,59 +274,5 @@ impl Backend for Kubernetes {
             501,
             "POST /v1/recognize is not served by the Kubernetes backend, whose engine runs only in batch shard pods: put the file in a bucket and create a batch job",
         ))
-    }
-}
-
-/// The Kubernetes backend does not keep custom language models yet: every operation answers 501
-/// with what to do instead.
-#[async_trait]
-impl LanguageModels for Kubernetes {
-    async fn create_model(&self, _: CreateLanguageModel) -> Result<String, ApiError> {
-        Err(not_served())
-    }
-    async fn list_models(&self, _: Option<String>) -> Result<Vec<LanguageModel>, ApiError> {
-        Err(not_served())
-    }
-    async fn get_model(&self, _: &str) -> Result<LanguageModel, ApiError> {
-        Err(not_served())
-    }
-    async fn delete_model(&self, _: &str) -> Result<(), ApiError> {
-        Err(not_served())
-    }
-    async fn train(&self, _: &str, _: TrainOptions) -> Result<(), ApiError> {
-        Err(not_served())
-    }
-    async fn reset(&self, _: &str) -> Result<(), ApiError> {
-        Err(not_served())
-    }
-    async fn upgrade(&self, _: &str) -> Result<(), ApiError> {
-        Err(not_served())
-    }
-    async fn add_corpus(&self, _: &str, _: &str, _: Vec<u8>, _: bool) -> Result<(), ApiError> {
-        Err(not_served())
-    }
-    async fn list_corpora(&self, _: &str) -> Result<Vec<Corpus>, ApiError> {
-        Err(not_served())
-    }
-    async fn get_corpus(&self, _: &str, _: &str) -> Result<Corpus, ApiError> {
-        Err(not_served())
-    }
-    async fn delete_corpus(&self, _: &str, _: &str) -> Result<(), ApiError> {
-        Err(not_served())
-    }
-    async fn add_words(&self, _: &str, _: Vec<CustomWord>) -> Result<(), ApiError> {
-        Err(not_served())
-    }
-    async fn put_word(&self, _: &str, _: &str, _: CustomWord) -> Result<(), ApiError> {
-        Err(not_served())
-    }
-    async fn list_words(&self, _: &str, _: WordType, _: WordSort) -> Result<Vec<Word>, ApiError> {
-        Err(not_served())
-    }
-    async fn get_word(&self, _: &str, _: &str) -> Result<Word, ApiError> {
-        Err(not_served())
-    }
-    async fn delete_word(&self, _: &str, _: &str) -> Result<(), ApiError> {
-        Err(not_served())
     }
 }
