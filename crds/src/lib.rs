@@ -3,6 +3,7 @@
 //! batch id and the names derived from it, the shard plan and shard counts, the
 //! operator ⇄ shard contract, and (feature `kube`) the SpeechBatch custom resource.
 
+pub mod analytics;
 pub mod batch_id;
 pub mod customization;
 pub mod error_body;

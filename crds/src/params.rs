@@ -42,6 +42,11 @@ pub struct RecognitionParams {
     /// do).
     #[serde(alias = "split_channels")]
     pub split_channels: SplitChannels,
+    /// Add speech analytics (tones, sentiment, keywords and topics per speaker turn, the
+    /// conversation's topics, `Conversation.zip` and `Speaker.zip`) once every file is
+    /// recognised.
+    #[serde(alias = "speech_analytics")]
+    pub speech_analytics: bool,
 }
 
 /// How a file with more than one channel is recognised (query parameter `split_channels`).
@@ -82,6 +87,7 @@ impl Default for RecognitionParams {
             profanity_filter: true,
             customization_weight: None,
             split_channels: SplitChannels::Auto,
+            speech_analytics: false,
         }
     }
 }
@@ -94,7 +100,7 @@ pub struct ParamError(pub String);
 
 /// The query parameters that set recognition options; others, apart from `function`, are
 /// ignored, because the interface uses the defaults for every parameter it does not list.
-pub const RECOGNITION_PARAMS: [&str; 9] = [
+pub const RECOGNITION_PARAMS: [&str; 10] = [
     "model",
     "split_channels",
     "word_confidence",
@@ -104,6 +110,7 @@ pub const RECOGNITION_PARAMS: [&str; 9] = [
     "customization_weight",
     "acoustic_customization_id",
     "language_customization_id",
+    "speech_analytics",
 ];
 
 impl RecognitionParams {
@@ -141,6 +148,7 @@ impl RecognitionParams {
                 "smart_formatting" => p.smart_formatting = parse_bool(name, value)?,
                 "redaction" => p.redaction = parse_bool(name, value)?,
                 "profanity_filter" => p.profanity_filter = parse_bool(name, value)?,
+                "speech_analytics" => p.speech_analytics = parse_bool(name, value)?,
                 "split_channels" => {
                     p.split_channels = match value.to_ascii_lowercase().as_str() {
                         "auto" => SplitChannels::Auto,
@@ -194,6 +202,9 @@ impl RecognitionParams {
             q.push(("customization_weight", w.to_string()));
         }
         q.push(("split_channels", self.split_channels.as_str().to_string()));
+        if self.speech_analytics {
+            q.push(("speech_analytics", "true".to_string()));
+        }
         q
     }
 }
