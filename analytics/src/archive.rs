@@ -20,10 +20,7 @@ use zip::write::SimpleFileOptions;
 use crate::topics::{self, TopicModel};
 use crate::BatchAnalytics;
 
-/// The conversation-level archive's name.
-pub const CONVERSATION_ZIP: &str = "Conversation.zip";
-/// The utterance-level archive's name.
-pub const SPEAKER_ZIP: &str = "Speaker.zip";
+pub use crds::analytics::{CONVERSATION_ZIP, SPEAKER_ZIP};
 
 /// The tones of a turn that count, by display name (`None` when it has none).
 fn tone_names(t: &SpeakerTurn) -> Vec<&'static str> {

@@ -85,6 +85,12 @@ pub struct Analyzer {
     generic: Vec<f32>,
 }
 
+impl std::fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analyzer").finish_non_exhaustive()
+    }
+}
+
 impl Analyzer {
     /// An analyzer over a loaded encoder.
     pub fn new(encoder: SentenceEncoder) -> Result<Self, EncoderError> {

@@ -69,6 +69,16 @@ pub async fn start(
     let engine = tokio::task::spawn_blocking(move || engine_args.load(&ModelName::ALL))
         .await?
         .context("cannot load the models: run scripts/setup")?;
+    let threads = args.engine.threads.max(1);
+    let analyzer = tokio::task::spawn_blocking(move || {
+        let encoder = speechbatch_analytics::SentenceEncoder::load(
+            &speechbatch_analytics::SentenceEncoder::default_dir(),
+            threads,
+        )?;
+        speechbatch_analytics::Analyzer::new(encoder)
+    })
+    .await?
+    .context("cannot load the speech analytics model: run scripts/setup")?;
     tracing::info!(seconds = started.elapsed().as_secs_f32(), "models loaded");
     let recognizer: Arc<dyn Recognizer> = Arc::new(engine);
     Embedded::start(
@@ -82,6 +92,7 @@ pub async fn start(
                 retries: args.storage_retries,
                 first_delay: Duration::from_millis(args.storage_retry_delay_ms),
             },
+            analyzer: Some(Arc::new(analyzer)),
         },
         recognizer,
         shutdown,

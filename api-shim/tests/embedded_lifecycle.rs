@@ -357,6 +357,7 @@ impl Service {
                 ..StorageConfig::default()
             },
             retry,
+            analyzer: None,
         };
         let fake = Fake::new();
         let shutdown = CancellationToken::new();

@@ -4,6 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The conversation-level archive a batch with analytics writes at the root of its output bucket.
+pub const CONVERSATION_ZIP: &str = "Conversation.zip";
+/// The utterance-level archive, beside it.
+pub const SPEAKER_ZIP: &str = "Speaker.zip";
+
 /// The string every field of a topic holds when there is too little speech to find one.
 pub const UNKNOWN_TOPIC: &str = "unknown";
 

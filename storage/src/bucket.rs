@@ -390,13 +390,21 @@ impl Bucket {
         body: Vec<u8>,
         batch_id: &str,
     ) -> Result<(), StorageError> {
-        self.put_object(
-            key,
-            body,
-            "application/json",
-            Some((BATCH_ID_METADATA, batch_id)),
-        )
-        .await
+        self.put_output_as(key, body, "application/json", batch_id)
+            .await
+    }
+
+    /// Writes an output object of another content type (the analytics archives), tagged with
+    /// the batch as [`Bucket::put_output`] does.
+    pub async fn put_output_as(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        batch_id: &str,
+    ) -> Result<(), StorageError> {
+        self.put_object(key, body, content_type, Some((BATCH_ID_METADATA, batch_id)))
+            .await
     }
 
     /// Writes any object (overwriting one of that key), with `content_type`. For the model

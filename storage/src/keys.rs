@@ -1,10 +1,17 @@
 //! Output naming: each input `K` yields `K.json` and/or `K.notice`, beside it in the same bucket
 //! or at the same relative path in a separate output bucket.
 
-/// True for keys the service writes (`.json` results and `.notice` files): they are never inputs,
-/// so that a rerun over a bucket that holds both does not transcribe its own outputs.
+/// The archives a batch with speech analytics writes at the root of its output bucket.
+pub const ANALYTICS_ARCHIVES: [&str; 2] = [
+    crds::analytics::CONVERSATION_ZIP,
+    crds::analytics::SPEAKER_ZIP,
+];
+
+/// True for keys the service writes (`.json` results, `.notice` files and the analytics
+/// archives): they are never inputs, so that a rerun over a bucket that holds both does not
+/// transcribe its own outputs.
 pub fn is_output_key(key: &str) -> bool {
-    key.ends_with(".json") || key.ends_with(".notice")
+    key.ends_with(".json") || key.ends_with(".notice") || ANALYTICS_ARCHIVES.contains(&key)
 }
 
 /// True for keys that are inputs: not outputs and not folder markers (keys ending in `/`, which

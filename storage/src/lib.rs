@@ -27,7 +27,7 @@ pub use cli::{ModelStoreArgs, StorageArgs};
 pub use crds::ShardPlan;
 pub use credentials::{Credentials, CredentialsError, HmacCredentials, IamCredentials};
 pub use error::{StorageError, StorageErrorKind};
-pub use keys::{is_input_key, is_output_key, output_key, OutputKind};
+pub use keys::{is_input_key, is_output_key, output_key, OutputKind, ANALYTICS_ARCHIVES};
 pub use shard::ShardPlanner;
 
 /// Scans the whole bucket once, streaming, and plans at most `max_shards` balanced shards.

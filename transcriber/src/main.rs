@@ -126,6 +126,8 @@ fn recognize(args: RecognizeArgs) -> anyhow::Result<ExitCode> {
         profanity_filter: args.profanity_filter,
         customization_weight: args.customization_weight,
         split_channels: args.split_channels,
+        // Analytics is a stage of a batch: topics are found across its files.
+        speech_analytics: false,
     }
     .resolved();
     let vocabulary: Option<Vocabulary> = match &args.vocabulary {

@@ -3,6 +3,7 @@
 //! [`batch::run_shard`] in-process; Kubernetes shard pods run the `speechbatch-shard` binary
 //! ([`shard`]). The engine comes in behind the [`Recognizer`] trait.
 
+pub mod analytics;
 pub mod batch;
 pub mod recognizer;
 pub mod shard;

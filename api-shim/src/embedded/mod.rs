@@ -70,6 +70,9 @@ pub struct EmbeddedConfig {
     pub storage: StorageConfig,
     /// What happens after a storage error that may pass.
     pub retry: RetryPolicy,
+    /// Speech analytics, for jobs with `speech_analytics=true` (`None`: those jobs get a
+    /// `.notice` per file saying the models are missing).
+    pub analyzer: Option<Arc<speechbatch_analytics::Analyzer>>,
 }
 
 /// The embedded backend cannot start.

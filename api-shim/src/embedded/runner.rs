@@ -99,6 +99,26 @@ pub(super) async fn run_job(inner: Arc<Inner>, id: BatchId) {
         shards.abort_all();
         return inner.fail(&id, message).await;
     }
+    // Speech analytics over the files the job finished, also when it was canceled (its
+    // archives cover what it did); not when it was deleted, nor at shutdown (the job runs
+    // again at the next start, and so does this stage).
+    let deleted = inner.table.get(&id).is_none();
+    if files.params.speech_analytics && !deleted && !inner.shutdown.is_cancelled() {
+        let ran = inner
+            .cfg
+            .retry
+            .run("speech analytics", &id, &inner.shutdown, || async {
+                speechbatch_worker::analytics::run_analytics(&files, inner.cfg.analyzer.as_ref())
+                    .await
+                    .map_err(ShardError::from)
+            })
+            .await;
+        match ran {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(error) => return inner.fail(&id, error.to_string()).await,
+        }
+    }
     // A stopped job (cancel, delete, shutdown) has unfinished shards: completion is refused.
     match inner
         .table
