@@ -31,6 +31,7 @@ COPY diarize diarize
 COPY textfmt textfmt
 COPY storage storage
 COPY custom custom
+COPY analytics analytics
 COPY kube-sim kube-sim
 COPY testkit testkit
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -45,6 +45,7 @@ COPY diarize diarize
 COPY textfmt textfmt
 COPY storage storage
 COPY custom custom
+COPY analytics analytics
 COPY kube-sim kube-sim
 COPY testkit testkit
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
@@ -62,7 +63,8 @@ RUN [ "$(uname -m)" = x86_64 ] || { echo "models: linux/amd64 only (x86_64 ONNX 
 ENV SPEECHBATCH_CACHE=/cache
 WORKDIR /src
 COPY setup/env.sh setup/models.sh setup/models.lock setup/requirements-convert.txt \
-     setup/convert_whisper.py setup/convert_moonshine.py setup/convert_speaker_model.py setup/
+     setup/convert_whisper.py setup/convert_moonshine.py setup/convert_speaker_model.py \
+     setup/convert_minilm.py setup/
 # Then drop what the runtime image does not need: stamps and the tests' reference filterbank.
 RUN setup/models.sh \
  && rm -rf /cache/models/reference /cache/models/*.stamp /cache/onnxruntime/.stamp

@@ -751,6 +751,86 @@ async fn a_custom_model_made_over_rest_lives_in_a_resource_and_teaches_shards_it
         .contains(&frozen.vocabulary_object));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speech_analytics_runs_as_a_final_job_once_every_shard_is_done() {
+    let svc = Service::start(Opts {
+        backend: Backend::Kubernetes,
+        max_shards: 2,
+        workers: 2,
+        ..Default::default()
+    })
+    .await;
+    let stack = svc.kube.as_ref().unwrap();
+    let client = stack.client().await;
+    let s3 = svc.embedded_s3();
+    let calls = ["dev_call01", "dev_call02", "dev_call05"];
+    s3.fill(
+        "e2e-analytics",
+        calls
+            .iter()
+            .map(|c| {
+                (
+                    format!("{c}.flac"),
+                    read_testdata(&format!("analytics/{c}.flac")),
+                )
+            })
+            .collect(),
+    )
+    .await;
+    let job = svc
+        .create(
+            "function=recognize&speech_analytics=true",
+            form(&s3.creds_file(), "e2e-analytics", None),
+        )
+        .await;
+    let id = job["batch_id"].as_str().unwrap().to_string();
+    let (job, _) = svc.wait_final(&id, TIMEOUT).await;
+    assert_eq!(
+        job["status"],
+        "completed",
+        "{job}\n{}",
+        tail(&stack.operator_log(), 40)
+    );
+    assert_eq!(as_u64(&job["successful_count"]), 3, "{job}");
+    assert_eq!(as_u64(&job["failed_count"]), 0, "{job}");
+
+    // The analytics ran as its own Job after the shards, and the status says so.
+    let batches: Api<SpeechBatch> = Api::namespaced(client.clone(), NAMESPACE);
+    let batch = batches.get(&id).await.unwrap();
+    let analyzed = batch
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Analyzed")
+        .cloned()
+        .expect("an Analyzed condition");
+    assert_eq!(analyzed.status, "True", "{analyzed:?}");
+    let jobs: Api<Job> = Api::namespaced(client.clone(), NAMESPACE);
+    let analytics_job = crds::BatchId::parse(&id).unwrap().analytics_job_name();
+    assert!(jobs.get_opt(&analytics_job).await.unwrap().is_some());
+
+    let mut topics = Vec::new();
+    for c in calls {
+        let out: Value =
+            serde_json::from_slice(&s3.read("e2e-analytics", &format!("{c}.flac.json")).await)
+                .unwrap();
+        let turns = out["speaker_turn_speech_analytics"].as_array().unwrap();
+        assert!(!turns.is_empty(), "{c}: {out}");
+        topics.push(out["conversation_speech_analytics"]["topics"][0]["cluster_id"].clone());
+    }
+    assert_eq!(
+        topics[0], topics[1],
+        "the pharmacy calls share a topic: {topics:?}"
+    );
+    assert_ne!(topics[0], topics[2], "the hotel call does not: {topics:?}");
+    let keys = s3.keys("e2e-analytics").await;
+    for z in ["Conversation.zip", "Speaker.zip"] {
+        assert!(keys.contains(&z.to_string()), "{keys:?}");
+    }
+}
+
 /// An authenticated request to the service; the status and the body, checked against `schema`
 /// (or the error body).
 async fn rest(

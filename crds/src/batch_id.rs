@@ -90,6 +90,12 @@ impl BatchId {
         format!("{prefix}-{:08x}", hash as u32)
     }
 
+    /// The name of the Job that runs the batch's speech analytics once its shards are done:
+    /// the Job name of the id with `-analytics` appended (shortened like any Job name).
+    pub fn analytics_job_name(&self) -> String {
+        BatchId(format!("{}-analytics", self.0)).job_name()
+    }
+
     /// The value of [`BATCH_LABEL`] on the batch's objects: the id, which the operator maps a
     /// pod back to its SpeechBatch by. Label values hold at most 63 characters, so a longer id
     /// gets its Job's name instead (its pods then only wake the operator through their Job).
@@ -176,7 +182,10 @@ mod tests {
         let short = BatchId::parse("short").unwrap();
         assert_eq!(short.job_name(), "short");
         assert_eq!(short.label_value(), "short");
+        assert_eq!(short.analytics_job_name(), "short-analytics");
         let long = BatchId::parse(&"a".repeat(200)).unwrap();
+        assert!(long.analytics_job_name().len() <= 52);
+        assert_ne!(long.analytics_job_name(), long.job_name());
         let n = long.job_name();
         assert!(n.len() <= 52, "{n}");
         assert_eq!(n, long.job_name());

@@ -203,7 +203,14 @@ pub mod env {
     /// Where the termination message goes (optional; default
     /// [`TERMINATION_MESSAGE_PATH`](super::TERMINATION_MESSAGE_PATH)).
     pub const TERMINATION_LOG: &str = "SPEECHBATCH_TERMINATION_LOG";
+    /// The stage the pod runs: absent for a shard of recognition,
+    /// [`STAGE_ANALYTICS`](super::STAGE_ANALYTICS) for the batch's speech analytics.
+    pub const STAGE: &str = "SPEECHBATCH_STAGE";
 }
+
+/// The value of [`env::STAGE`] in the pod of a batch's speech analytics Job: it analyses every
+/// file the batch recognised (the index and shard range are ignored).
+pub const STAGE_ANALYTICS: &str = "analytics";
 
 /// A bucket as a shard sees it: name, location and the path of its mounted credentials file.
 #[derive(Debug, Clone, PartialEq, Eq)]

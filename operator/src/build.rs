@@ -326,6 +326,31 @@ pub fn build_job(
     }
 }
 
+/// The batch's speech analytics Job: one pod of the shard image, with the shards' environment
+/// and mounts, running the analytics stage (`SPEECHBATCH_STAGE=analytics`) over every file the
+/// batch recognised. An Indexed Job of one completion, so that it is retried like a shard.
+pub fn build_analytics_job(
+    id: &BatchId,
+    batch: &SpeechBatch,
+    plan: &ShardPlan,
+    settings: &JobSettings,
+) -> Job {
+    let mut job = build_job(id, batch, plan, settings);
+    job.metadata.name = Some(id.analytics_job_name());
+    if let Some(spec) = job.spec.as_mut() {
+        spec.completions = Some(1);
+        spec.parallelism = Some(1);
+        if let Some(pod) = spec.template.spec.as_mut() {
+            for c in &mut pod.containers {
+                c.env
+                    .get_or_insert_with(Vec::new)
+                    .push(env(shard::env::STAGE, shard::STAGE_ANALYTICS));
+            }
+        }
+    }
+    job
+}
+
 /// Merges the tallies of succeeded shard pods into the recorded shard results, keyed by
 /// completion index: a reported index replaces its entry (a retried shard recounts its whole
 /// range from the outputs' metadata, so its tally is exact, never an increment), and entries of

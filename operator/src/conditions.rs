@@ -14,7 +14,10 @@ pub const SCANNED: &str = "Scanned";
 pub const ADMITTED: &str = "Admitted";
 /// Shard pods have started (once `True`, stays `True`: a job only moves forward).
 pub const RUNNING: &str = "Running";
-/// Every shard finished.
+/// The batch's speech analytics (`speech_analytics=true`): `Unknown` while its Job runs,
+/// `True` once every file's analytics and the archives are written.
+pub const ANALYZED: &str = "Analyzed";
+/// Every shard finished (and, with speech analytics, the analytics too).
 pub const COMPLETE: &str = "Complete";
 /// `spec.cancel` was honoured.
 pub const CANCELED: &str = "Canceled";
@@ -22,7 +25,9 @@ pub const CANCELED: &str = "Canceled";
 pub const FAILED: &str = "Failed";
 
 /// Every condition type, in lifecycle order.
-pub const ALL: [&str; 6] = [SCANNED, ADMITTED, RUNNING, COMPLETE, CANCELED, FAILED];
+pub const ALL: [&str; 7] = [
+    SCANNED, ADMITTED, RUNNING, ANALYZED, COMPLETE, CANCELED, FAILED,
+];
 
 /// `True`, `False` or `Unknown`.
 pub fn is_true(conditions: &[Condition], type_: &str) -> bool {

@@ -203,8 +203,17 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
         .clone()
         .or_else(|| id.as_ref().map(|id| id.job_name()))
         .unwrap_or_default();
-    let (mut job, mut pods) = (None, Vec::new());
+    let (mut job, mut pods, mut analytics) = (None, Vec::new(), None);
     if !is_final && prev.plan.is_some() {
+        if let (true, Some(id)) = (batch.spec.recognition.speech_analytics, &id) {
+            let name = id.analytics_job_name();
+            if let Some(j) = apply::get_job(&jobs, &name).await? {
+                if !apply::owned_by(&j, batch) {
+                    return Err(Error::ForeignJob(name));
+                }
+                analytics = Some(JobObservation::from_job(&j));
+            }
+        }
         if let Some(j) = apply::get_job(&jobs, &job_name).await? {
             if !apply::owned_by(&j, batch) {
                 return Err(Error::ForeignJob(job_name));
@@ -223,6 +232,7 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
             scan,
             job,
             pods,
+            analytics,
             now: Timestamp::now(),
         },
         &ctx.policy,
@@ -237,6 +247,9 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
         apply::apply_status(&api, &name, &decision.status).await?;
     }
     if let JobAction::Create(j) = &decision.job {
+        apply::create_job(&jobs, j).await?;
+    }
+    if let Some(j) = &decision.analytics_job {
         apply::create_job(&jobs, j).await?;
     }
     let reference = batch.object_ref(&());

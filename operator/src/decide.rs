@@ -10,7 +10,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff;
 
-use crate::build::{build_job, merge_shards, JobSettings};
+use crate::build::{build_analytics_job, build_job, merge_shards, JobSettings};
 use crate::conditions::{self as cond, derive_status};
 use crate::observe::{JobObservation, PodOutcome, PodReport};
 
@@ -40,6 +40,8 @@ pub struct Observed<'a> {
     pub job: Option<JobObservation>,
     /// The Job's pods.
     pub pods: Vec<PodReport>,
+    /// The batch's speech analytics Job, when it exists.
+    pub analytics: Option<JobObservation>,
     /// The time of this reconcile.
     pub now: Timestamp,
 }
@@ -83,6 +85,9 @@ pub struct Decision {
     pub status: SpeechBatchStatus,
     /// What to do with the Job.
     pub job: JobAction,
+    /// The speech analytics Job to create (an existing one of the same name counts as
+    /// created).
+    pub analytics_job: Option<Box<Job>>,
     /// Events to publish once the Job action succeeded.
     pub notes: Vec<Note>,
 }
@@ -116,9 +121,12 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
                 ..prev
             },
             job: JobAction::None,
+            analytics_job: None,
             notes: Vec::new(),
         };
     }
+    let wants_analytics = batch.spec.recognition.speech_analytics;
+    let mut analytics_job = None;
     let now = k8s_time(obs.now);
     let mut conds = prev.conditions.clone();
     let mut plan = prev.plan.clone();
@@ -144,6 +152,21 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
         );
         if obs.job.as_ref().is_some_and(|j| !j.deleting) {
             job_action = JobAction::Delete(job_name.clone());
+        }
+        // A canceled batch still gets its analytics for the files it finished: the analytics
+        // Job runs on its own after the status is final.
+        if let (true, Some(p), Ok(id), None) = (wants_analytics, &plan, &id, &obs.analytics) {
+            if obs.job.is_some() {
+                analytics_job = Some(Box::new(build_analytics_job(id, batch, p, &policy.job)));
+                notes.push(Note {
+                    reason: "AnalyticsStarted",
+                    message: format!(
+                        "Speech analytics of the files finished before the cancel: Job {}",
+                        id.analytics_job_name()
+                    ),
+                    warning: false,
+                });
+            }
         }
         notes.push(Note {
             reason: "Canceled",
@@ -258,7 +281,26 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
                         });
                     }
                 },
-                Some(job) => observe_job(job, &obs.pods, &mut conds, &mut notes, &mut set, policy),
+                Some(job) => {
+                    let shards_done = observe_job(
+                        job,
+                        &obs.pods,
+                        &mut conds,
+                        &mut notes,
+                        &mut set,
+                        policy,
+                        wants_analytics,
+                    );
+                    if let (true, Ok(id)) = (shards_done, &id) {
+                        analytics_job = observe_analytics(
+                            obs.analytics.as_ref(),
+                            &mut conds,
+                            &mut notes,
+                            &mut set,
+                            || Box::new(build_analytics_job(id, batch, p, &policy.job)),
+                        );
+                    }
+                }
             }
         }
     }
@@ -305,12 +347,112 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
     Decision {
         status,
         job: job_action,
+        analytics_job,
         notes,
     }
 }
 
+/// Once every shard finished, with speech analytics: the analytics Job is created (returned),
+/// then watched; the batch is complete when it is, failed when it fails.
+fn observe_analytics(
+    analytics: Option<&JobObservation>,
+    conds: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    notes: &mut Vec<Note>,
+    set: &mut impl FnMut(
+        &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+        &str,
+        &str,
+        &str,
+        String,
+    ),
+    build: impl FnOnce() -> Box<Job>,
+) -> Option<Box<Job>> {
+    match analytics {
+        None => {
+            let job = build();
+            let name = job.metadata.name.clone().unwrap_or_default();
+            set(
+                conds,
+                cond::ANALYZED,
+                "Unknown",
+                "AnalyticsStarted",
+                format!("Every shard finished; Job {name} analyses the batch's files"),
+            );
+            notes.push(Note {
+                reason: "AnalyticsStarted",
+                message: format!("Created Job {name} for the batch's speech analytics"),
+                warning: false,
+            });
+            Some(job)
+        }
+        Some(a) if a.failed.is_some() => {
+            let message = format!(
+                "Speech analytics failed: {}",
+                a.failed.clone().unwrap_or_default()
+            );
+            set(
+                conds,
+                cond::ANALYZED,
+                "False",
+                "AnalyticsFailed",
+                message.clone(),
+            );
+            set(
+                conds,
+                cond::FAILED,
+                "True",
+                "AnalyticsFailed",
+                message.clone(),
+            );
+            notes.push(Note {
+                reason: "Failed",
+                message,
+                warning: true,
+            });
+            None
+        }
+        Some(a) if a.complete => {
+            set(
+                conds,
+                cond::ANALYZED,
+                "True",
+                "AnalyticsWritten",
+                format!(
+                    "Job {} wrote every file's analytics and the archives",
+                    a.name
+                ),
+            );
+            set(
+                conds,
+                cond::COMPLETE,
+                "True",
+                "JobComplete",
+                "Every shard finished and the speech analytics are written".into(),
+            );
+            notes.push(Note {
+                reason: "Completed",
+                message: format!("Job {} wrote the speech analytics", a.name),
+                warning: false,
+            });
+            None
+        }
+        Some(a) => {
+            set(
+                conds,
+                cond::ANALYZED,
+                "Unknown",
+                "AnalyticsRunning",
+                format!("Job {} analyses the batch's files", a.name),
+            );
+            None
+        }
+    }
+}
+
 /// Moves the conditions forward from the Job: admitted when not suspended, running once a pod
-/// is active or an index finished, complete or failed from the Job's own conditions.
+/// is active or an index finished, complete or failed from the Job's own conditions. With
+/// `analytics`, a complete Job does not complete the batch: returns true for
+/// [`observe_analytics`] to take over.
 fn observe_job(
     job: &JobObservation,
     pods: &[PodReport],
@@ -324,7 +466,8 @@ fn observe_job(
         String,
     ),
     policy: &Policy,
-) {
+    analytics: bool,
+) -> bool {
     if job.suspended {
         let message = match &policy.job.kueue_queue {
             Some(q) => format!("Job {} waits for admission by Kueue queue {q}", job.name),
@@ -371,6 +514,8 @@ fn observe_job(
             message,
             warning: true,
         });
+    } else if job.complete && analytics {
+        return true;
     } else if job.complete {
         set(
             conds,
@@ -385,4 +530,5 @@ fn observe_job(
             warning: false,
         });
     }
+    false
 }

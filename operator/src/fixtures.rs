@@ -321,6 +321,7 @@ fn planned_batch() -> SpeechBatch {
             scan: Some(ScanOutcome::Planned(planner.finish())),
             job: None,
             pods: vec![],
+            analytics: None,
             now: crds::Timestamp::now(),
         },
         &policy(),

@@ -89,6 +89,7 @@ fn run(
             scan,
             job,
             pods,
+            analytics: None,
             now: at(now),
         },
         &policy(),
@@ -389,6 +390,112 @@ fn a_complete_job_completes_the_batch_with_every_shards_counts() {
     assert_eq!(s.progress, 1.0);
     assert_eq!(s.finished.as_deref(), Some(T1));
     assert!(s.error_message.is_none());
+}
+
+/// Decides with an analytics Job observed.
+fn run_analytics(
+    b: &SpeechBatch,
+    pods: Vec<PodReport>,
+    analytics: Option<JobObservation>,
+) -> Decision {
+    decide(
+        &Observed {
+            batch: b,
+            scan: None,
+            job: Some(job_obs(JOB_COMPLETE)),
+            pods,
+            analytics,
+            now: at(T1),
+        },
+        &policy(),
+    )
+}
+
+#[test]
+fn with_speech_analytics_complete_shards_start_the_analytics_job_and_the_batch_waits_for_it() {
+    let mut b = planned(10, 3);
+    b.spec.recognition.speech_analytics = true;
+    let pods: Vec<_> = (0..3).map(|i| ok(i, 3, 0)).collect();
+    // Shards done, no analytics Job yet: it is created; the batch is still running.
+    let d = run_analytics(&b, pods.clone(), None);
+    assert_eq!(state(&d), BatchStatus::Running);
+    let job = d
+        .analytics_job
+        .clone()
+        .expect("the analytics Job is created");
+    let id = b.batch_id().unwrap();
+    assert_eq!(
+        job.metadata.name.as_deref(),
+        Some(id.analytics_job_name().as_str())
+    );
+    let spec = job.spec.as_ref().unwrap();
+    assert_eq!((spec.completions, spec.parallelism), (Some(1), Some(1)));
+    let env = spec.template.spec.as_ref().unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    assert!(env
+        .iter()
+        .any(|e| e.name == crds::shard::env::STAGE && e.value.as_deref() == Some("analytics")));
+    assert_eq!(
+        cond::find(&d.status.conditions, cond::ANALYZED).map(|c| c.status.as_str()),
+        Some("Unknown")
+    );
+    assert_eq!(d.status.successful_count, 9, "counts are the shards'");
+    // Running (also after an operator restart: the Job is observed, not created again).
+    let b = after(b, &d);
+    let running = JobObservation {
+        name: id.analytics_job_name(),
+        active: 1,
+        ..Default::default()
+    };
+    let d = run_analytics(&b, pods.clone(), Some(running.clone()));
+    assert_eq!(state(&d), BatchStatus::Running);
+    assert!(d.analytics_job.is_none());
+    // Done: completed, counts unchanged.
+    let done = JobObservation {
+        complete: true,
+        active: 0,
+        ..running.clone()
+    };
+    let d = run_analytics(&b, pods.clone(), Some(done));
+    assert_eq!(state(&d), BatchStatus::Completed);
+    assert!(cond::is_true(&d.status.conditions, cond::ANALYZED));
+    assert_eq!(
+        (
+            d.status.total_count,
+            d.status.successful_count,
+            d.status.failed_count
+        ),
+        (10, 9, 0)
+    );
+    // Failed: the batch fails saying so.
+    let failed = JobObservation {
+        failed: Some("BackoffLimitExceeded".into()),
+        ..running
+    };
+    let d = run_analytics(&b, pods, Some(failed));
+    assert_eq!(state(&d), BatchStatus::Failed);
+    assert!(d
+        .status
+        .error_message
+        .unwrap()
+        .contains("Speech analytics failed"));
+}
+
+#[test]
+fn a_canceled_batch_with_speech_analytics_still_analyses_what_it_finished() {
+    let mut b = planned(10, 3);
+    b.spec.recognition.speech_analytics = true;
+    b.spec.cancel = true;
+    let d = run(&b, None, Some(job_obs(JOB_ADMITTED_NO_POD)), vec![], T1);
+    assert_eq!(state(&d), BatchStatus::Canceled);
+    assert!(matches!(d.job, JobAction::Delete(_)));
+    assert!(d.analytics_job.is_some());
+    // Without the option, nothing more.
+    b.spec.recognition.speech_analytics = false;
+    let d = run(&b, None, Some(job_obs(JOB_ADMITTED_NO_POD)), vec![], T1);
+    assert!(d.analytics_job.is_none());
 }
 
 #[test]
@@ -792,6 +899,7 @@ fn with_a_kueue_queue_the_job_is_created_suspended_and_labelled() {
             scan: Some(ScanOutcome::Planned(plan(3, 3))),
             job: None,
             pods: vec![],
+            analytics: None,
             now: at(T0),
         },
         &pol,

@@ -7,6 +7,10 @@
 //! instead of redoing it, so its counts are exact. The counts go to the termination message,
 //! where the operator reads them (no API access, so the shard's service account needs no RBAC).
 //! Exit codes are [`ShardExit`]'s.
+//!
+//! The same binary runs the batch's speech analytics Job (`SPEECHBATCH_STAGE=analytics`): one
+//! pod that analyses every file the batch recognised, once all shards are done
+//! ([`crate::analytics`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -100,9 +104,15 @@ pub fn run(args: ShardArgs) -> ShardExit {
         .build()
         .expect("a tokio runtime starts");
     let env = ShardEnv::from_lookup(|name| std::env::var(name).ok());
+    let analytics_stage =
+        std::env::var(env::STAGE).ok().as_deref() == Some(crds::shard::STAGE_ANALYTICS);
     let outcome = runtime.block_on(async {
         let env = env?;
-        shard(&args, &env).await
+        if analytics_stage {
+            analytics(&args, &env).await
+        } else {
+            shard(&args, &env).await
+        }
     });
     let (message, exit) = match outcome {
         Ok(counts) => {
@@ -175,6 +185,46 @@ async fn load_vocabulary(
         .await
         .map_err(|e| fail(e.to_string()))?;
     serde_json::from_slice(&bytes).map_err(|e| fail(format!("not a trained vocabulary: {e}")))
+}
+
+/// The batch's speech analytics stage. Its counts are zero: analytics changes no count (a file
+/// whose analytics failed gets a `.notice` beside its `.json` and stays counted once).
+async fn analytics(args: &ShardArgs, env: &ShardEnv) -> Result<ShardCounts, ShardError> {
+    let mut storage = args.storage.config();
+    if let Some(url) = &env.iam_token_url {
+        storage.iam_token_url = url.clone();
+    }
+    let output = connect(&env.output, &storage).await?;
+    let input = if env.output == env.input {
+        output.clone()
+    } else {
+        connect(&env.input, &storage).await?
+    };
+    let threads = args.engine.threads.max(1);
+    let analyzer = tokio::task::spawn_blocking(move || {
+        let encoder = speechbatch_analytics::SentenceEncoder::load(
+            &speechbatch_analytics::SentenceEncoder::default_dir(),
+            threads,
+        )?;
+        speechbatch_analytics::Analyzer::new(encoder)
+    })
+    .await
+    .map_err(|e| ShardError::Engine(format!("loading panicked: {e}")))?
+    .map_err(|e| ShardError::Engine(e.to_string()))?;
+    let files = BatchFiles {
+        batch_id: env.batch_id.clone(),
+        input,
+        output,
+        params: env.params,
+        vocabulary: None,
+    };
+    let report = crate::analytics::run_analytics(&files, Some(&Arc::new(analyzer))).await?;
+    tracing::info!(
+        analysed = report.analysed,
+        failed = report.failed,
+        "speech analytics finished"
+    );
+    Ok(ShardCounts::default())
 }
 
 async fn shard(args: &ShardArgs, env: &ShardEnv) -> Result<ShardCounts, ShardError> {
