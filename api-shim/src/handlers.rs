@@ -135,6 +135,11 @@ pub async fn recognize(
     backend: Arc<dyn Backend>,
 ) -> Reply_ {
     let (params, language_customization_id) = recognition_query(&query).map_err(reject)?;
+    if params.speech_analytics {
+        return Err(reject(ApiError::bad_request(
+            "speech_analytics applies to batch jobs, whose topics are found across their files: create a batch with POST /v1/batches, or leave the parameter out",
+        )));
+    }
     // The format is read from the content; the type only tells headerless G.729 apart.
     let name = match content_type.as_deref().map(str::to_ascii_lowercase) {
         Some(t) if t.starts_with("audio/g729") => "audio.g729",

@@ -2,8 +2,8 @@
 //! `speech_analytics=true` over service calls writes each `.json` with the conversation's topic
 //! and every speaker turn's tones, sentiment, keywords and topic, in the interface's shapes;
 //! calls about the same matter share a topic and calls about different matters do not; the
-//! counts are those of recognition; `Conversation.zip` and `Speaker.zip` hold their files; and a
-//! batch without the option gets none of it.
+//! counts are those of recognition; `Conversation.zip` and `Speaker.zip` hold their files; a
+//! batch without the option gets none of it; and `POST /v1/recognize` refuses the option.
 
 mod common;
 
@@ -267,4 +267,71 @@ async fn a_batch_with_speech_analytics_gets_turns_topics_and_archives() {
         2,
         "the input and its .json only"
     );
+
+    // One file has no batch to find topics across: refused, saying what to do.
+    let r = svc
+        .authed(
+            svc.http
+                .post(svc.url("/v1/recognize?speech_analytics=true")),
+        )
+        .body(read_testdata("analytics/dev_call05.flac"))
+        .send()
+        .await
+        .unwrap();
+    let (st, body) = checked_as(r, "ErrorBody").await;
+    assert_eq!(st.as_u16(), 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("batch"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canceled_batch_gets_analytics_for_the_files_it_finished() {
+    let svc = Service::start(Opts {
+        workers: 1,
+        ..Default::default()
+    })
+    .await;
+    let s3 = svc.embedded_s3();
+    let inputs: Vec<(String, Vec<u8>)> = (0..4)
+        .flat_map(|copy| {
+            ["dev_call01", "dev_call05", "dev_call06"].map(|c| {
+                (
+                    format!("{copy}/{c}.flac"),
+                    read_testdata(&format!("analytics/{c}.flac")),
+                )
+            })
+        })
+        .collect();
+    s3.fill("cancel-in", inputs).await;
+    let job = svc
+        .create(
+            "function=recognize&speech_analytics=true",
+            form(&s3.creds_file(), "cancel-in", None),
+        )
+        .await;
+    let id = job["batch_id"].as_str().unwrap().to_string();
+    speechbatch_testkit::wait_for("a first file recognised", TIMEOUT, async || {
+        (s3.outputs_of("cancel-in", &id).await.0 >= 1).then_some(())
+    })
+    .await;
+    let canceled = svc.cancel(&id).await;
+    assert_eq!(canceled["status"], "canceled", "{canceled}");
+    // The archives come once the files in flight are done, and cover exactly those finished.
+    let conversation = speechbatch_testkit::wait_for("the archives", TIMEOUT, async || {
+        let keys = s3.keys("cancel-in").await;
+        if !keys.iter().any(|k| k == "Speaker.zip") {
+            return None;
+        }
+        Some(s3.read("cancel-in", "Conversation.zip").await)
+    })
+    .await;
+    let (finished, _) = s3.outputs_of("cancel-in", &id).await;
+    assert!(finished < 12, "canceled before the end: {finished} of 12");
+    let conv = unzip(&conversation);
+    let lines = String::from_utf8(conv["conversation_data.json"].clone())
+        .unwrap()
+        .lines()
+        .count() as u64;
+    assert_eq!(lines, finished, "one conversation per finished file");
+    let job = svc.get(&id).await;
+    assert_eq!(job["status"], "canceled", "{job}");
 }
