@@ -339,36 +339,84 @@ fn topic_folders(
     ]
 }
 
+/// What an archive collects, one entry per conversation (or utterance), before it is written.
+#[derive(Default)]
+struct Collected<'a> {
+    /// The data file's bytes (`conversation_data.json` lines, `utterance_data.csv` rows).
+    data: Vec<u8>,
+    /// The transcripts file's elements.
+    transcripts: Vec<Value>,
+    /// Sentiment and tones, for the insights.
+    items: Vec<Item>,
+    /// Topics, for the insights.
+    topic_of: Vec<Topic>,
+    /// Keywords, for the insights.
+    keywords: Vec<Vec<String>>,
+    /// Each one's topic, for `topic_predict`.
+    predictions: Map<String, Value>,
+    /// Each turn, for the mapping folders.
+    sentences: Vec<(Value, &'a str, Topic)>,
+}
+
+impl Collected<'_> {
+    /// The archive: `data` and its summary model, `<level>_aggregated_insights.json`,
+    /// `<level>_transcripts.json`, and the topic-model folders.
+    fn into_zip(self, data: &str, level: &str, batch: &BatchAnalytics) -> Vec<u8> {
+        let insights = with_cohesion(
+            insights(level, &self.items, &self.topic_of, &self.keywords),
+            &batch.model,
+        );
+        let mut entries = vec![
+            (data.to_owned(), self.data),
+            (
+                format!("{data}.summary_model.json"),
+                pretty(&summary_model(&batch.model, batch.ids.len())),
+            ),
+            (
+                format!("{level}_aggregated_insights.json"),
+                pretty(&insights),
+            ),
+            (
+                format!("{level}_transcripts.json"),
+                pretty(&Value::Array(self.transcripts)),
+            ),
+        ];
+        entries.extend(topic_folders(
+            data,
+            &batch.model,
+            &batch.ids,
+            Value::Object(self.predictions),
+            self.sentences,
+        ));
+        zip(entries)
+    }
+}
+
 /// `Conversation.zip`.
 pub fn conversation_zip(batch: &BatchAnalytics) -> Vec<u8> {
     const DATA: &str = "conversation_data.json";
-    let mut data = Vec::new();
-    let mut transcripts = Vec::new();
-    let mut items = Vec::new();
-    let mut topic_of = Vec::new();
-    let mut keywords = Vec::new();
-    let mut predictions = Map::new();
-    let mut sentences = Vec::new();
+    let mut c = Collected::default();
     for (id, f) in batch.ids.iter().zip(&batch.files) {
         let utterances: Vec<Value> = f
             .turns
             .iter()
             .zip(&f.confidences)
-            .map(|(t, c)| {
+            .map(|(t, confidence)| {
                 json!({
                     "utteranceStartTime": (t.from * 1000.0).round() as i64,
                     "utterance": t.transcript,
                     "channel": t.speaker.to_string(),
-                    "confidence": (c * 1000.0).round() / 1000.0,
+                    "confidence": (confidence * 1000.0).round() / 1000.0,
                 })
             })
             .collect();
         let line = json!({"documentId": id, "utterances": utterances});
-        data.extend(serde_json::to_vec(&line).expect("serializes"));
-        data.push(b'\n');
+        c.data
+            .extend(serde_json::to_vec(&line).expect("serializes"));
+        c.data.push(b'\n');
         let item = conversation_item(id, &f.turns);
         let topic = f.conversation.topics[0].clone();
-        transcripts.push(json!({
+        c.transcripts.push(json!({
             "id": id,
             "transcript": f.turns.iter().map(|t| t.transcript.clone()).collect::<Vec<_>>(),
             "topic": topic.topic_name,
@@ -376,18 +424,18 @@ pub fn conversation_zip(batch: &BatchAnalytics) -> Vec<u8> {
             "sentiment": [{"label": item.sentiment.0.as_str(), "score": format!("{:.3}", item.sentiment.1)}],
             "content": f.turns.iter().map(turn_json).collect::<Vec<_>>(),
         }));
-        predictions.insert(
+        c.predictions.insert(
             id.clone(),
             serde_json::to_value(&topic).expect("serializes"),
         );
         for t in &f.turns {
-            sentences.push((
+            c.sentences.push((
                 json!(t.speaker_turn_id),
                 t.transcript.as_str(),
                 topic.clone(),
             ));
         }
-        keywords.push(
+        c.keywords.push(
             f.turns
                 .iter()
                 .flat_map(|t| t.speech_analytics.keywords.iter().map(|k| k.text.clone()))
@@ -395,36 +443,10 @@ pub fn conversation_zip(batch: &BatchAnalytics) -> Vec<u8> {
                 .into_iter()
                 .collect(),
         );
-        topic_of.push(topic);
-        items.push(item);
+        c.topic_of.push(topic);
+        c.items.push(item);
     }
-    let insights = with_cohesion(
-        insights("conversation", &items, &topic_of, &keywords),
-        &batch.model,
-    );
-    let mut entries = vec![
-        (DATA.to_owned(), data),
-        (
-            format!("{DATA}.summary_model.json"),
-            pretty(&summary_model(&batch.model, batch.ids.len())),
-        ),
-        (
-            "conversation_aggregated_insights.json".to_owned(),
-            pretty(&insights),
-        ),
-        (
-            "conversation_transcripts.json".to_owned(),
-            pretty(&Value::Array(transcripts)),
-        ),
-    ];
-    entries.extend(topic_folders(
-        DATA,
-        &batch.model,
-        &batch.ids,
-        Value::Object(predictions),
-        sentences,
-    ));
-    zip(entries)
+    c.into_zip(DATA, "conversation", batch)
 }
 
 /// Quotes a CSV cell (RFC 4180).
@@ -436,12 +458,7 @@ fn csv_cell(s: &str) -> String {
 pub fn speaker_zip(batch: &BatchAnalytics) -> Vec<u8> {
     const DATA: &str = "utterance_data.csv";
     let mut csv = String::from("utterance_id,sentiment,tone,keywords\n");
-    let mut transcripts = Vec::new();
-    let mut items = Vec::new();
-    let mut topic_of = Vec::new();
-    let mut keywords = Vec::new();
-    let mut predictions = Map::new();
-    let mut sentences = Vec::new();
+    let mut c = Collected::default();
     for (id, f) in batch.ids.iter().zip(&batch.files) {
         for t in &f.turns {
             let a = &t.speech_analytics;
@@ -453,23 +470,24 @@ pub fn speaker_zip(batch: &BatchAnalytics) -> Vec<u8> {
                 cell(serde_json::to_value(&a.tone).expect("serializes")),
                 cell(serde_json::to_value(&a.keywords).expect("serializes")),
             ));
-            transcripts.push(json!({
+            c.transcripts.push(json!({
                 "id": t.speaker_turn_id,
                 "transcript": t.transcript,
                 "content": [turn_json(t)],
             }));
             let topic = a.topics.first().cloned().unwrap_or_else(Topic::unknown);
-            predictions.insert(
+            c.predictions.insert(
                 t.speaker_turn_id.to_string(),
                 json!({"conversation": id, "topic": topic}),
             );
-            sentences.push((
+            c.sentences.push((
                 json!(t.speaker_turn_id),
                 t.transcript.as_str(),
                 topic.clone(),
             ));
-            keywords.push(a.keywords.iter().map(|k| k.text.clone()).collect());
-            topic_of.push(topic);
+            c.keywords
+                .push(a.keywords.iter().map(|k| k.text.clone()).collect());
+            c.topic_of.push(topic);
             let mut item = turn_item(t);
             item.tones = tone_names(t)
                 .into_iter()
@@ -480,34 +498,9 @@ pub fn speaker_zip(batch: &BatchAnalytics) -> Vec<u8> {
                         .chain(std::iter::repeat(0.0)),
                 )
                 .collect();
-            items.push(item);
+            c.items.push(item);
         }
     }
-    let insights = with_cohesion(
-        insights("utterance", &items, &topic_of, &keywords),
-        &batch.model,
-    );
-    let mut entries = vec![
-        (DATA.to_owned(), csv.into_bytes()),
-        (
-            format!("{DATA}.summary_model.json"),
-            pretty(&summary_model(&batch.model, batch.ids.len())),
-        ),
-        (
-            "utterance_aggregated_insights.json".to_owned(),
-            pretty(&insights),
-        ),
-        (
-            "utterance_transcripts.json".to_owned(),
-            pretty(&Value::Array(transcripts)),
-        ),
-    ];
-    entries.extend(topic_folders(
-        DATA,
-        &batch.model,
-        &batch.ids,
-        Value::Object(predictions),
-        sentences,
-    ));
-    zip(entries)
+    c.data = csv.into_bytes();
+    c.into_zip(DATA, "utterance", batch)
 }

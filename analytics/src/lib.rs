@@ -105,6 +105,15 @@ impl Analyzer {
         })
     }
 
+    /// The analyzer of the encoder set-up built (`$SPEECHBATCH_MODELS/minilm-l6-v2`), on
+    /// `threads` threads.
+    pub fn load_default(threads: usize) -> Result<Self, EncoderError> {
+        Self::new(SentenceEncoder::load(
+            &SentenceEncoder::default_dir(),
+            threads.max(1),
+        )?)
+    }
+
     /// `e` without its component along the generic direction, unit length.
     fn specific(&self, mut e: Vec<f32>) -> Vec<f32> {
         let along = encoder::cosine(&e, &self.generic);

@@ -70,15 +70,10 @@ pub async fn start(
         .await?
         .context("cannot load the models: run scripts/setup")?;
     let threads = args.engine.threads.max(1);
-    let analyzer = tokio::task::spawn_blocking(move || {
-        let encoder = speechbatch_analytics::SentenceEncoder::load(
-            &speechbatch_analytics::SentenceEncoder::default_dir(),
-            threads,
-        )?;
-        speechbatch_analytics::Analyzer::new(encoder)
-    })
-    .await?
-    .context("cannot load the speech analytics model: run scripts/setup")?;
+    let analyzer =
+        tokio::task::spawn_blocking(move || speechbatch_analytics::Analyzer::load_default(threads))
+            .await?
+            .context("cannot load the speech analytics model: run scripts/setup")?;
     tracing::info!(seconds = started.elapsed().as_secs_f32(), "models loaded");
     let recognizer: Arc<dyn Recognizer> = Arc::new(engine);
     Embedded::start(

@@ -201,16 +201,11 @@ async fn analytics(args: &ShardArgs, env: &ShardEnv) -> Result<ShardCounts, Shar
         connect(&env.input, &storage).await?
     };
     let threads = args.engine.threads.max(1);
-    let analyzer = tokio::task::spawn_blocking(move || {
-        let encoder = speechbatch_analytics::SentenceEncoder::load(
-            &speechbatch_analytics::SentenceEncoder::default_dir(),
-            threads,
-        )?;
-        speechbatch_analytics::Analyzer::new(encoder)
-    })
-    .await
-    .map_err(|e| ShardError::Engine(format!("loading panicked: {e}")))?
-    .map_err(|e| ShardError::Engine(e.to_string()))?;
+    let analyzer =
+        tokio::task::spawn_blocking(move || speechbatch_analytics::Analyzer::load_default(threads))
+            .await
+            .map_err(|e| ShardError::Engine(format!("loading panicked: {e}")))?
+            .map_err(|e| ShardError::Engine(e.to_string()))?;
     let files = BatchFiles {
         batch_id: env.batch_id.clone(),
         input,
