@@ -22,23 +22,6 @@ use crate::BatchAnalytics;
 
 pub use crds::analytics::{CONVERSATION_ZIP, SPEAKER_ZIP};
 
-/// The tones of a turn that count, by display name (`None` when it has none).
-fn tone_names(t: &SpeakerTurn) -> Vec<&'static str> {
-    let names: Vec<&'static str> = t
-        .speech_analytics
-        .tone
-        .tones
-        .iter()
-        .flatten()
-        .map(|s| s.tone_id.name())
-        .collect();
-    if names.is_empty() {
-        vec!["None"]
-    } else {
-        names
-    }
-}
-
 /// One bucket of a distribution: the ids in it, how many, and their mean score.
 #[derive(Default)]
 struct Bucket {
@@ -488,17 +471,7 @@ pub fn speaker_zip(batch: &BatchAnalytics) -> Vec<u8> {
             c.keywords
                 .push(a.keywords.iter().map(|k| k.text.clone()).collect());
             c.topic_of.push(topic);
-            let mut item = turn_item(t);
-            item.tones = tone_names(t)
-                .into_iter()
-                .zip(
-                    item.tones
-                        .iter()
-                        .map(|(_, s)| *s)
-                        .chain(std::iter::repeat(0.0)),
-                )
-                .collect();
-            c.items.push(item);
+            c.items.push(turn_item(t));
         }
     }
     c.data = csv.into_bytes();

@@ -28,7 +28,6 @@ pub const SERVICE_WORDS: &[(&str, f64)] = &[
     ("overdue", -1.2),
     ("mess", -1.6),
     ("outrageous", -2.4),
-    ("afford", 0.0),
     ("refund", -0.5),
     ("cancel", -0.6),
     ("waited", -0.8),
@@ -90,38 +89,44 @@ static LEXICON: LazyLock<HashMap<UniCase<&'static str>, f64>> = LazyLock::new(||
     lexicon
 });
 
+/// [`FORMULAS`] as word lists, the longest first (so "i'm so sorry" wins over "so sorry").
+static FORMULAS_LONGEST_FIRST: LazyLock<Vec<(Vec<&'static str>, &'static str)>> =
+    LazyLock::new(|| {
+        let mut f: Vec<(Vec<&str>, &str)> = FORMULAS
+            .iter()
+            .map(|(words, token, _)| (words.split(' ').collect(), *token))
+            .collect();
+        f.sort_by_key(|(words, _)| std::cmp::Reverse(words.len()));
+        f
+    });
+
 /// The text with each formula replaced by its token (lowercase; the longest formula first
 /// where two start at one word).
 fn with_formulas(text: &str) -> String {
+    // Each word without the punctuation around it, once.
     let words: Vec<String> = text
         .to_lowercase()
         .replace('\u{2019}', "'")
         .split_whitespace()
-        .map(str::to_owned)
+        .map(|w| {
+            w.trim_matches(|c: char| !(c.is_alphanumeric() || c == '\''))
+                .to_owned()
+        })
         .collect();
-    let bare = |w: &str| {
-        w.trim_matches(|c: char| !(c.is_alphanumeric() || c == '\''))
-            .to_owned()
-    };
-    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut out: Vec<&str> = Vec::with_capacity(words.len());
     let mut i = 0;
     'words: while i < words.len() {
-        let mut formulas: Vec<&(&str, &str, f64)> = FORMULAS.iter().collect();
-        formulas.sort_by_key(|(f, _, _)| std::cmp::Reverse(f.split(' ').count()));
-        for (formula, token, _) in formulas {
-            let parts: Vec<&str> = formula.split(' ').collect();
-            if i + parts.len() <= words.len()
-                && parts
-                    .iter()
-                    .enumerate()
-                    .all(|(j, p)| bare(&words[i + j]) == *p)
+        for (parts, token) in FORMULAS_LONGEST_FIRST.iter() {
+            if words
+                .get(i..i + parts.len())
+                .is_some_and(|w| w == parts.as_slice())
             {
-                out.push((*token).to_owned());
+                out.push(token);
                 i += parts.len();
                 continue 'words;
             }
         }
-        out.push(words[i].clone());
+        out.push(&words[i]);
         i += 1;
     }
     out.join(" ")

@@ -378,7 +378,7 @@ impl ModelState {
     }
 
     /// 409 while training or upgrading.
-    fn check_not_busy(&self) -> Result<(), CustomError> {
+    pub fn check_not_busy(&self) -> Result<(), CustomError> {
         if self.model.status.is_busy() {
             return Err(CustomError::Conflict(format!(
                 "Customization {} is {}: wait until it finishes and try again",

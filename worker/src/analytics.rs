@@ -80,22 +80,31 @@ pub async fn run_analytics(
             }
         }
     }
+    // Kept for the notices, should analytics fail (even by a panic that loses the documents).
+    let ids: Vec<String> = documents.iter().map(|d| d.id.clone()).collect();
     let analysed = match analyzer {
         None => Err("the analytics models are not loaded (run scripts/setup)".to_owned()),
         Some(analyzer) => {
-            let (analyzer, docs) = (analyzer.clone(), documents.clone());
-            tokio::task::spawn_blocking(move || analyzer.analyse(&docs))
-                .await
-                .map_err(|e| format!("analytics failed unexpectedly (internal error: {e})"))
-                .and_then(|r| r.map_err(|e| e.to_string()))
+            // The documents go to the blocking thread and come back: no copy of every result.
+            let analyzer = analyzer.clone();
+            let (docs, analysed) = tokio::task::spawn_blocking(move || {
+                let analysed = analyzer.analyse(&documents);
+                (documents, analysed)
+            })
+            .await
+            .map_err(|e| format!("analytics failed unexpectedly (internal error: {e})"))
+            .map(|(docs, r)| (docs, r.map_err(|e| e.to_string())))
+            .unwrap_or_else(|e| (Vec::new(), Err(e)));
+            documents = docs;
+            analysed
         }
     };
     let batch = match analysed {
         Ok(batch) => batch,
         Err(why) => {
             tracing::error!(batch_id = %files.batch_id, %why, "speech analytics failed");
-            for d in &documents {
-                analytics_notice(files, &d.id, &why).await?;
+            for id in &ids {
+                analytics_notice(files, id, &why).await?;
                 report.failed += 1;
             }
             return Ok(report);

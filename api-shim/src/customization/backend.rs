@@ -63,6 +63,16 @@ pub trait LanguageModels: Send + Sync + 'static {
     async fn delete_word(&self, id: &str, word: &str) -> Result<(), ApiError>;
 }
 
+/// Puts a model list in the order `GET /v1/customizations` gives: oldest first, ties (the same
+/// millisecond) by id, so that the order is stable. Both backends list through it.
+pub fn oldest_first(models: &mut [LanguageModel]) {
+    models.sort_by(|a, b| {
+        a.created
+            .cmp(&b.created)
+            .then_with(|| a.customization_id.cmp(&b.customization_id))
+    });
+}
+
 /// The REST error for an error of the model's rules: 404, 409 or 400 with its message.
 pub fn custom_error(e: CustomError) -> ApiError {
     let status = match e {

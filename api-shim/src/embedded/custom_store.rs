@@ -38,7 +38,7 @@ use sha2::{Digest, Sha256};
 use speechbatch_custom::{analysis, CustomError, ModelState, TrainOptions, WordSort, WordType};
 
 use super::store::{write_atomic, StoreError};
-use crate::customization::backend::{custom_error, unknown_model};
+use crate::customization::backend::{custom_error, oldest_first, unknown_model};
 use crate::customization::LanguageModels;
 use crate::error::ApiError;
 
@@ -452,11 +452,7 @@ impl LanguageModels for Arc<CustomStore> {
                 models.push(held.state.model.clone());
             }
         }
-        models.sort_by(|a, b| {
-            a.created
-                .cmp(&b.created)
-                .then_with(|| a.customization_id.cmp(&b.customization_id))
-        });
+        oldest_first(&mut models);
         Ok(models)
     }
 

@@ -37,7 +37,7 @@ use speechbatch_custom::resource::{
 use speechbatch_custom::{ModelState, TrainOptions, WordSort, WordType};
 use speechbatch_storage::{Bucket, StorageError, StorageErrorKind};
 
-use crate::customization::backend::{custom_error, unknown_model, LanguageModels};
+use crate::customization::backend::{custom_error, oldest_first, unknown_model, LanguageModels};
 use crate::error::ApiError;
 
 /// Largest analysis or vocabulary object read from the store (a 90,000-word model's vocabulary
@@ -344,12 +344,7 @@ impl LanguageModels for LanguageModelResources {
         if let Some(language) = language {
             models.retain(|m| m.language.eq_ignore_ascii_case(&language));
         }
-        // Oldest first; same-millisecond ties by id, so the order is stable.
-        models.sort_by(|a, b| {
-            a.created
-                .cmp(&b.created)
-                .then_with(|| a.customization_id.cmp(&b.customization_id))
-        });
+        oldest_first(&mut models);
         Ok(models)
     }
 
@@ -359,16 +354,11 @@ impl LanguageModels for LanguageModelResources {
     }
 
     async fn delete_model(&self, id: &str) -> Result<(), ApiError> {
-        let view = self.view(id).await?;
-        if view.state.model.status.is_busy() {
-            return Err(ApiError::new(
-                409,
-                format!(
-                    "Customization {id} is {}: wait until it finishes and try again",
-                    view.state.model.status.as_str()
-                ),
-            ));
-        }
+        self.view(id)
+            .await?
+            .state
+            .check_not_busy()
+            .map_err(custom_error)?;
         // The operator's finalizer removes the model's store objects; batches keep their
         // own copies of its vocabulary.
         match self.models.delete(id, &DeleteParams::background()).await {
@@ -516,16 +506,12 @@ impl LanguageModels for LanguageModelResources {
     }
 
     async fn put_word(&self, id: &str, word: &str, definition: CustomWord) -> Result<(), ApiError> {
-        self.update(id, |view| {
-            view.state
-                .put_word(word, &definition, Timestamp::now())
-                .map_err(custom_error)?;
-            let mut spec = view.resource.spec.clone();
-            spec.words = spec_words(&view.state);
-            Ok(spec)
-        })
-        .await
-        .map(drop)
+        // As `ModelState::put_word`: the path names the word.
+        let word = CustomWord {
+            word: Some(word.to_owned()),
+            ..definition
+        };
+        self.add_words(id, vec![word]).await
     }
 
     async fn list_words(
