@@ -3,6 +3,7 @@
 //! resources.
 
 use async_trait::async_trait;
+use crds::analytics::AnalyticsSummary;
 use crds::{BatchJob, RecognitionParams};
 use speechbatch_storage::Credentials;
 
@@ -33,6 +34,22 @@ pub struct CreateBatch {
     pub language_customization_id: Option<String>,
 }
 
+/// Everything about a job the admin console's job page shows: the REST API's job and what the
+/// job was created with. Nothing here is secret: credentials never leave the backend.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BatchDetails {
+    /// The job as `GET /v1/batches/{id}` shows it.
+    pub job: BatchJob,
+    /// Its recognition options.
+    pub params: RecognitionParams,
+    /// The custom language model it recognises with, if any.
+    pub language_customization_id: Option<String>,
+    /// Seconds of audio in the files it recognised so far.
+    pub audio_seconds: f64,
+    /// Its speech analytics in brief, once the analytics stage finished.
+    pub analytics: Option<AnalyticsSummary>,
+}
+
 /// A way of running batch jobs behind the REST API.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -42,6 +59,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn list(&self) -> Result<Vec<BatchJob>, ApiError>;
     /// One job, or 404.
     async fn get(&self, batch_id: &str) -> Result<BatchJob, ApiError>;
+    /// One job with its options and results in brief (the admin console's job page), or 404.
+    async fn details(&self, batch_id: &str) -> Result<BatchDetails, ApiError>;
     /// Cancels a pending or active job; finished jobs are returned unchanged.
     async fn cancel(&self, batch_id: &str) -> Result<BatchJob, ApiError>;
     /// Removes the job's record, canceling it first if it is active. Outputs stay.

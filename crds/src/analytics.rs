@@ -203,3 +203,49 @@ pub struct Keyword {
     /// How often it occurs in the turn.
     pub count: u32,
 }
+
+/// How many keywords and topics an [`AnalyticsSummary`] keeps: enough for a dashboard, small
+/// enough for a pod's termination message (4096 bytes) on Kubernetes.
+pub const SUMMARY_TOP: usize = 10;
+
+/// A batch's speech analytics in a few numbers, for the admin console's job page: what the
+/// archives hold, counted over every analysed turn of the batch. The embedded service keeps it in
+/// the job record; on Kubernetes the analytics Job reports it and the operator keeps it in the
+/// SpeechBatch status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+pub struct AnalyticsSummary {
+    /// Files analysed.
+    pub files: u64,
+    /// Speaker turns analysed.
+    pub turns: u64,
+    /// Turns per sentiment label (`positive`, `neutral`, `negative`).
+    pub sentiment: std::collections::BTreeMap<String, u64>,
+    /// Turns per tone id (`satisfied`, `polite`, ...) among the tones each turn was given.
+    pub tones: std::collections::BTreeMap<String, u64>,
+    /// The batch's conversation topics with how many files have each, most files first (at
+    /// most [`SUMMARY_TOP`]; `unknown` included when files have it).
+    pub topics: Vec<TopicCount>,
+    /// The keywords found in most turns, most first (at most [`SUMMARY_TOP`]).
+    pub keywords: Vec<KeywordCount>,
+}
+
+/// A topic of an [`AnalyticsSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+pub struct TopicCount {
+    /// The topic's name (`pharmacy_prescription`, or `unknown`).
+    pub topic_name: String,
+    /// Files whose conversation has this topic.
+    pub files: u64,
+}
+
+/// A keyword of an [`AnalyticsSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+pub struct KeywordCount {
+    /// The phrase, lowercase.
+    pub text: String,
+    /// Occurrences over every turn of the batch.
+    pub count: u64,
+}

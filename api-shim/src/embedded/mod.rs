@@ -47,7 +47,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backend::{Backend, CreateBatch};
+use crate::backend::{Backend, BatchDetails, CreateBatch};
 use crate::customization::LanguageModels;
 use crate::error::ApiError;
 use custom_store::CustomStore;
@@ -307,6 +307,22 @@ impl Backend for Embedded {
             .get(&id)
             .map(|r| r.job.clone())
             .ok_or_else(|| ApiError::unknown_batch(batch_id))
+    }
+
+    async fn details(&self, batch_id: &str) -> Result<BatchDetails, ApiError> {
+        let id = known_id(batch_id)?;
+        let record = self
+            .inner
+            .table
+            .get(&id)
+            .ok_or_else(|| ApiError::unknown_batch(batch_id))?;
+        Ok(BatchDetails {
+            job: record.job.clone(),
+            params: record.params,
+            language_customization_id: None,
+            audio_seconds: 0.0,
+            analytics: None,
+        })
     }
 
     async fn cancel(&self, batch_id: &str) -> Result<BatchJob, ApiError> {

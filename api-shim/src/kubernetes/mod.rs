@@ -22,7 +22,7 @@ use k8s_openapi::ByteString;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 
-use crate::backend::{Backend, BucketRequest, CreateBatch};
+use crate::backend::{Backend, BatchDetails, BucketRequest, CreateBatch};
 use crate::customization::backend::NOT_SERVED;
 use crate::error::ApiError;
 use language_models::LanguageModelResources;
@@ -221,6 +221,24 @@ impl Backend for Kubernetes {
     async fn get(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
         match self.batches.get_opt(batch_id).await {
             Ok(Some(b)) if !is_deleting(&b) => Ok(b.to_batch_job()),
+            Ok(_) => Err(ApiError::unknown_batch(batch_id)),
+            Err(e) => Err(kube_error("cannot read the SpeechBatch", e)),
+        }
+    }
+
+    async fn details(&self, batch_id: &str) -> Result<BatchDetails, ApiError> {
+        match self.batches.get_opt(batch_id).await {
+            Ok(Some(b)) if !is_deleting(&b) => Ok(BatchDetails {
+                job: b.to_batch_job(),
+                params: b.spec.recognition,
+                language_customization_id: b
+                    .spec
+                    .language_model
+                    .as_ref()
+                    .map(|m| m.customization_id.clone()),
+                audio_seconds: 0.0,
+                analytics: None,
+            }),
             Ok(_) => Err(ApiError::unknown_batch(batch_id)),
             Err(e) => Err(kube_error("cannot read the SpeechBatch", e)),
         }
