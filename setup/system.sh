@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages of setup/debian-packages.txt that are missing (idempotent).
+# Installs the Debian packages of a list (default setup/debian-packages.txt) that are missing
+# (idempotent).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-mapfile -t wanted < <(grep -v '^\s*#' "$here/debian-packages.txt" | grep -v '^\s*$')
+list="${1:-$here/debian-packages.txt}"
+mapfile -t wanted < <(grep -v '^\s*#' "$list" | grep -v '^\s*$')
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

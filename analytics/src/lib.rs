@@ -4,7 +4,8 @@
 //! (VADER), [`keywords`] (YAKE), [`tone`] (our cue model) and a topic. Across the batch:
 //! [`topics`] clusters the conversations by what they are about, with the [`encoder`]'s MiniLM
 //! embeddings, and names each cluster by its key n-grams. [`archive`] writes the batch's
-//! `Conversation.zip` and `Speaker.zip`.
+//! `Conversation.zip` and `Speaker.zip`; [`summary`] counts the batch's analytics in a few
+//! numbers for the admin console.
 //!
 //! Everything here is a pure function of the batch's result JSON (and the encoder's weights),
 //! so a stage that is interrupted and run again produces the same files.
@@ -16,6 +17,7 @@ pub mod encoder;
 pub mod keywords;
 pub mod sentiment;
 pub mod stopwords;
+pub mod summary;
 pub mod tone;
 pub mod topics;
 pub mod turns;

@@ -7,6 +7,7 @@ use warp::Filter;
 
 use crate::auth::{self, ApiKey};
 use crate::backend::Backend;
+use crate::console;
 use crate::customization::{self, LanguageModels};
 use crate::error::{recover, ApiError};
 use crate::handlers;
@@ -17,12 +18,17 @@ type Query = Vec<(String, String)>;
 
 /// The whole API: `/v1/batches...`, `/v1/models...`, `/v1/recognize`, `/v1/customizations...`,
 /// and the same under `/speech-to-text/api`, the prefix the interface's examples use; errors
-/// become the interface's error body.
+/// become the interface's error body. The admin console is beside it at `/console`.
 pub fn api(
     backend: Arc<dyn Backend>,
     language_models: Arc<dyn LanguageModels>,
     key: ApiKey,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
+    let console = console::routes(console::Console::new(
+        backend.clone(),
+        language_models.clone(),
+        key.clone(),
+    ));
     let batches = batches(backend.clone(), key.clone())
         .or(models(key.clone()))
         .unify()
@@ -40,8 +46,9 @@ pub fn api(
     let openapi = warp::path!("v1" / "openapi.yaml")
         .and(warp::get())
         .map(handlers::openapi);
-    health
-        .map(warp::Reply::into_response)
+    console
+        .or(health.map(warp::Reply::into_response))
+        .unify()
         .or(openapi.map(warp::Reply::into_response))
         .unify()
         .or(batches)

@@ -2,10 +2,12 @@
 //! parses the multipart form) over a [`backend::Backend`]: the Kubernetes backend, which maps the
 //! API onto SpeechBatch resources, and (feature `embedded`, on by default) the embedded backend
 //! that runs batches on one machine. The custom language models of `/v1/customizations` are in
-//! [`customization`], over a [`customization::LanguageModels`] backend.
+//! [`customization`], over a [`customization::LanguageModels`] backend; the admin console at
+//! `/console` in [`console`].
 
 pub mod auth;
 pub mod backend;
+pub mod console;
 pub mod customization;
 #[cfg(feature = "embedded")]
 pub mod embedded;

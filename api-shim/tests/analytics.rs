@@ -241,6 +241,53 @@ async fn a_batch_with_speech_analytics_gets_turns_topics_and_archives() {
     );
     assert_eq!(csv.lines().count(), 1 + turns_total, "one row per turn");
 
+    // The job record keeps, for the admin console, the analytics in brief (what the archives
+    // hold) and the audio recognised: the four calls' 109.18 s, nothing for the broken file.
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(svc.record_path(&id)).unwrap()).unwrap();
+    let summary = &record["analytics"];
+    assert_eq!(summary["files"], 4, "{summary}");
+    assert_eq!(
+        summary["turns"].as_u64(),
+        Some(turns_total as u64),
+        "{summary}"
+    );
+    let topic_files: Vec<u64> = summary["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["files"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        topic_files,
+        [2, 2],
+        "two matters, two calls each: {summary}"
+    );
+    assert_eq!(
+        summary["sentiment"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum::<u64>(),
+        turns_total as u64,
+        "{summary}"
+    );
+    assert!(
+        !summary["keywords"].as_array().unwrap().is_empty(),
+        "{summary}"
+    );
+    let audio_ms: u64 = record["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["audio_ms"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        (108_900..=109_500).contains(&audio_ms),
+        "{audio_ms} ms: {record}"
+    );
+
     // Without the option: the same JSON as ever, no archives.
     s3.fill(
         "plain-in",
@@ -332,6 +379,15 @@ async fn a_canceled_batch_gets_analytics_for_the_files_it_finished() {
         .lines()
         .count() as u64;
     assert_eq!(lines, finished, "one conversation per finished file");
+    // The canceled job's record gets the summary of what was analysed, saved just after the
+    // archives are written.
+    let summary = speechbatch_testkit::wait_for("the analytics summary", TIMEOUT, async || {
+        let record: Value =
+            serde_json::from_slice(&std::fs::read(svc.record_path(&id)).ok()?).ok()?;
+        record.get("analytics").cloned()
+    })
+    .await;
+    assert_eq!(summary["files"].as_u64(), Some(finished), "{summary}");
     let job = svc.get(&id).await;
     assert_eq!(job["status"], "canceled", "{job}");
 }

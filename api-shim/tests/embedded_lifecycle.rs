@@ -19,7 +19,7 @@ use api_shim::embedded::{Embedded, EmbeddedConfig, RetryPolicy};
 use crds::{BatchJob, BatchStatus, ErrorBody, RecognitionParams};
 use speechbatch_storage::testing::{EmbeddedTestS3, ACCESS_KEY, LOCATION, SECRET_KEY};
 use speechbatch_storage::{Credentials, HmacCredentials, StorageConfig};
-use speechbatch_worker::Recognizer;
+use speechbatch_worker::{Recognized, Recognizer};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +61,9 @@ async fn try_until<W, T>(
 // ---------------------------------------------------------------------------------------------
 // The fake recognizer.
 
+/// The length of every file the fake recognizes.
+const FAKE_AUDIO_SECONDS: f64 = 12.345;
+
 #[derive(Default)]
 struct FakeState {
     /// When set, calls wait for a permit (or for the gate to open).
@@ -74,8 +77,8 @@ struct FakeState {
     max_in_flight: usize,
 }
 
-/// Returns `{"results": []}`-like JSON, an error body for `bad*` files, and panics for files
-/// with `panic` in their name.
+/// Returns `{"results": []}`-like JSON as [`FAKE_AUDIO_SECONDS`] of audio, an error body for
+/// `bad*` files, and panics for files with `panic` in their name.
 struct Fake {
     state: Mutex<FakeState>,
     wake: Condvar,
@@ -139,7 +142,7 @@ impl Recognizer for Fake {
         name: &str,
         _params: &RecognitionParams,
         _vocabulary: Option<&crds::customization::Vocabulary>,
-    ) -> Result<Vec<u8>, ErrorBody> {
+    ) -> Result<Recognized, ErrorBody> {
         let mut s = self.state();
         s.started.push(name.to_owned());
         s.in_flight += 1;
@@ -161,7 +164,10 @@ impl Recognizer for Fake {
         if name.starts_with("bad") {
             return Err(ErrorBody::new(415, format!("{name} is not audio")));
         }
-        Ok(format!(r#"{{"results":[],"file":"{name}"}}"#).into_bytes())
+        Ok(Recognized {
+            json: format!(r#"{{"results":[],"file":"{name}"}}"#).into_bytes(),
+            audio_seconds: FAKE_AUDIO_SECONDS,
+        })
     }
 }
 
@@ -783,6 +789,29 @@ async fn a_panic_in_the_recognizer_gives_that_file_a_notice_and_later_files_stil
     assert!(svc.output("calls", "3.wav.json").exists());
     assert!(svc.output("calls", "bad4.wav.notice").exists());
     assert!(!svc.output("calls", "bad4.wav.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn details_add_up_the_audio_of_the_recognised_files_and_survive_a_restart() {
+    let mut svc = Service::start(1, 1, 2).await;
+    svc.bucket("calls", &["1.wav", "2.wav", "3-panic.wav", "bad4.wav"]);
+    let id = svc.create("calls").await;
+    let job = svc.until_status(&id, BatchStatus::Completed).await;
+    let details = svc.backend.details(&id).await.unwrap();
+    assert_eq!(details.job, job);
+    // Two files recognised; a notice (a refused or a panicking file) adds no audio.
+    assert!(
+        (details.audio_seconds - 2.0 * FAKE_AUDIO_SECONDS).abs() < 1e-9,
+        "{}",
+        details.audio_seconds
+    );
+    assert_eq!(details.language_customization_id, None);
+    assert_eq!(details.analytics, None, "a job without speech_analytics");
+    assert_eq!(details.params, RecognitionParams::default());
+    svc.restart().await;
+    let again = svc.backend.details(&id).await.unwrap();
+    assert_eq!(again.audio_seconds, details.audio_seconds);
+    assert!(is_404(svc.backend.details("no-such-job").await));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

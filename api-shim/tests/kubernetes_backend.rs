@@ -219,6 +219,48 @@ async fn a_batch_being_deleted_is_already_gone_for_get_list_cancel_and_delete() 
     server.await.unwrap();
 }
 
+#[tokio::test]
+async fn details_read_the_model_from_the_spec_and_audio_and_analytics_from_the_status() {
+    let (k8s, mut handle) = backend();
+    let mut analysed = speechbatch("analysed", Some("completed"));
+    analysed["spec"]["languageModel"] = serde_json::json!({
+        "customizationId": "74f4807e-b5ff-4866-824e-6bba1a84fe96",
+        "vocabularyObject": "batches/analysed/vocabulary.json"});
+    analysed["status"]["audioMs"] = serde_json::json!(61_500);
+    analysed["status"]["analytics"] = serde_json::json!({
+        "files": 1, "turns": 4,
+        "sentiment": {"negative": 0, "neutral": 3, "positive": 1},
+        "tones": {"polite": 2},
+        "topics": [{"topic_name": "pharmacy_prescription", "files": 1}],
+        "keywords": [{"text": "prescription", "count": 2}]});
+    // As an operator of an earlier release left it: neither field.
+    let older = speechbatch("older", Some("completed"));
+    let server = tokio::spawn(async move {
+        for batch in [analysed, older] {
+            let req = handle.next().await;
+            assert_eq!(req.method, "GET");
+            req.reply(200, &batch);
+        }
+    });
+    let d = k8s.details("analysed").await.unwrap();
+    assert_eq!(
+        d.language_customization_id.as_deref(),
+        Some("74f4807e-b5ff-4866-824e-6bba1a84fe96")
+    );
+    assert_eq!(d.audio_seconds, 61.5);
+    let summary = d.analytics.expect("the status's summary");
+    assert_eq!((summary.files, summary.turns), (1, 4));
+    assert_eq!(summary.topics[0].topic_name, "pharmacy_prescription");
+    assert_eq!(summary.keywords[0].count, 2);
+    let d = k8s.details("older").await.unwrap();
+    assert_eq!(
+        (d.language_customization_id, d.audio_seconds, d.analytics),
+        (None, 0.0, None)
+    );
+    assert_eq!(d.job.status, crds::BatchStatus::Completed);
+    server.await.unwrap();
+}
+
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()

@@ -212,21 +212,24 @@ pub const SUMMARY_TOP: usize = 10;
 /// archives hold, counted over every analysed turn of the batch. The embedded service keeps it in
 /// the job record; on Kubernetes the analytics Job reports it and the operator keeps it in the
 /// SpeechBatch status.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 pub struct AnalyticsSummary {
     /// Files analysed.
     pub files: u64,
     /// Speaker turns analysed.
     pub turns: u64,
-    /// Turns per sentiment label (`positive`, `neutral`, `negative`).
+    /// Turns per sentiment label (`positive`, `neutral`, `negative`), every label present
+    /// (0 when no turn has it), so that readers need not know the labels.
     pub sentiment: std::collections::BTreeMap<String, u64>,
-    /// Turns per tone id (`satisfied`, `polite`, ...) among the tones each turn was given.
+    /// Turns per tone id (`satisfied`, `polite`, ...) among the tones each turn was given, every
+    /// tone present (0 when no turn has it).
     pub tones: std::collections::BTreeMap<String, u64>,
-    /// The batch's conversation topics with how many files have each, most files first (at
-    /// most [`SUMMARY_TOP`]; `unknown` included when files have it).
+    /// The batch's conversation topics with how many files have each, most files first, ties
+    /// by name (at most [`SUMMARY_TOP`]; `unknown` included when files have it).
     pub topics: Vec<TopicCount>,
-    /// The keywords found in most turns, most first (at most [`SUMMARY_TOP`]).
+    /// The keywords with the most occurrences over the batch's turns, most first, ties by text
+    /// (at most [`SUMMARY_TOP`]).
     pub keywords: Vec<KeywordCount>,
 }
 

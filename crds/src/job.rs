@@ -46,6 +46,18 @@ impl BatchStatus {
         }
     }
 
+    /// What the status means, in a sentence (the admin console's documentation shows it).
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Initializing => "The job is listing the audio files of its input bucket.",
+            Self::Waiting => "The files are counted; the job waits for the jobs created before it.",
+            Self::Running => "Files are being recognised; progress and the counts grow as each one finishes.",
+            Self::Completed => "Every file has its .json or .notice in the output bucket.",
+            Self::Canceled => "Canceled on request: files finished before the cancel keep their outputs.",
+            Self::Failed => "The job as a whole could not go on (a bucket could not be read or written); error_message says why.",
+        }
+    }
+
     /// Whether the job is finished: nothing more will happen to it.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Completed | Self::Canceled | Self::Failed)

@@ -17,7 +17,7 @@ pub use error_body::ErrorBody;
 pub use job::{progress, BatchJob, BatchStatus, JobList, Timestamp};
 pub use model::{ModelInfo, ModelList, ModelName, SupportedFeatures, UnknownModel};
 pub use params::{ParamError, RecognitionParams, SplitChannels};
-pub use shard::{FileOutcome, ShardCounts, ShardExit, ShardPlan, ShardRange};
+pub use shard::{FileOutcome, FinishedFile, ShardCounts, ShardExit, ShardPlan, ShardRange};
 
 #[cfg(feature = "kube")]
 pub mod language_model;

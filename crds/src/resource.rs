@@ -8,6 +8,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::analytics::AnalyticsSummary;
 use crate::job::{BatchJob, BatchStatus, Timestamp};
 use crate::params::RecognitionParams;
 use crate::shard::{ShardCounts, ShardPlan};
@@ -170,6 +171,16 @@ pub struct SpeechBatchStatus {
     /// The Job running the shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
+    /// Milliseconds of audio recognised, summed over `shards` as the counts are. A shard pod
+    /// that was retried reports only the audio of the files it processed itself (it cannot
+    /// measure those an earlier try finished), so this is a lower bound after retries.
+    #[serde(default)]
+    pub audio_ms: u64,
+    /// The batch's speech analytics in brief, as its analytics Job reported it
+    /// (`speech_analytics` batches, once that Job succeeded; also for a canceled batch, whose
+    /// analytics Job runs after the cancel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<AnalyticsSummary>,
 }
 
 /// The counts one shard reported when it finished.

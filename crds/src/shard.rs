@@ -8,6 +8,7 @@ use std::ops::AddAssign;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analytics::AnalyticsSummary;
 use crate::batch_id::{BatchId, BucketSide, InvalidBatchId};
 use crate::params::RecognitionParams;
 
@@ -69,7 +70,50 @@ pub enum FileOutcome {
     Failed,
 }
 
-/// Files finished by a shard, a job or part of either.
+/// One input file a shard finished, as it is counted: how it ended and how much audio was
+/// recognised in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FinishedFile {
+    /// How it ended.
+    pub outcome: FileOutcome,
+    /// Milliseconds of audio recognised in it. 0 for a failed file (nothing was recognised),
+    /// and for a file a resumed shard found already finished: its length is in no output's
+    /// metadata, and decoding the audio again to measure it would cost what recognising it
+    /// did, so a resumed shard's audio total covers only the files it processed itself.
+    pub audio_ms: u64,
+}
+
+impl FinishedFile {
+    /// A file whose `.json` was written now, from `audio_seconds` of audio.
+    pub fn succeeded(audio_seconds: f64) -> Self {
+        Self {
+            outcome: FileOutcome::Succeeded,
+            audio_ms: seconds_to_ms(audio_seconds),
+        }
+    }
+
+    /// A file whose `.notice` was written now.
+    pub fn failed() -> Self {
+        Self::counted(FileOutcome::Failed)
+    }
+
+    /// A file counted from the output an earlier run wrote, without its audio (see
+    /// [`FinishedFile::audio_ms`]).
+    pub fn counted(outcome: FileOutcome) -> Self {
+        Self {
+            outcome,
+            audio_ms: 0,
+        }
+    }
+}
+
+/// Whole milliseconds of `seconds`; 0 for what is not a length (negative, NaN).
+fn seconds_to_ms(seconds: f64) -> u64 {
+    // `as` saturates: NaN and negatives become 0, an absurd length u64::MAX rather than a wrap.
+    (seconds * 1000.0).round() as u64
+}
+
+/// Files finished by a shard, a job or part of either, and the audio recognised in them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 pub struct ShardCounts {
@@ -77,10 +121,20 @@ pub struct ShardCounts {
     pub successful: u64,
     /// Files with a `.notice` written by this batch.
     pub failed: u64,
+    /// Milliseconds of audio recognised in the files counted here; a file that failed, or that
+    /// a retried or resumed shard found already finished, adds none. Absent from records and
+    /// messages written before it existed, and omitted when 0, so that those stay as they were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub audio_ms: u64,
+}
+
+/// Whether a count is 0 (for `skip_serializing_if`).
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ShardCounts {
-    /// Counts one outcome.
+    /// Counts one outcome (no audio).
     pub fn add(&mut self, outcome: FileOutcome) {
         match outcome {
             FileOutcome::Succeeded => self.successful += 1,
@@ -88,9 +142,20 @@ impl ShardCounts {
         }
     }
 
+    /// Counts one finished file and its audio.
+    pub fn add_file(&mut self, file: FinishedFile) {
+        self.add(file.outcome);
+        self.audio_ms = self.audio_ms.saturating_add(file.audio_ms);
+    }
+
     /// Files finished.
     pub fn done(&self) -> u64 {
         self.successful + self.failed
+    }
+
+    /// The audio recognised, in seconds.
+    pub fn audio_seconds(&self) -> f64 {
+        self.audio_ms as f64 / 1000.0
     }
 }
 
@@ -98,6 +163,7 @@ impl AddAssign for ShardCounts {
     fn add_assign(&mut self, other: Self) {
         self.successful += other.successful;
         self.failed += other.failed;
+        self.audio_ms = self.audio_ms.saturating_add(other.audio_ms);
     }
 }
 
@@ -158,12 +224,80 @@ pub enum TerminationMessage {
         /// What the batch wrote for the range (recounted from the outputs on a retry).
         #[serde(flatten)]
         counts: ShardCounts,
+        /// The batch's speech analytics in brief: only from the pod of the analytics Job
+        /// ([`STAGE_ANALYTICS`]), whose counts are zero.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        analytics: Option<AnalyticsSummary>,
     },
     /// The shard stopped with a request-level error.
     Failed {
         /// What to fix, for users (never a secret).
         error: String,
     },
+}
+
+/// The most bytes of a termination message Kubernetes keeps: it cuts a longer one, which
+/// then is no JSON the operator can read.
+pub const TERMINATION_MESSAGE_MAX_BYTES: usize = 4096;
+
+/// The most characters a topic name or keyword keeps in a termination message (a keyword is
+/// at most three words, a topic name a few n-grams: longer ones are transcription noise).
+pub const SUMMARY_TEXT_MAX_CHARS: usize = 64;
+
+impl TerminationMessage {
+    /// The message as its JSON, at most [`TERMINATION_MESSAGE_MAX_BYTES`] long when it
+    /// carries an analytics summary: topic names and keywords are cut to
+    /// [`SUMMARY_TEXT_MAX_CHARS`] characters, and should that not do (texts that escape to
+    /// several bytes per character), the last keywords and topics are dropped until it fits.
+    /// Counts are never cut. An error message is left as it is: the operator only shows it.
+    pub fn to_json(&self) -> String {
+        let text = |m: &Self| serde_json::to_string(m).expect("a termination message serializes");
+        let whole = text(self);
+        let Self::Finished {
+            index,
+            counts,
+            analytics: Some(summary),
+        } = self
+        else {
+            return whole;
+        };
+        if whole.len() <= TERMINATION_MESSAGE_MAX_BYTES {
+            return whole;
+        }
+        let mut summary = summary.clone();
+        for t in &mut summary.topics {
+            t.topic_name = cut(&t.topic_name);
+        }
+        for k in &mut summary.keywords {
+            k.text = cut(&k.text);
+        }
+        loop {
+            let message = Self::Finished {
+                index: *index,
+                counts: *counts,
+                analytics: Some(summary.clone()),
+            };
+            let json = text(&message);
+            if json.len() <= TERMINATION_MESSAGE_MAX_BYTES {
+                return json;
+            }
+            // The least frequent go first; sentiment and tones are a few fixed labels.
+            if summary.keywords.len() >= summary.topics.len() && !summary.keywords.is_empty() {
+                summary.keywords.pop();
+            } else if summary.topics.pop().is_none() {
+                // Only fixed-size fields left: nothing more to cut.
+                return json;
+            }
+        }
+    }
+}
+
+/// `s` cut to [`SUMMARY_TEXT_MAX_CHARS`] characters, with an ellipsis when it was cut.
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(SUMMARY_TEXT_MAX_CHARS - 1) {
+        Some((end, _)) if s[end..].chars().nth(1).is_some() => format!("{}…", &s[..end]),
+        _ => s.to_owned(),
+    }
 }
 
 /// The environment variable names of the shard contract.
@@ -504,13 +638,37 @@ mod tests {
             counts: ShardCounts {
                 successful: 5,
                 failed: 1,
+                audio_ms: 0,
             },
+            analytics: None,
         };
-        let text = serde_json::to_string(&done).unwrap();
-        assert_eq!(text, r#"{"index":2,"successful":5,"failed":1}"#);
+        let text = done.to_json();
+        assert_eq!(
+            text, r#"{"index":2,"successful":5,"failed":1}"#,
+            "without audio or analytics, as shards wrote it before those existed"
+        );
         assert_eq!(
             serde_json::from_str::<TerminationMessage>(&text).unwrap(),
             done
+        );
+        let with_audio = TerminationMessage::Finished {
+            index: 0,
+            counts: ShardCounts {
+                successful: 1,
+                failed: 0,
+                audio_ms: 61_500,
+            },
+            analytics: Some(AnalyticsSummary {
+                files: 1,
+                turns: 4,
+                ..Default::default()
+            }),
+        };
+        let text = with_audio.to_json();
+        assert!(text.contains(r#""audio_ms":61500"#), "{text}");
+        assert_eq!(
+            serde_json::from_str::<TerminationMessage>(&text).unwrap(),
+            with_audio
         );
         let failed: TerminationMessage = serde_json::from_str(r#"{"error":"no bucket"}"#).unwrap();
         assert_eq!(
@@ -531,5 +689,132 @@ mod tests {
         let total: ShardCounts = [c, c].into_iter().sum();
         assert_eq!(total.done(), 6);
         assert_eq!(ShardExit::Permanent.code(), 3);
+    }
+
+    #[test]
+    fn audio_adds_up_per_file_and_failed_or_recounted_files_add_none() {
+        let mut c = ShardCounts::default();
+        c.add_file(FinishedFile::succeeded(12.3456));
+        c.add_file(FinishedFile::failed());
+        c.add_file(FinishedFile::counted(FileOutcome::Succeeded));
+        c.add_file(FinishedFile::succeeded(f64::NAN));
+        assert_eq!((c.successful, c.failed, c.audio_ms), (3, 1, 12_346));
+        let total: ShardCounts = [c, c].into_iter().sum();
+        assert_eq!(total.audio_ms, 24_692);
+        assert_eq!(total.audio_seconds(), 24.692);
+        // Counts saved before audio was counted read as no audio.
+        let old: ShardCounts = serde_json::from_str(r#"{"successful":2,"failed":1}"#).unwrap();
+        assert_eq!(old.audio_ms, 0);
+    }
+
+    /// A summary as large as the analytics stage can make one: every list full, every text
+    /// long and made of characters JSON escapes to six bytes.
+    fn huge_summary() -> AnalyticsSummary {
+        use crate::analytics::{KeywordCount, TopicCount, SUMMARY_TOP};
+        let long = |i: usize| format!("{i}{}", "\u{1}\"".repeat(400));
+        AnalyticsSummary {
+            files: u64::MAX,
+            turns: u64::MAX,
+            sentiment: ["negative", "neutral", "positive"]
+                .into_iter()
+                .map(|l| (l.to_owned(), u64::MAX))
+                .collect(),
+            tones: crate::analytics::ToneId::ALL
+                .into_iter()
+                .map(|t| (t.as_str().to_owned(), u64::MAX))
+                .collect(),
+            topics: (0..SUMMARY_TOP)
+                .map(|i| TopicCount {
+                    topic_name: long(i),
+                    files: u64::MAX,
+                })
+                .collect(),
+            keywords: (0..SUMMARY_TOP)
+                .map(|i| KeywordCount {
+                    text: long(i),
+                    count: u64::MAX,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_analytics_summary_is_cut_to_fit_a_termination_message() {
+        use crate::analytics::{KeywordCount, TopicCount};
+        let counts = ShardCounts {
+            successful: u64::MAX,
+            failed: u64::MAX,
+            audio_ms: u64::MAX,
+        };
+        let message = |analytics| TerminationMessage::Finished {
+            index: u32::MAX,
+            counts,
+            analytics: Some(analytics),
+        };
+        // Texts of plain characters: cut to SUMMARY_TEXT_MAX_CHARS, every entry kept.
+        let mut plain = huge_summary();
+        for (i, t) in plain.topics.iter_mut().enumerate() {
+            t.topic_name = format!("{i}_{}", "é".repeat(300));
+        }
+        for k in &mut plain.keywords {
+            k.text = "ü".repeat(300);
+        }
+        let json = message(plain.clone()).to_json();
+        assert!(
+            json.len() <= TERMINATION_MESSAGE_MAX_BYTES,
+            "{}",
+            json.len()
+        );
+        let Ok(TerminationMessage::Finished {
+            analytics: Some(back),
+            counts: c,
+            ..
+        }) = serde_json::from_str(&json)
+        else {
+            panic!("not a finished message: {json}");
+        };
+        assert_eq!(c, counts, "counts are never cut");
+        assert_eq!(back.topics.len(), plain.topics.len());
+        assert_eq!(back.keywords.len(), plain.keywords.len());
+        assert!(back
+            .keywords
+            .iter()
+            .all(|k| k.text.chars().count() == SUMMARY_TEXT_MAX_CHARS && k.text.ends_with('…')));
+        assert!(back.topics[9].topic_name.starts_with("9_éé"));
+        assert_eq!((back.sentiment, back.tones), (plain.sentiment, plain.tones));
+        // Texts that escape to six bytes a character: the last entries go until it fits.
+        let json = message(huge_summary()).to_json();
+        assert!(
+            json.len() <= TERMINATION_MESSAGE_MAX_BYTES,
+            "{}",
+            json.len()
+        );
+        let Ok(TerminationMessage::Finished {
+            analytics: Some(back),
+            ..
+        }) = serde_json::from_str::<TerminationMessage>(&json)
+        else {
+            panic!("not a finished message: {json}");
+        };
+        assert!(back.keywords.len() < crate::analytics::SUMMARY_TOP);
+        assert!(back.topics.iter().enumerate().all(|(i, t)| t
+            == &TopicCount {
+                topic_name: cut(&huge_summary().topics[i].topic_name),
+                files: u64::MAX
+            }));
+        assert!(back
+            .keywords
+            .iter()
+            .all(|k: &KeywordCount| k.count == u64::MAX));
+        // A summary that fits is left whole, texts included.
+        let small = AnalyticsSummary {
+            keywords: vec![KeywordCount {
+                text: "x".repeat(100),
+                count: 1,
+            }],
+            ..Default::default()
+        };
+        let json = message(small.clone()).to_json();
+        assert_eq!(json, serde_json::to_string(&message(small)).unwrap());
     }
 }

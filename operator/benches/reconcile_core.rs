@@ -31,6 +31,7 @@ fn main() {
             job: None,
             pods: vec![],
             analytics: None,
+            analytics_pods: vec![],
             now: crds::Timestamp::now(),
         },
         &policy,
@@ -46,10 +47,14 @@ fn main() {
         .map(|i| PodReport {
             index: i,
             outcome: if i < 56 {
-                PodOutcome::Succeeded(crds::ShardCounts {
-                    successful: 15_000,
-                    failed: 625,
-                })
+                PodOutcome::Succeeded {
+                    counts: crds::ShardCounts {
+                        successful: 15_000,
+                        failed: 625,
+                        audio_ms: 15_000 * 300_000,
+                    },
+                    analytics: None,
+                }
             } else {
                 PodOutcome::Active
             },
@@ -65,6 +70,7 @@ fn main() {
                 job: Some(job.clone()),
                 pods: pods.clone(),
                 analytics: None,
+                analytics_pods: vec![],
                 now: crds::Timestamp::now(),
             },
             &policy,

@@ -366,7 +366,7 @@ pub fn merge_shards(
         .map(|r| (r.index, r.clone()))
         .collect();
     for pod in pods {
-        if let PodOutcome::Succeeded(counts) = pod.outcome {
+        if let PodOutcome::Succeeded { counts, .. } = pod.outcome {
             if (pod.index as usize) < shards {
                 by_index.insert(
                     pod.index,

@@ -43,7 +43,8 @@ pub struct Config {
           value_parser = clap::value_parser!(i32).range(0..=100))]
     pub backoff_limit_per_index: i32,
     /// At most this many shards (Job completions) per batch; the status grows with it
-    /// (64 keeps a 1,000,000-file batch's status under 10 KB).
+    /// (64 keeps a 1,000,000-file batch's status under 10 KB, plus at most 4 KB of speech
+    /// analytics summary).
     #[arg(long, env = "SPEECHBATCH_MAX_SHARDS", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub max_shards: u32,

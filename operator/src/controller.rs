@@ -10,6 +10,9 @@
 //! so the tally of the pod that succeeded is exact for its index: replacing by index (never
 //! adding) makes retries count once, and the record stays O(shards) whatever the file count.
 //! Workers need no API access (no RBAC, no token); the operator needs pods get/list/watch.
+//! The speech analytics Job's pod reports the batch's analytics summary the same way; the
+//! operator keeps it in `status.analytics`, also for a batch that was canceled (and so final)
+//! before that Job ended.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -204,13 +207,23 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
         .or_else(|| id.as_ref().map(|id| id.job_name()))
         .unwrap_or_default();
     let (mut job, mut pods, mut analytics) = (None, Vec::new(), None);
+    let mut analytics_pods = Vec::new();
+    // An empty bucket completes at once: no analytics Job to look for.
+    let wants_analytics = batch.spec.recognition.speech_analytics
+        && prev.plan.as_ref().is_some_and(|p| !p.is_empty());
     if !is_final && prev.plan.is_some() {
-        if let (true, Some(id)) = (batch.spec.recognition.speech_analytics, &id) {
+        if let (true, Some(id)) = (wants_analytics, &id) {
             let name = id.analytics_job_name();
             if let Some(j) = apply::get_job(&jobs, &name).await? {
                 if !apply::owned_by(&j, batch) {
                     return Err(Error::ForeignJob(name));
                 }
+                // Its pod's termination message carries the analytics summary.
+                analytics_pods = apply::list_pods(&pods_api, &name)
+                    .await?
+                    .iter()
+                    .filter_map(pod_report)
+                    .collect();
                 analytics = Some(JobObservation::from_job(&j));
             }
         }
@@ -225,6 +238,23 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
                 .collect();
             job = Some(JobObservation::from_job(&j));
         }
+    } else if let (true, true, None, Some(id)) =
+        (is_final, wants_analytics, prev.analytics.as_ref(), &id)
+    {
+        // A final batch whose analytics summary is not recorded yet: a canceled batch's
+        // analytics Job runs after the cancel (its pod's changes bring the batch here), and a
+        // completed one's pod may have reported after the reconcile that completed it. A Job
+        // that is not this batch's is no reason to fail a finished batch: it is ignored.
+        let name = id.analytics_job_name();
+        if let Some(j) = apply::get_job(&jobs, &name).await? {
+            if apply::owned_by(&j, batch) {
+                analytics_pods = apply::list_pods(&pods_api, &name)
+                    .await?
+                    .iter()
+                    .filter_map(pod_report)
+                    .collect();
+            }
+        }
     }
     let decision = decide(
         &Observed {
@@ -233,6 +263,7 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
             job,
             pods,
             analytics,
+            analytics_pods,
             now: Timestamp::now(),
         },
         &ctx.policy,

@@ -12,7 +12,7 @@ use k8s_openapi::jiff;
 
 use crate::build::{build_analytics_job, build_job, merge_shards, JobSettings};
 use crate::conditions::{self as cond, derive_status};
-use crate::observe::{JobObservation, PodOutcome, PodReport};
+use crate::observe::{analytics_summary, JobObservation, PodOutcome, PodReport};
 
 /// What a scan of the input bucket gave.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +42,9 @@ pub struct Observed<'a> {
     pub pods: Vec<PodReport>,
     /// The batch's speech analytics Job, when it exists.
     pub analytics: Option<JobObservation>,
+    /// The analytics Job's pods (read when that Job exists, and for a final batch whose
+    /// status has no analytics summary yet).
+    pub analytics_pods: Vec<PodReport>,
     /// The time of this reconcile.
     pub now: Timestamp,
 }
@@ -108,16 +111,23 @@ fn k8s_time(now: Timestamp) -> Time {
 }
 
 /// The core of a reconcile. A final status (completed, canceled, failed) is returned unchanged
-/// but for `observedGeneration`; otherwise the conditions move forward from what was observed,
-/// and the interface's fields are derived from them.
+/// but for `observedGeneration` and a missing analytics summary the analytics Job's pod
+/// reports (that Job runs after the cancel of a canceled batch); otherwise the conditions
+/// move forward from what was observed, and the interface's fields are derived from them.
 pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
     let batch = obs.batch;
     let generation = batch.metadata.generation;
     let prev = batch.status.clone().unwrap_or_default();
+    // Kept once known: the analytics Job's pods may be gone later.
+    let analytics = prev
+        .analytics
+        .clone()
+        .or_else(|| analytics_summary(&obs.analytics_pods));
     if prev.status.is_some_and(BatchStatus::is_final) {
         return Decision {
             status: SpeechBatchStatus {
                 observed_generation: generation,
+                analytics,
                 ..prev
             },
             job: JobAction::None,
@@ -314,7 +324,11 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
     let shards = merge_shards(&prev.shards, &obs.pods, shard_count);
     let state = derive_status(&conds);
     let total = plan.as_ref().map_or(0, |p| p.total);
-    let ShardCounts { successful, failed } = shards.iter().map(|s| s.counts).sum();
+    let ShardCounts {
+        successful,
+        failed,
+        audio_ms,
+    } = shards.iter().map(|s| s.counts).sum();
     let error_message = (state == BatchStatus::Failed)
         .then(|| cond::find(&conds, cond::FAILED).map(|c| c.message.clone()))
         .flatten();
@@ -343,6 +357,8 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
         plan,
         shards,
         job_name: Some(job_name).filter(|_| shard_count > 0 || prev.job_name.is_some()),
+        audio_ms,
+        analytics,
     };
     Decision {
         status,

@@ -322,6 +322,7 @@ fn planned_batch() -> SpeechBatch {
             job: None,
             pods: vec![],
             analytics: None,
+            analytics_pods: vec![],
             now: crds::Timestamp::now(),
         },
         &policy(),

@@ -1,6 +1,7 @@
 //! What the operator reads back from the cluster, reduced to the few facts the decision needs.
 //! Pure functions of `Job` and `Pod` objects: tested with objects built in the tests.
 
+use crds::analytics::AnalyticsSummary;
 use crds::shard::{self, TerminationMessage};
 use crds::ShardCounts;
 use k8s_openapi::api::batch::v1::Job;
@@ -67,7 +68,8 @@ impl JobObservation {
     }
 }
 
-/// What a shard pod tells: its index and, when it ended, its termination message.
+/// What a shard pod (or the analytics Job's pod) tells: its index and, when it ended, its
+/// termination message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodReport {
     /// The completion index.
@@ -81,8 +83,13 @@ pub struct PodReport {
 pub enum PodOutcome {
     /// Pending or running.
     Active,
-    /// Exit 0 with the counts of its termination message.
-    Succeeded(ShardCounts),
+    /// Exit 0 with what its termination message says.
+    Succeeded {
+        /// The counts of its range (zero from the analytics Job's pod).
+        counts: ShardCounts,
+        /// The batch's analytics in brief (only from the analytics Job's pod).
+        analytics: Option<AnalyticsSummary>,
+    },
     /// Succeeded, but the termination message could not be read (counted as nothing).
     SucceededWithoutTally,
     /// Failed: exit code and the `{"error"}` message, when the shard wrote one.
@@ -122,9 +129,11 @@ pub fn pod_report(pod: &Pod) -> Option<PodReport> {
     let outcome = match phase {
         "Succeeded" => match message {
             // Counts for another index are not this pod's: ignore them rather than misattribute.
-            Some(TerminationMessage::Finished { index: i, counts }) if i == index => {
-                PodOutcome::Succeeded(counts)
-            }
+            Some(TerminationMessage::Finished {
+                index: i,
+                counts,
+                analytics,
+            }) if i == index => PodOutcome::Succeeded { counts, analytics },
             _ => PodOutcome::SucceededWithoutTally,
         },
         "Failed" => PodOutcome::Failed {
@@ -137,4 +146,16 @@ pub fn pod_report(pod: &Pod) -> Option<PodReport> {
         _ => PodOutcome::Active,
     };
     Some(PodReport { index, outcome })
+}
+
+/// The analytics summary the analytics Job's pods reported: that of a succeeded pod (there is
+/// one once the Job is complete; retried pods that failed report none).
+pub fn analytics_summary(pods: &[PodReport]) -> Option<AnalyticsSummary> {
+    pods.iter().find_map(|p| match &p.outcome {
+        PodOutcome::Succeeded {
+            analytics: Some(summary),
+            ..
+        } => Some(summary.clone()),
+        _ => None,
+    })
 }

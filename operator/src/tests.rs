@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crds::analytics::{AnalyticsSummary, KeywordCount, TopicCount};
 use crds::resource::{ShardResult, SpeechBatch, SpeechBatchStatus};
 use crds::{BatchStatus, Timestamp};
 use crds::{ShardCounts, ShardPlan};
@@ -90,6 +91,7 @@ fn run(
             job,
             pods,
             analytics: None,
+            analytics_pods: vec![],
             now: at(now),
         },
         &policy(),
@@ -181,6 +183,18 @@ fn ok(index: u32, successful: u64, failed: u64) -> PodReport {
         "Succeeded",
         0,
         &format!(r#"{{"index":{index},"successful":{successful},"failed":{failed}}}"#),
+    )
+}
+
+/// A succeeded shard pod that recognised `audio_ms` of audio.
+fn ok_audio(index: u32, successful: u64, failed: u64, audio_ms: u64) -> PodReport {
+    pod(
+        index,
+        "Succeeded",
+        0,
+        &format!(
+            r#"{{"index":{index},"successful":{successful},"failed":{failed},"audio_ms":{audio_ms}}}"#
+        ),
     )
 }
 
@@ -398,6 +412,16 @@ fn run_analytics(
     pods: Vec<PodReport>,
     analytics: Option<JobObservation>,
 ) -> Decision {
+    run_analytics_pods(b, pods, analytics, vec![])
+}
+
+/// Decides with an analytics Job and its pods observed.
+fn run_analytics_pods(
+    b: &SpeechBatch,
+    pods: Vec<PodReport>,
+    analytics: Option<JobObservation>,
+    analytics_pods: Vec<PodReport>,
+) -> Decision {
     decide(
         &Observed {
             batch: b,
@@ -405,10 +429,40 @@ fn run_analytics(
             job: Some(job_obs(JOB_COMPLETE)),
             pods,
             analytics,
+            analytics_pods,
             now: at(T1),
         },
         &policy(),
     )
+}
+
+/// A summary as the analytics Job's pod reports it.
+fn summary(files: u64) -> AnalyticsSummary {
+    AnalyticsSummary {
+        files,
+        turns: 4 * files,
+        sentiment: [("neutral".to_string(), 4 * files)].into(),
+        tones: [("polite".to_string(), files)].into(),
+        topics: vec![TopicCount {
+            topic_name: "pharmacy_prescription".into(),
+            files,
+        }],
+        keywords: vec![KeywordCount {
+            text: "prescription".into(),
+            count: 2 * files,
+        }],
+    }
+}
+
+/// The analytics Job's pod, succeeded with `summary` in its termination message.
+fn analytics_pod(summary: &AnalyticsSummary) -> PodReport {
+    let message = crds::shard::TerminationMessage::Finished {
+        index: 0,
+        counts: ShardCounts::default(),
+        analytics: Some(summary.clone()),
+    }
+    .to_json();
+    pod(0, "Succeeded", 0, &message)
 }
 
 #[test]
@@ -469,6 +523,7 @@ fn with_speech_analytics_complete_shards_start_the_analytics_job_and_the_batch_w
         ),
         (10, 9, 0)
     );
+    assert_eq!(d.status.analytics, None, "no pod reported a summary");
     // Failed: the batch fails saying so.
     let failed = JobObservation {
         failed: Some("BackoffLimitExceeded".into()),
@@ -496,6 +551,110 @@ fn a_canceled_batch_with_speech_analytics_still_analyses_what_it_finished() {
     b.spec.recognition.speech_analytics = false;
     let d = run(&b, None, Some(job_obs(JOB_ADMITTED_NO_POD)), vec![], T1);
     assert!(d.analytics_job.is_none());
+}
+
+#[test]
+fn the_status_sums_the_audio_the_shards_reported() {
+    let b = planned(10, 3);
+    let pods = vec![
+        ok_audio(0, 3, 0, 61_500),
+        ok_audio(1, 3, 1, 20_250),
+        ok(2, 3, 0),
+    ];
+    let d = run(&b, None, Some(job_obs(JOB_COMPLETE)), pods, T1);
+    assert_eq!(state(&d), BatchStatus::Completed);
+    assert_eq!(d.status.audio_ms, 81_750);
+    assert_eq!(d.status.shards[0].counts.audio_ms, 61_500);
+    let wire = serde_json::to_value(&d.status).unwrap();
+    assert_eq!(wire["audioMs"], 81_750);
+    assert_eq!(wire["shards"][0]["audio_ms"], 61_500);
+    assert!(
+        wire["shards"][2].get("audio_ms").is_none(),
+        "no audio: as before"
+    );
+    // A status written before audio was counted reads as no audio.
+    let old: SpeechBatchStatus = serde_json::from_str(
+        r#"{"totalCount":1,"shards":[{"index":0,"successful":1,"failed":0}]}"#,
+    )
+    .unwrap();
+    assert_eq!((old.audio_ms, old.shards[0].counts.audio_ms), (0, 0));
+    assert_eq!(old.analytics, None);
+}
+
+#[test]
+fn the_analytics_jobs_summary_is_kept_in_the_status() {
+    let mut b = planned(10, 3);
+    b.spec.recognition.speech_analytics = true;
+    let pods: Vec<_> = (0..3).map(|i| ok(i, 3, 0)).collect();
+    let id = b.batch_id().unwrap();
+    let d = run_analytics(&b, pods.clone(), None);
+    assert!(d.analytics_job.is_some());
+    let b = after(b, &d);
+    let done = JobObservation {
+        name: id.analytics_job_name(),
+        complete: true,
+        ..Default::default()
+    };
+    // A failed try of the pod reports nothing; the one that succeeded, the summary.
+    let d = run_analytics_pods(
+        &b,
+        pods.clone(),
+        Some(done),
+        vec![
+            pod(0, "Failed", 1, r#"{"error":"x"}"#),
+            analytics_pod(&summary(3)),
+        ],
+    );
+    assert_eq!(state(&d), BatchStatus::Completed);
+    assert_eq!(d.status.analytics, Some(summary(3)));
+    assert_eq!(
+        serde_json::to_value(&d.status).unwrap()["analytics"]["topics"][0]["topic_name"],
+        "pharmacy_prescription"
+    );
+    // Kept in the final status once the Job and its pods are gone.
+    let b = after(b, &d);
+    let d = run(&b, None, None, vec![], T1);
+    assert_eq!(d.status.analytics, Some(summary(3)));
+}
+
+#[test]
+fn a_canceled_batch_gets_the_summary_its_analytics_job_reports_after_the_cancel() {
+    let mut b = planned(10, 3);
+    b.spec.recognition.speech_analytics = true;
+    b.spec.cancel = true;
+    let d = run(&b, None, Some(job_obs(JOB_RUNNING)), vec![ok(0, 3, 0)], T1);
+    assert_eq!(state(&d), BatchStatus::Canceled);
+    assert!(d.analytics_job.is_some());
+    let b = after(b, &d);
+    let before = d.status.clone();
+    let later = |b: &SpeechBatch, s: &AnalyticsSummary| {
+        decide(
+            &Observed {
+                batch: b,
+                scan: None,
+                job: None,
+                pods: vec![],
+                analytics: None,
+                analytics_pods: vec![analytics_pod(s)],
+                now: at("2026-11-26T10:05:00.000+0000"),
+            },
+            &policy(),
+        )
+    };
+    // The analytics Job's pod succeeded after the cancel: only the summary changes.
+    let d = later(&b, &summary(3));
+    assert_eq!(
+        d.status,
+        SpeechBatchStatus {
+            analytics: Some(summary(3)),
+            ..before
+        }
+    );
+    assert_eq!(d.job, JobAction::None);
+    assert!(d.analytics_job.is_none() && d.notes.is_empty());
+    // Once recorded, it stays what it was.
+    let b = after(b, &d);
+    assert_eq!(later(&b, &summary(5)).status.analytics, Some(summary(3)));
 }
 
 #[test]
@@ -531,6 +690,7 @@ fn cancel_in_each_active_status_cancels_and_deletes_the_job_when_there_is_one() 
     let d = run(&init, None, None, vec![], T0);
     assert_eq!(state(&d), BatchStatus::Canceled);
     assert_eq!(d.job, JobAction::None);
+    assert_eq!(d.status.audio_ms, 0);
 
     for job in [JOB_SUSPENDED, JOB_RUNNING] {
         let mut b = planned(10, 3);
@@ -593,6 +753,7 @@ fn shard_tallies_are_merged_by_index_and_a_retry_replaces_never_adds() {
         counts: ShardCounts {
             successful: 5,
             failed: 0,
+            audio_ms: 50_000,
         },
     }];
     // Index 0 retried: its new tally is exact for the whole range.
@@ -615,6 +776,7 @@ fn shard_tallies_are_merged_by_index_and_a_retry_replaces_never_adds() {
                 counts: ShardCounts {
                     successful: 4,
                     failed: 1,
+                    audio_ms: 0,
                 },
             },
             ShardResult {
@@ -622,6 +784,7 @@ fn shard_tallies_are_merged_by_index_and_a_retry_replaces_never_adds() {
                 counts: ShardCounts {
                     successful: 5,
                     failed: 0,
+                    audio_ms: 0,
                 },
             }
         ]
@@ -641,10 +804,14 @@ fn shard_tallies_are_merged_by_index_and_a_retry_replaces_never_adds() {
 fn pod_reports_ignore_a_tally_for_another_index() {
     assert_eq!(
         ok(2, 1, 0).outcome,
-        PodOutcome::Succeeded(ShardCounts {
-            successful: 1,
-            failed: 0,
-        })
+        PodOutcome::Succeeded {
+            counts: ShardCounts {
+                successful: 1,
+                failed: 0,
+                audio_ms: 0,
+            },
+            analytics: None,
+        }
     );
     let wrong = pod(
         2,
@@ -900,6 +1067,7 @@ fn with_a_kueue_queue_the_job_is_created_suspended_and_labelled() {
             job: None,
             pods: vec![],
             analytics: None,
+            analytics_pods: vec![],
             now: at(T0),
         },
         &pol,
@@ -943,21 +1111,55 @@ fn a_million_file_status_stays_under_10_kb() {
     let b = batch();
     let d = run(&b, Some(ScanOutcome::Planned(p.clone())), None, vec![], T0);
     let b = after(b, &d);
-    // Every shard reported, the Job complete: the largest status the batch can have.
+    // Every shard reported (an hour of audio a call), the Job complete: the largest status the
+    // shards can make.
     let pods: Vec<_> = p
         .sizes
         .iter()
         .enumerate()
-        .map(|(i, s)| ok(i as u32, s - 17, 17))
+        .map(|(i, s)| ok_audio(i as u32, s - 17, 17, s * 3_600_000))
         .collect();
-    let d = run(&b, None, Some(job_obs(JOB_COMPLETE)), pods, T1);
+    let d = run(&b, None, Some(job_obs(JOB_COMPLETE)), pods.clone(), T1);
     assert_eq!(d.status.successful_count + d.status.failed_count, 1_000_000);
+    assert_eq!(d.status.audio_ms, 3_600_000_000_000);
     let size = serde_json::to_vec(&d.status).unwrap().len();
     println!(
         "status of a 1,000,000-file batch in {} shards: {size} bytes",
         p.len()
     );
     assert!(size < 10 * 1024, "{size} bytes");
+    // With speech analytics, the largest summary a termination message carries comes on top:
+    // a fixed bound, whatever the number of files.
+    let mut b = b;
+    b.status.as_mut().unwrap().analytics = Some(AnalyticsSummary {
+        files: 1_000_000,
+        turns: 40_000_000,
+        sentiment: ["negative", "neutral", "positive"]
+            .map(|l| (l.to_string(), 13_333_333))
+            .into(),
+        tones: crds::analytics::ToneId::ALL
+            .map(|t| (t.as_str().to_string(), 5_000_000))
+            .into(),
+        topics: (0..crds::analytics::SUMMARY_TOP)
+            .map(|i| TopicCount {
+                topic_name: format!("{i}{}", "x".repeat(crds::shard::SUMMARY_TEXT_MAX_CHARS - 1)),
+                files: 100_000,
+            })
+            .collect(),
+        keywords: (0..crds::analytics::SUMMARY_TOP)
+            .map(|i| KeywordCount {
+                text: format!("{i}{}", "y".repeat(crds::shard::SUMMARY_TEXT_MAX_CHARS - 1)),
+                count: 10_000_000,
+            })
+            .collect(),
+    });
+    let d = run(&b, None, Some(job_obs(JOB_COMPLETE)), pods, T1);
+    let with_summary = serde_json::to_vec(&d.status).unwrap().len();
+    println!("with the largest analytics summary: {with_summary} bytes");
+    assert!(
+        with_summary < size + crds::shard::TERMINATION_MESSAGE_MAX_BYTES,
+        "{with_summary} bytes"
+    );
 }
 
 #[test]

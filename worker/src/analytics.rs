@@ -13,6 +13,7 @@
 //! why, and stays counted once, as succeeded, as the interface's "both files for one input"
 //! case says.
 
+use crds::analytics::AnalyticsSummary;
 use crds::ErrorBody;
 use speechbatch_analytics::{archive, with_analytics, without_analytics, Analyzer, Document};
 use speechbatch_storage::{is_output_key, output_key, OutputKind, StorageError, StorageErrorKind};
@@ -23,12 +24,15 @@ use crate::BatchFiles;
 const MAX_RESULT_BYTES: u64 = 64 << 20;
 
 /// What the stage did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AnalyticsReport {
     /// Files analysed (their `.json` rewritten).
     pub analysed: u64,
     /// Files that kept their `.json` and gained a `.notice`.
     pub failed: u64,
+    /// The analytics in brief, for the job's record or status: `None` when analytics as a
+    /// whole failed (every file got a `.notice`), so that there is nothing to summarise.
+    pub summary: Option<AnalyticsSummary>,
 }
 
 /// The input keys whose `.json` this batch wrote, in key order.
@@ -148,6 +152,7 @@ pub async fn run_analytics(
             .put_output_as(name, body, "application/zip", files.batch_id.as_str())
             .await?;
     }
+    report.summary = Some(batch.summary());
     tracing::info!(batch_id = %files.batch_id, analysed = report.analysed, failed = report.failed, "speech analytics written");
     Ok(report)
 }

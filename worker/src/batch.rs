@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use crds::customization::Vocabulary;
-use crds::{BatchId, ErrorBody, FileOutcome, RecognitionParams, ShardCounts, ShardRange};
+use crds::{
+    BatchId, ErrorBody, FileOutcome, FinishedFile, RecognitionParams, ShardCounts, ShardRange,
+};
 use futures::StreamExt;
 use speechbatch_storage::{output_key, Bucket, OutputKind, StorageError, StorageErrorKind};
 use tokio::sync::Semaphore;
@@ -49,19 +51,20 @@ impl BatchFiles {
     }
 
     /// Processes one input: reads it, recognises it on a blocking thread, writes its `.json` or
-    /// `.notice`. A problem with the file itself becomes a `.notice`; an error returned here is
-    /// a problem with the buckets (the output cannot be written, the endpoint went away), which
-    /// concerns the whole batch.
+    /// `.notice`, and says how it ended and how much audio it held (0 for a `.notice`). A
+    /// problem with the file itself becomes a `.notice`; an error returned here is a problem
+    /// with the buckets (the output cannot be written, the endpoint went away), which concerns
+    /// the whole batch.
     pub async fn process(
         &self,
         recognizer: &Arc<dyn Recognizer>,
         key: &str,
-    ) -> Result<FileOutcome, StorageError> {
+    ) -> Result<FinishedFile, StorageError> {
         let span = tracing::info_span!("file", batch_id = %self.batch_id, key);
         async {
-            let outcome = self.process_in_span(recognizer, key).await?;
-            tracing::info!(?outcome, "file finished");
-            Ok(outcome)
+            let file = self.process_in_span(recognizer, key).await?;
+            tracing::info!(outcome = ?file.outcome, audio_ms = file.audio_ms, "file finished");
+            Ok(file)
         }
         .instrument(span)
         .await
@@ -71,7 +74,7 @@ impl BatchFiles {
         &self,
         recognizer: &Arc<dyn Recognizer>,
         key: &str,
-    ) -> Result<FileOutcome, StorageError> {
+    ) -> Result<FinishedFile, StorageError> {
         let bytes = match self
             .input
             .get(key, transcriber::MAX_AUDIO_BYTES as u64)
@@ -106,15 +109,15 @@ impl BatchFiles {
         })
         .await;
         match result {
-            Ok(Ok(json)) => {
+            Ok(Ok(recognized)) => {
                 self.output
                     .put_output(
                         &output_key(key, OutputKind::Json),
-                        json,
+                        recognized.json,
                         self.batch_id.as_str(),
                     )
                     .await?;
-                Ok(FileOutcome::Succeeded)
+                Ok(FinishedFile::succeeded(recognized.audio_seconds))
             }
             Ok(Err(body)) => self.write_notice(key, &body).await,
             Err(join) => {
@@ -127,7 +130,12 @@ impl BatchFiles {
         }
     }
 
-    async fn write_notice(&self, key: &str, body: &ErrorBody) -> Result<FileOutcome, StorageError> {
+    /// Writes a `.notice`: a failed file, whose audio counts for nothing.
+    async fn write_notice(
+        &self,
+        key: &str,
+        body: &ErrorBody,
+    ) -> Result<FinishedFile, StorageError> {
         self.output
             .put_output(
                 &output_key(key, OutputKind::Notice),
@@ -135,7 +143,7 @@ impl BatchFiles {
                 self.batch_id.as_str(),
             )
             .await?;
-        Ok(FileOutcome::Failed)
+        Ok(FinishedFile::failed())
     }
 }
 
@@ -151,10 +159,16 @@ pub enum ShardEnd {
 /// Runs one shard. Files are processed one after another, each holding a permit of `slots`
 /// (the process-wide bound on files in flight) while it runs. When `resume` is set (a retry, or a
 /// restart after a crash) files this batch already finished are counted, not redone, so counts
-/// stay exact. `stop` is checked before each file: a file in flight always finishes. `on_file`
-/// is told of every finished file (for progress) and awaited before the next one starts, so a
-/// caller can save its count first. It takes the key by value: a callback future that borrowed
-/// it would need a higher-ranked lifetime, which makes the shard's future fail `Send` checks.
+/// stay exact; their audio is not (see below). `stop` is checked before each file: a file in
+/// flight always finishes. `on_file` is told of every finished file (for progress) and awaited
+/// before the next one starts, so a caller can save its count first. It takes the key by value:
+/// a callback future that borrowed it would need a higher-ranked lifetime, which makes the
+/// shard's future fail `Send` checks.
+///
+/// Audio: the counts' `audio_ms` adds the length of each file recognised here. A file a resumed
+/// shard finds already finished adds 0: its length is in none of its outputs, and measuring it
+/// again would mean downloading and decoding the audio, most of the cost of recognising it. So
+/// after a retry or a restart the shard's audio total is a lower bound.
 pub async fn run_shard<F: std::future::Future<Output = ()>>(
     recognizer: &Arc<dyn Recognizer>,
     files: &BatchFiles,
@@ -162,7 +176,7 @@ pub async fn run_shard<F: std::future::Future<Output = ()>>(
     resume: bool,
     slots: &Semaphore,
     stop: &CancellationToken,
-    mut on_file: impl FnMut(String, FileOutcome) -> F,
+    mut on_file: impl FnMut(String, FinishedFile) -> F,
 ) -> Result<(ShardCounts, ShardEnd), StorageError> {
     let mut counts = ShardCounts::default();
     let mut inputs = files
@@ -175,8 +189,10 @@ pub async fn run_shard<F: std::future::Future<Output = ()>>(
         }
         if resume {
             if let Some(outcome) = files.finished(&input.key).await? {
-                counts.add(outcome);
-                on_file(input.key, outcome).await;
+                // Counted from its output: no audio (see above).
+                let file = FinishedFile::counted(outcome);
+                counts.add_file(file);
+                on_file(input.key, file).await;
                 continue;
             }
         }
@@ -184,9 +200,9 @@ pub async fn run_shard<F: std::future::Future<Output = ()>>(
             permit = slots.acquire() => permit.expect("the file-slot semaphore is never closed"),
             _ = stop.cancelled() => return Ok((counts, ShardEnd::Stopped)),
         };
-        let outcome = files.process(recognizer, &input.key).await?;
-        counts.add(outcome);
-        on_file(input.key, outcome).await;
+        let file = files.process(recognizer, &input.key).await?;
+        counts.add_file(file);
+        on_file(input.key, file).await;
     }
     Ok((counts, ShardEnd::Complete))
 }

@@ -9,4 +9,4 @@ pub mod recognizer;
 pub mod shard;
 
 pub use batch::{run_shard, BatchFiles, ShardEnd};
-pub use recognizer::Recognizer;
+pub use recognizer::{Recognized, Recognizer};

@@ -10,11 +10,13 @@
 //!
 //! The same binary runs the batch's speech analytics Job (`SPEECHBATCH_STAGE=analytics`): one
 //! pod that analyses every file the batch recognised, once all shards are done
-//! ([`crate::analytics`]).
+//! ([`crate::analytics`]); its termination message carries the analytics in brief, which the
+//! operator keeps in the batch's status.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crds::analytics::AnalyticsSummary;
 use crds::customization::Vocabulary;
 use crds::shard::{
     env, ShardBucket, ShardEnv, ShardEnvError, ShardExit, ShardVocabulary, TerminationMessage,
@@ -115,16 +117,18 @@ pub fn run(args: ShardArgs) -> ShardExit {
         }
     });
     let (message, exit) = match outcome {
-        Ok(counts) => {
+        Ok(Finished { counts, analytics }) => {
             tracing::info!(
                 successful = counts.successful,
                 failed = counts.failed,
+                audio_ms = counts.audio_ms,
                 "shard finished"
             );
             (
                 TerminationMessage::Finished {
                     index: args.index as u32,
                     counts,
+                    analytics,
                 },
                 ShardExit::Finished,
             )
@@ -144,8 +148,17 @@ pub fn run(args: ShardArgs) -> ShardExit {
     exit
 }
 
+/// What a pod that finished reports.
+struct Finished {
+    /// The counts of its range (zero for the analytics stage).
+    counts: ShardCounts,
+    /// The batch's analytics in brief (only from the analytics stage).
+    analytics: Option<AnalyticsSummary>,
+}
+
 fn write_termination(path: &Path, message: &TerminationMessage) {
-    let text = serde_json::to_string(message).expect("a termination message serializes");
+    // Bounded: Kubernetes keeps 4096 bytes of the message, and a cut one is no JSON.
+    let text = message.to_json();
     if let Err(e) = std::fs::write(path, text) {
         tracing::error!(path = %path.display(), error = %e, "cannot write the termination message");
     }
@@ -188,8 +201,9 @@ async fn load_vocabulary(
 }
 
 /// The batch's speech analytics stage. Its counts are zero: analytics changes no count (a file
-/// whose analytics failed gets a `.notice` beside its `.json` and stays counted once).
-async fn analytics(args: &ShardArgs, env: &ShardEnv) -> Result<ShardCounts, ShardError> {
+/// whose analytics failed gets a `.notice` beside its `.json` and stays counted once). It
+/// reports the analytics in brief, which the operator keeps in the batch's status.
+async fn analytics(args: &ShardArgs, env: &ShardEnv) -> Result<Finished, ShardError> {
     let mut storage = args.storage.config();
     if let Some(url) = &env.iam_token_url {
         storage.iam_token_url = url.clone();
@@ -219,10 +233,13 @@ async fn analytics(args: &ShardArgs, env: &ShardEnv) -> Result<ShardCounts, Shar
         failed = report.failed,
         "speech analytics finished"
     );
-    Ok(ShardCounts::default())
+    Ok(Finished {
+        counts: ShardCounts::default(),
+        analytics: report.summary,
+    })
 }
 
-async fn shard(args: &ShardArgs, env: &ShardEnv) -> Result<ShardCounts, ShardError> {
+async fn shard(args: &ShardArgs, env: &ShardEnv) -> Result<Finished, ShardError> {
     let range = env.range(args.index)?;
     let mut storage = args.storage.config();
     if let Some(url) = &env.iam_token_url {
@@ -279,7 +296,10 @@ async fn shard(args: &ShardArgs, env: &ShardEnv) -> Result<ShardCounts, ShardErr
     )
     .await?;
     match end {
-        ShardEnd::Complete => Ok(counts),
+        ShardEnd::Complete => Ok(Finished {
+            counts,
+            analytics: None,
+        }),
         ShardEnd::Stopped => Err(ShardError::Stopped),
     }
 }

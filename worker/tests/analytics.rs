@@ -121,6 +121,22 @@ async fn the_stage_analyses_this_batch_only_and_runs_again_to_the_same_files() {
 
     let report = run_analytics(&files, Some(&analyzer)).await.unwrap();
     assert_eq!((report.analysed, report.failed), (2, 1));
+    // The summary counts what the files got: two calls of four turns, one shared topic.
+    let summary = report
+        .summary
+        .clone()
+        .expect("a summary of what was analysed");
+    assert_eq!((summary.files, summary.turns), (2, 8));
+    assert_eq!(summary.sentiment.values().sum::<u64>(), 8);
+    assert_eq!(summary.topics.len(), 1, "{summary:?}");
+    assert_eq!(summary.topics[0].files, 2);
+    assert!(
+        summary
+            .keywords
+            .iter()
+            .any(|k| k.text.contains("prescription")),
+        "{summary:?}"
+    );
     let a = json_of(&bucket.get("a.wav.json", 1 << 20).await.unwrap());
     assert!(a["results"].is_array(), "the transcript stays");
     let turns = a["speaker_turn_speech_analytics"].as_array().unwrap();
@@ -171,6 +187,8 @@ async fn the_stage_analyses_this_batch_only_and_runs_again_to_the_same_files() {
         .unwrap();
     let report = run_analytics(&files, Some(&analyzer)).await.unwrap();
     assert_eq!((report.analysed, report.failed), (3, 0));
+    let summary = report.summary.expect("a summary");
+    assert_eq!((summary.files, summary.turns), (3, 12));
     assert!(
         bucket.get("broken.wav.notice", 1 << 20).await.is_err(),
         "stale notice removed"
@@ -205,6 +223,7 @@ async fn the_stage_analyses_this_batch_only_and_runs_again_to_the_same_files() {
     // Without the encoder: every file keeps its .json and gets a notice saying why.
     let report = run_analytics(&files, None).await.unwrap();
     assert_eq!((report.analysed, report.failed), (0, 3));
+    assert_eq!(report.summary, None, "nothing was analysed");
     let notice = json_of(&bucket.get("a.wav.notice", 1 << 20).await.unwrap());
     assert!(
         notice["error"].as_str().unwrap().contains("scripts/setup"),

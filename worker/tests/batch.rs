@@ -1,19 +1,22 @@
 //! The worker on a real S3 server (the embedded s3s-fs) with a fake recognizer: what a user
-//! finds in the output bucket, and the counts, for good files, bad files, a recognizer that
-//! panics, a resumed shard and a stop before the end. No models: these run in milliseconds.
+//! finds in the output bucket, and the counts (audio included), for good files, bad files, a
+//! recognizer that panics, a resumed shard and a stop before the end. No models: these run in
+//! milliseconds.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crds::{BatchId, ErrorBody, FileOutcome, RecognitionParams, ShardCounts, ShardRange};
+use crds::{
+    BatchId, ErrorBody, FileOutcome, FinishedFile, RecognitionParams, ShardCounts, ShardRange,
+};
 use speechbatch_storage::testing::{EmbeddedTestS3, ACCESS_KEY, SECRET_KEY};
 use speechbatch_storage::{Bucket, Credentials, HmacCredentials, StorageConfig};
-use speechbatch_worker::{run_shard, BatchFiles, Recognizer, ShardEnd};
+use speechbatch_worker::{run_shard, BatchFiles, Recognized, Recognizer, ShardEnd};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-/// Recognises `good*` keys, refuses `bad*` keys with a 400 and panics on `panic*` keys;
-/// counts its calls per key.
+/// Recognises `good*` keys (as a second of audio per byte of the object, so that lengths are
+/// known), refuses `bad*` keys with a 400 and panics on `panic*` keys; counts its calls per key.
 #[derive(Default)]
 struct FakeRecognizer {
     calls: Mutex<BTreeMap<String, u32>>,
@@ -26,7 +29,7 @@ impl Recognizer for FakeRecognizer {
         name: &str,
         params: &RecognitionParams,
         _vocabulary: Option<&crds::customization::Vocabulary>,
-    ) -> Result<Vec<u8>, ErrorBody> {
+    ) -> Result<Recognized, ErrorBody> {
         *self
             .calls
             .lock()
@@ -40,11 +43,14 @@ impl Recognizer for FakeRecognizer {
         if file.starts_with("bad") {
             return Err(ErrorBody::new(400, format!("{name} is not audio")));
         }
-        Ok(serde_json::to_vec(&serde_json::json!({
-            "bytes": audio.len(),
-            "model": params.model.as_str(),
-        }))
-        .unwrap())
+        Ok(Recognized {
+            json: serde_json::to_vec(&serde_json::json!({
+                "bytes": audio.len(),
+                "model": params.model.as_str(),
+            }))
+            .unwrap(),
+            audio_seconds: audio.len() as f64,
+        })
     }
 }
 
@@ -92,7 +98,11 @@ impl Fixture {
         }
     }
 
-    async fn run(&self, batch: &str, resume: bool) -> (ShardCounts, ShardEnd, Vec<String>) {
+    async fn run(
+        &self,
+        batch: &str,
+        resume: bool,
+    ) -> (ShardCounts, ShardEnd, Vec<(String, FinishedFile)>) {
         let mut seen = Vec::new();
         let (counts, end) = run_shard(
             &self.recognizer,
@@ -101,8 +111,8 @@ impl Fixture {
             resume,
             &Semaphore::new(1),
             &CancellationToken::new(),
-            |key, _| {
-                seen.push(key);
+            |key, file| {
+                seen.push((key, file));
                 async {}
             },
         )
@@ -122,7 +132,21 @@ async fn each_input_gets_a_json_or_a_notice_and_a_panicking_file_does_not_stop_t
     let (counts, end, seen) = f.run("batch-1", false).await;
     assert_eq!(end, ShardEnd::Complete);
     assert_eq!((counts.successful, counts.failed), (2, 2));
+    // "audio of a/good1.wav" and "audio of d/good2.wav": 20 bytes, 20 s each; failed files
+    // add nothing.
+    assert_eq!(counts.audio_ms, 40_000);
     assert_eq!(seen.len(), 4);
+    assert_eq!(
+        seen.iter()
+            .map(|(key, file)| (key.as_str(), file.outcome, file.audio_ms))
+            .collect::<Vec<_>>(),
+        [
+            ("a/good1.wav", FileOutcome::Succeeded, 20_000),
+            ("b/bad.mp3", FileOutcome::Failed, 0),
+            ("c/panic.flac", FileOutcome::Failed, 0),
+            ("d/good2.wav", FileOutcome::Succeeded, 20_000),
+        ]
+    );
     let json: serde_json::Value =
         serde_json::from_str(&f.read("d/good2.wav.json").unwrap()).unwrap();
     assert_eq!(json["model"], "en-US_BroadbandModel");
@@ -146,8 +170,16 @@ async fn each_input_gets_a_json_or_a_notice_and_a_panicking_file_does_not_stop_t
 async fn a_resumed_shard_counts_what_its_batch_finished_without_redoing_it() {
     let f = fixture(&["good1.wav", "bad1.wav", "good2.wav"]).await;
     let (first, _, _) = f.run("batch-1", false).await;
+    assert_eq!(first.audio_ms, 36_000);
     let (again, _, _) = f.run("batch-1", true).await;
-    assert_eq!(again, first);
+    // The same files counted; their audio is not measured again, so it adds nothing.
+    assert_eq!(
+        again,
+        ShardCounts {
+            audio_ms: 0,
+            ..first
+        }
+    );
     assert!(
         f.fake.calls.lock().unwrap().values().all(|&n| n == 1),
         "no file was recognised twice: {:?}",
@@ -155,7 +187,7 @@ async fn a_resumed_shard_counts_what_its_batch_finished_without_redoing_it() {
     );
     // Another batch over the same bucket does not count the first batch's outputs.
     let (other, _, _) = f.run("batch-2", true).await;
-    assert_eq!(other, first);
+    assert_eq!(other, first, "recognised again: its audio counts again");
     assert!(f.fake.calls.lock().unwrap().values().all(|&n| n == 2));
 }
 
@@ -171,8 +203,8 @@ async fn a_stopped_shard_starts_no_new_file() {
         false,
         &Semaphore::new(1),
         &stop,
-        |_, outcome| {
-            assert_eq!(outcome, FileOutcome::Succeeded);
+        |_, file| {
+            assert_eq!(file.outcome, FileOutcome::Succeeded);
             seen += 1;
             stop.cancel();
             async {}

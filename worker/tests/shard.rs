@@ -1,7 +1,8 @@
 //! `speechbatch-shard` as a Kubernetes Job's pod runs it: configured by the environment the
 //! operator writes (`crds::shard::ShardEnv`), reading and writing a real S3 endpoint (the
 //! project's embedded s3s-fs), reporting its counts in the termination message, exact on a
-//! retry, and exiting with `ShardExit::Permanent` on a request error retrying cannot fix.
+//! retry, and exiting with `ShardExit::Permanent` on a request error retrying cannot fix; the
+//! analytics stage reporting the batch's summary there.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,6 +27,16 @@ struct Shard {
 
 impl Shard {
     fn run(&self, index: usize, batch: &str) -> (i32, serde_json::Value) {
+        self.run_with(index, batch, &[])
+    }
+
+    /// [`Shard::run`] with more variables (`SPEECHBATCH_STAGE`).
+    fn run_with(
+        &self,
+        index: usize,
+        batch: &str,
+        vars: &[(&str, &str)],
+    ) -> (i32, serde_json::Value) {
         let log = self.dir.path().join(format!("termination-{index}-{batch}"));
         let bucket = ShardBucket {
             name: "calls".into(),
@@ -56,9 +67,14 @@ impl Shard {
             .env(env::COMPLETION_INDEX, index.to_string())
             .env(env::TERMINATION_LOG, &log)
             .env("SPEECHBATCH_THREADS", "2")
+            .envs(vars.iter().copied())
             .status()
             .expect("speechbatch-shard runs");
         let report = std::fs::read_to_string(&log).expect("a termination message");
+        assert!(
+            report.len() <= crds::shard::TERMINATION_MESSAGE_MAX_BYTES,
+            "{report}"
+        );
         (
             status.code().unwrap_or(-1),
             serde_json::from_str(&report).unwrap(),
@@ -104,14 +120,17 @@ async fn shards_cover_the_bucket_once_report_exact_tallies_and_skip_finished_fil
     };
     let mut succeeded = 0;
     let mut failed = 0;
+    let mut audio_ms = 0;
     for i in 0..plan.len() {
         let (code, report) = tokio::task::block_in_place(|| shard.run(i, "batch-a"));
         assert_eq!(code, 0, "{report}");
         assert_eq!(report["index"], i);
         succeeded += report["successful"].as_u64().unwrap();
         failed += report["failed"].as_u64().unwrap();
+        audio_ms += report["audio_ms"].as_u64().unwrap_or(0);
     }
     assert_eq!((succeeded, failed), (2, 1), "two clips and one bad file");
+    assert!(audio_ms > 2000, "two clips of speech: {audio_ms} ms");
     assert!(root.join("calls/day1/clip01.flac.json").exists());
     assert!(root.join("calls/notes.mp3.notice").exists());
     let json_time = std::fs::metadata(root.join("calls/day1/clip01.flac.json"))
@@ -129,6 +148,8 @@ async fn shards_cover_the_bucket_once_report_exact_tallies_and_skip_finished_fil
         again["successful"].as_u64().unwrap() + first["successful"].as_u64().unwrap(),
         2
     );
+    // Files counted from their outputs are not measured again: no audio.
+    assert!(again.get("audio_ms").is_none() && first.get("audio_ms").is_none());
     assert_eq!(
         std::fs::metadata(root.join("calls/day1/clip01.flac.json"))
             .unwrap()
@@ -222,4 +243,100 @@ async fn a_shard_recognises_with_the_batchs_vocabulary_from_the_model_store() {
     assert_eq!(report["successful"], 1, "{report}");
     let result = std::fs::read_to_string(root.join("calls/dev04.flac.json")).unwrap();
     assert!(result.contains("Nimbra"), "{result}");
+}
+
+/// The analytics stage as the operator's analytics Job runs it: zero counts, and the batch's
+/// analytics in brief in the termination message.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_analytics_stage_reports_the_batchs_summary_in_its_termination_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    std::fs::create_dir_all(root.join("calls")).unwrap();
+    let s3 = EmbeddedS3::start(
+        root.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        Some((ACCESS, SECRET)),
+    )
+    .await
+    .unwrap();
+    let creds = Credentials::Hmac(HmacCredentials {
+        end_point: s3.endpoint(),
+        access_key: ACCESS.into(),
+        secret_key: SECRET.into(),
+    });
+    let creds_path = dir.path().join("credentials.json");
+    std::fs::write(&creds_path, creds.to_json()).unwrap();
+    let bucket = Bucket::connect(&creds, "calls", "us-geo", &StorageConfig::default())
+        .await
+        .unwrap();
+    // Two recognised calls of two turns each, as recognition writes them.
+    for (key, turns) in [
+        (
+            "a.wav.json",
+            [
+                "good morning Lakeside pharmacy how can I help",
+                "I need to refill my blood pressure prescription",
+            ],
+        ),
+        (
+            "b.wav.json",
+            [
+                "Lakeside pharmacy this is Ben",
+                "my insurance no longer covers my prescription",
+            ],
+        ),
+    ] {
+        bucket
+            .put_output(key, result(&turns), "batch-s")
+            .await
+            .unwrap();
+    }
+    let shard = Shard {
+        bounds: vec!["b.wav".into()],
+        creds: creds_path,
+        dir,
+        vocabulary: None,
+    };
+    let (code, report) = tokio::task::block_in_place(|| {
+        shard.run_with(0, "batch-s", &[(env::STAGE, crds::shard::STAGE_ANALYTICS)])
+    });
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        (&report["successful"], &report["failed"]),
+        (&0.into(), &0.into())
+    );
+    let message: crds::shard::TerminationMessage = serde_json::from_value(report.clone()).unwrap();
+    let crds::shard::TerminationMessage::Finished {
+        analytics: Some(summary),
+        ..
+    } = message
+    else {
+        panic!("no summary: {report}");
+    };
+    assert_eq!((summary.files, summary.turns), (2, 4), "{report}");
+    assert_eq!(summary.topics.iter().map(|t| t.files).sum::<u64>(), 2);
+    drop(s3);
+}
+
+/// A result JSON as recognition writes it: one turn per text, speakers alternating.
+fn result(turns: &[&str]) -> Vec<u8> {
+    let mut labels = Vec::new();
+    let mut results = Vec::new();
+    let mut t = 0.5;
+    for (i, text) in turns.iter().enumerate() {
+        let speaker = i % 2;
+        let mut stamps = Vec::new();
+        for w in text.split_whitespace() {
+            let label = serde_json::json!({"from": t, "to": t + 0.3, "speaker": speaker, "confidence": 0.9, "final": false});
+            stamps.push(serde_json::json!([w, t, t + 0.3, label.clone()]));
+            labels.push(label);
+            t += 0.35;
+        }
+        t += 0.6;
+        results.push(serde_json::json!({"final": true, "alternatives": [{"transcript": format!("{text} "), "confidence": 0.93, "timestamps": stamps}]}));
+    }
+    serde_json::to_vec(
+        &serde_json::json!({"result_index": 0, "speaker_labels": labels, "results": results}),
+    )
+    .unwrap()
 }

@@ -5,9 +5,12 @@
 //! Every status change goes through [`set_status`], which checks
 //! [`BatchStatus::can_become`]; progress (a shard starting, a file finishing, a shard ending)
 //! is recorded only while the job is `running`. A final record is frozen: what a client was
-//! told about a finished job stays true.
+//! told about a finished job stays true. The one addition a final record takes is
+//! [`analysed`]'s summary for a canceled job, whose analytics stage runs after the cancel: no
+//! field of the job a client sees changes.
 
-use crds::{progress, BatchId, BatchJob, BatchStatus, FileOutcome, ShardPlan, Timestamp};
+use crds::analytics::AnalyticsSummary;
+use crds::{progress, BatchId, BatchJob, BatchStatus, FinishedFile, ShardPlan, Timestamp};
 
 use super::store::{JobRecord, ShardProgress};
 use crate::backend::CreateBatch;
@@ -61,6 +64,8 @@ pub fn created(id: &BatchId, request: &CreateBatch, seq: u64, now: Timestamp) ->
         separate_output: request.output.is_some(),
         plan: None,
         shards: Vec::new(),
+        language_customization_id: request.language_customization_id.clone(),
+        analytics: None,
     }
 }
 
@@ -125,14 +130,14 @@ pub fn shard_started(r: &mut JobRecord, i: usize, now: Timestamp) -> Result<bool
     Ok(resume)
 }
 
-/// One file of shard `i` finished.
+/// One file of shard `i` finished (with the audio recognised in it).
 pub fn file_finished(
     r: &mut JobRecord,
     i: usize,
-    outcome: FileOutcome,
+    file: FinishedFile,
     now: Timestamp,
 ) -> Result<(), Refused> {
-    running_shard(r, i)?.counts.add(outcome);
+    running_shard(r, i)?.counts.add_file(file);
     record_progress(r, now);
     Ok(())
 }
@@ -142,6 +147,20 @@ pub fn shard_done(r: &mut JobRecord, i: usize, now: Timestamp) -> Result<(), Ref
     running_shard(r, i)?.done = true;
     record_progress(r, now);
     Ok(())
+}
+
+/// The job's analytics stage ran: its summary, for the admin console. Taken by a running job
+/// (the stage runs before completion) and by a canceled one (the stage analyses what it
+/// finished, after the cancel); `updated` does not move, as no field of the job changes. A
+/// stage run again (after a restart) replaces the summary: it analysed the same files.
+pub fn analysed(r: &mut JobRecord, summary: AnalyticsSummary) -> Result<(), Refused> {
+    match r.job.status {
+        BatchStatus::Running | BatchStatus::Canceled => {
+            r.analytics = Some(summary);
+            Ok(())
+        }
+        other => Err(Refused::NotRunning(other)),
+    }
 }
 
 /// Every shard is done: the job is complete.
@@ -186,7 +205,7 @@ fn record_progress(r: &mut JobRecord, now: Timestamp) {
 mod tests {
     use super::*;
     use crate::backend::BucketRequest;
-    use crds::{RecognitionParams, ShardCounts};
+    use crds::{FileOutcome, RecognitionParams, ShardCounts};
     use speechbatch_storage::Credentials;
     use BatchStatus::*;
 
@@ -220,6 +239,11 @@ mod tests {
         }
     }
 
+    /// A file that ended with `outcome`, without audio.
+    fn done(outcome: FileOutcome) -> FinishedFile {
+        FinishedFile::counted(outcome)
+    }
+
     fn new_job() -> JobRecord {
         created(&BatchId::parse("job-1").unwrap(), &request(), 3, at(0))
     }
@@ -237,7 +261,7 @@ mod tests {
         }
         admitted(&mut r, at(2)).unwrap();
         shard_started(&mut r, 0, at(3)).unwrap();
-        file_finished(&mut r, 0, FileOutcome::Succeeded, at(4)).unwrap();
+        file_finished(&mut r, 0, done(FileOutcome::Succeeded), at(4)).unwrap();
         match status {
             Running => {}
             Completed => {
@@ -270,7 +294,7 @@ mod tests {
                 shard_started(r, 1, at(9)).map(drop)
             }),
             ("file finished", None, |r| {
-                file_finished(r, 0, FileOutcome::Failed, at(9))
+                file_finished(r, 0, done(FileOutcome::Failed), at(9))
             }),
             ("shard done", None, |r| shard_done(r, 0, at(9))),
         ]
@@ -382,14 +406,14 @@ mod tests {
             FileOutcome::Failed,
             FileOutcome::Succeeded,
         ] {
-            file_finished(&mut r, 1, outcome, at(4)).unwrap();
+            file_finished(&mut r, 1, done(outcome), at(4)).unwrap();
         }
         assert_eq!((r.job.successful_count, r.job.failed_count), (2, 1));
         assert_eq!(r.job.progress, 0.75);
-        file_finished(&mut r, 0, FileOutcome::Succeeded, at(5)).unwrap();
+        file_finished(&mut r, 0, done(FileOutcome::Succeeded), at(5)).unwrap();
         assert!(r.job.progress < 1.0, "never 1.0 before completed");
         assert_eq!(
-            file_finished(&mut r, 2, FileOutcome::Succeeded, at(5)),
+            file_finished(&mut r, 2, done(FileOutcome::Succeeded), at(5)),
             Err(Refused::NoShard(2))
         );
     }
@@ -442,5 +466,58 @@ mod tests {
             Some("The bucket calls does not exist")
         );
         assert!(r.job.finished.is_none());
+    }
+
+    #[test]
+    fn a_new_job_keeps_the_custom_model_it_names() {
+        let mut req = request();
+        req.language_customization_id = Some("74f4807e-b5ff-4866-824e-6bba1a84fe96".into());
+        let r = created(&BatchId::parse("job-2").unwrap(), &req, 4, at(0));
+        assert_eq!(
+            r.language_customization_id.as_deref(),
+            Some("74f4807e-b5ff-4866-824e-6bba1a84fe96")
+        );
+        assert_eq!(new_job().language_customization_id, None);
+        assert_eq!(new_job().analytics, None);
+    }
+
+    #[test]
+    fn audio_of_finished_files_adds_up_per_shard_and_a_restarted_shard_starts_again() {
+        let mut r = in_status(Waiting);
+        admitted(&mut r, at(2)).unwrap();
+        shard_started(&mut r, 0, at(3)).unwrap();
+        shard_started(&mut r, 1, at(3)).unwrap();
+        file_finished(&mut r, 0, FinishedFile::succeeded(61.5), at(4)).unwrap();
+        file_finished(&mut r, 1, FinishedFile::succeeded(20.25), at(4)).unwrap();
+        file_finished(&mut r, 1, FinishedFile::failed(), at(4)).unwrap();
+        assert_eq!(r.counts().audio_ms, 81_750);
+        assert_eq!(r.shards[1].counts.audio_ms, 20_250);
+        // Restarted: recounted from zero; files found finished add no audio.
+        assert!(shard_started(&mut r, 1, at(5)).unwrap());
+        file_finished(&mut r, 1, done(FileOutcome::Succeeded), at(6)).unwrap();
+        assert_eq!(r.counts().audio_ms, 61_500);
+        assert_eq!(r.job.successful_count, 2);
+    }
+
+    #[test]
+    fn an_analytics_summary_is_kept_for_running_and_canceled_jobs_only() {
+        let summary = AnalyticsSummary {
+            files: 1,
+            turns: 4,
+            ..Default::default()
+        };
+        for from in BatchStatus::ALL {
+            let before = in_status(from);
+            let mut r = before.clone();
+            let result = analysed(&mut r, summary.clone());
+            if matches!(from, Running | Canceled) {
+                assert_eq!(result, Ok(()), "{from}");
+                assert_eq!(r.analytics.as_ref(), Some(&summary), "{from}");
+                assert_eq!(r.job, before.job, "no field of the job moves ({from})");
+            } else {
+                assert_eq!(result, Err(Refused::NotRunning(from)), "{from}");
+                assert_eq!(r, before, "{from}");
+            }
+        }
     }
 }

@@ -319,9 +319,9 @@ impl Backend for Embedded {
         Ok(BatchDetails {
             job: record.job.clone(),
             params: record.params,
-            language_customization_id: None,
-            audio_seconds: 0.0,
-            analytics: None,
+            language_customization_id: record.language_customization_id.clone(),
+            audio_seconds: record.counts().audio_seconds(),
+            analytics: record.analytics.clone(),
         })
     }
 
@@ -414,7 +414,7 @@ impl Backend for Embedded {
         })
         .await;
         match outcome {
-            Ok(Ok(json)) => Ok(json),
+            Ok(Ok(recognized)) => Ok(recognized.json),
             Ok(Err(body)) => Err(ApiError::new(body.code, body.error)),
             Err(e) => Err(ApiError::internal("the engine failed on this file", e)),
         }

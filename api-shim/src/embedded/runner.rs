@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crds::{BatchId, FileOutcome, ShardRange, Timestamp};
+use crds::{BatchId, FinishedFile, ShardRange, Timestamp};
 use speechbatch_storage::StorageError;
 use speechbatch_worker::{run_shard, BatchFiles, ShardEnd};
 use tokio::sync::Semaphore;
@@ -113,10 +113,24 @@ pub(super) async fn run_job(inner: Arc<Inner>, id: BatchId) {
                     .map_err(ShardError::from)
             })
             .await;
-        match ran {
-            Ok(Some(_)) => {}
+        let summary = match ran {
+            Ok(Some(report)) => report.summary,
             Ok(None) => return,
             Err(error) => return inner.fail(&id, error.to_string()).await,
+        };
+        // The summary for the admin console, kept also by a job canceled meanwhile. Not saving
+        // it fails nothing: the outputs are written, and completion saves the record next.
+        if let Some(summary) = summary {
+            match inner
+                .table
+                .update(&id, move |r| lifecycle::analysed(r, summary))
+                .await
+            {
+                Ok(_) | Err(UpdateError::Gone | UpdateError::Refused(_)) => {}
+                Err(UpdateError::Table(error)) => {
+                    tracing::error!(batch_id = %id, %error, "cannot save the speech analytics summary of a job")
+                }
+            }
         }
     }
     // A stopped job (cancel, delete, shutdown) has unfinished shards: completion is refused.
@@ -201,12 +215,14 @@ async fn run_attempt(
             save_error.clone(),
             shard_stop.clone(),
         );
-        move |_key: String, outcome: FileOutcome| {
+        move |_key: String, file: FinishedFile| {
             let (table, id, save_error, stop) =
                 (table.clone(), id.clone(), save_error.clone(), stop.clone());
             async move {
+                // The file's audio goes into the shard's counts with it (none for a file a
+                // restarted shard finds finished: see `run_shard`).
                 let change =
-                    move |r: &mut _| lifecycle::file_finished(r, i, outcome, Timestamp::now());
+                    move |r: &mut _| lifecycle::file_finished(r, i, file, Timestamp::now());
                 match table.update(&id, change).await {
                     // Refused: the job was canceled or failed while the file was in flight; a
                     // final record keeps what the client was told.

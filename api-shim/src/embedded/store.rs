@@ -4,10 +4,12 @@
 //! The format is what earlier releases wrote, so that a data directory survives an upgrade:
 //! `jobs/<id>.json` holds a [`JobRecord`] (`job`, `seq`, `params`, `separate_output`, `plan`,
 //! `shards` of `{successful, failed, done, started}`), `credentials/<id>.<side>.json` the
-//! credentials file of the request. A job that names a custom language model has its own copy
-//! of the model's trained [`Vocabulary`] in `jobs/<id>.vocabulary.json` (0600), written once
-//! at creation: beside the record, not in it, because the record is rewritten after every file
-//! and the vocabulary may hold 90,000 words.
+//! credentials file of the request. Fields added since are optional, absent from older
+//! records and omitted while empty: `language_customization_id`, `analytics`, and a shard's
+//! `audio_ms`. A job that names a custom language model has its own copy of the model's
+//! trained [`Vocabulary`] in `jobs/<id>.vocabulary.json` (0600), written once at creation:
+//! beside the record, not in it, because the record is rewritten after every file and the
+//! vocabulary may hold 90,000 words.
 //!
 //! Everything here blocks on the file system: callers on async threads go through
 //! `tokio::task::spawn_blocking` (see [`super::table`]).
@@ -17,6 +19,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crds::analytics::AnalyticsSummary;
 use crds::customization::Vocabulary;
 use crds::{BatchId, BatchJob, BucketSide, InvalidBatchId, RecognitionParams, ShardCounts};
 use serde::{Deserialize, Serialize};
@@ -25,7 +28,8 @@ use speechbatch_storage::{Credentials, CredentialsError, ShardPlan};
 /// Progress of one shard of a job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardProgress {
-    /// Files this job finished in the shard (`successful` and `failed` on disk).
+    /// Files this job finished in the shard and their audio (`successful`, `failed` and, when
+    /// not 0, `audio_ms` on disk).
     #[serde(flatten)]
     pub counts: ShardCounts,
     /// Every file of the shard is finished.
@@ -51,6 +55,16 @@ pub struct JobRecord {
     /// Progress of each shard of the plan.
     #[serde(default)]
     pub shards: Vec<ShardProgress>,
+    /// The custom language model the job was created with (`language_customization_id`), for
+    /// the admin console: the job recognises with its own copy of the model's vocabulary,
+    /// which does not say which model it came from once the model is gone. Records of releases
+    /// that did not keep it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_customization_id: Option<String>,
+    /// The job's speech analytics in brief, once its analytics stage ran
+    /// (`speech_analytics=true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<AnalyticsSummary>,
 }
 
 impl JobRecord {
@@ -59,7 +73,7 @@ impl JobRecord {
         BatchId::parse(&self.job.batch_id)
     }
 
-    /// Files finished so far, over all shards.
+    /// Files finished so far, over all shards, and their audio.
     pub fn counts(&self) -> ShardCounts {
         self.shards.iter().map(|s| s.counts).sum()
     }
@@ -339,7 +353,8 @@ mod tests {
             ShardProgress {
                 counts: ShardCounts {
                     successful: 1,
-                    failed: 1
+                    failed: 1,
+                    audio_ms: 0,
                 },
                 done: true,
                 started: true
@@ -352,10 +367,38 @@ mod tests {
         assert_eq!(new["job"], old["job"]);
         assert_eq!(new["plan"], old["plan"]);
         assert_eq!(
+            new.as_object().unwrap().len(),
+            old.as_object().unwrap().len(),
+            "no new field is written while it is empty: {new}"
+        );
+        assert_eq!(
             serde_json::from_value::<JobRecord>(new).unwrap(),
             record,
             "a saved record loads back unchanged"
         );
+        assert_eq!(
+            (&record.language_customization_id, &record.analytics),
+            (&None, &None)
+        );
+    }
+
+    #[test]
+    fn the_model_audio_and_analytics_of_a_record_are_saved_and_load_back() {
+        let mut record: JobRecord = serde_json::from_str(OLD_RECORD).unwrap();
+        record.language_customization_id = Some("74f4807e-b5ff-4866-824e-6bba1a84fe96".into());
+        record.shards[0].counts.audio_ms = 61_500;
+        record.analytics = Some(AnalyticsSummary {
+            files: 1,
+            turns: 4,
+            ..Default::default()
+        });
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["shards"][0]["audio_ms"], 61_500);
+        assert!(json["shards"][1].get("audio_ms").is_none());
+        assert_eq!(json["analytics"]["turns"], 4);
+        let back: JobRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(back.counts().audio_seconds(), 61.5);
     }
 
     #[test]

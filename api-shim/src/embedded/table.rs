@@ -209,7 +209,7 @@ fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use std::sync::mpsc;
 
-    use crds::{BatchStatus, FileOutcome, ShardPlan, Timestamp};
+    use crds::{BatchStatus, FileOutcome, FinishedFile, ShardPlan, Timestamp};
 
     use super::*;
     use crate::embedded::lifecycle;
@@ -324,7 +324,12 @@ mod tests {
                 tokio::spawn(async move {
                     table
                         .update(&id(), |r| {
-                            lifecycle::file_finished(r, 0, FileOutcome::Succeeded, Timestamp::now())
+                            lifecycle::file_finished(
+                                r,
+                                0,
+                                FinishedFile::counted(FileOutcome::Succeeded),
+                                Timestamp::now(),
+                            )
                         })
                         .await
                         .map(drop)

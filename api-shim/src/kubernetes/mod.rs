@@ -236,8 +236,11 @@ impl Backend for Kubernetes {
                     .language_model
                     .as_ref()
                     .map(|m| m.customization_id.clone()),
-                audio_seconds: 0.0,
-                analytics: None,
+                audio_seconds: b
+                    .status
+                    .as_ref()
+                    .map_or(0.0, |s| s.audio_ms as f64 / 1000.0),
+                analytics: b.status.as_ref().and_then(|s| s.analytics.clone()),
             }),
             Ok(_) => Err(ApiError::unknown_batch(batch_id)),
             Err(e) => Err(kube_error("cannot read the SpeechBatch", e)),

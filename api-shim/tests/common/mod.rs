@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses a part of it
 
+pub mod browser;
 pub mod cluster;
 
 use std::collections::BTreeMap;
