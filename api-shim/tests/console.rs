@@ -120,6 +120,29 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
         .unwrap()
         .to_string();
 
+    // Job C fails at once: its bucket does not exist. A custom model waits to be trained.
+    let failed = svc
+        .create(
+            "function=recognize",
+            form(&s3.creds_file(), "no-such-bucket", None),
+        )
+        .await["batch_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (failed_job, _) = svc.wait_final(&failed, TIMEOUT).await;
+    assert_eq!(failed_job["status"], "failed", "{failed_job}");
+    let model: Value = svc
+        .authed(svc.http.post(svc.url("/v1/customizations")))
+        .json(&json!({"name": "Product names", "base_model_name": "en-US_BroadbandModel"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let model = model["customization_id"].as_str().unwrap().to_string();
+
     let browser = Browser::start(1280, 800).await;
     let c = &browser.client;
 
@@ -173,7 +196,7 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
     browser
         .until(
             "the jobs table",
-            "return document.querySelectorAll('#jobs-body tr').length === 2",
+            "return document.querySelectorAll('#jobs-body tr').length === 3",
         )
         .await;
     let cookies = browser.js("return document.cookie", vec![]).await;
@@ -193,6 +216,15 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
             .await,
         "Waiting"
     );
+
+    // The custom model with its status.
+    let shown = browser
+        .until(
+            "the custom model",
+            &format!("const r = document.querySelector('tr[data-customization-id=\"{model}\"]'); return r && r.innerText"),
+        )
+        .await;
+    assert!(shown.as_str().unwrap().contains("Product names") && shown.as_str().unwrap().contains("Pending"), "{shown}");
 
     // A's progress moves on screen while the page stays the same document (no reload).
     browser.js("window.sameDocument = true", vec![]).await;
@@ -249,8 +281,8 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
         .unwrap();
     browser
         .until(
-            "both jobs again",
-            "return document.querySelectorAll('#jobs-body tr').length === 2",
+            "every job again",
+            "return document.querySelectorAll('#jobs-body tr').length === 3",
         )
         .await;
 
@@ -308,11 +340,25 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
         .until(
             "the dashboard without B",
             &format!(
-                "return location.hash === '#/monitoring' && document.querySelectorAll('#jobs-body tr').length === 1 && !document.querySelector('tr[data-batch-id=\"{b}\"]')"
+                "return location.hash === '#/monitoring' && document.querySelectorAll('#jobs-body tr').length === 2 && !document.querySelector('tr[data-batch-id=\"{b}\"]')"
             ),
         )
         .await;
     assert_eq!(svc.get_status(&b).await, 404);
+
+    // C's page says why it failed, in the words of the API.
+    browser
+        .click(&format!("tr[data-batch-id=\"{failed}\"] a"))
+        .await;
+    let error = browser
+        .until(
+            "C's error",
+            "const e = document.getElementById('job-error'); return e && e.innerText",
+        )
+        .await;
+    let message = failed_job["error_message"].as_str().unwrap();
+    assert!(error.as_str().unwrap().contains(message), "{error} / {message}");
+    browser.click("#tab-monitoring").await;
 
     // A finishes; its page sums up its analytics with what the results hold.
     let (job, _) = svc.wait_final(&a, TIMEOUT).await;
@@ -394,7 +440,7 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
     browser
         .until(
             "the jobs table",
-            "return document.querySelectorAll('#jobs-body tr').length === 1",
+            "return document.querySelectorAll('#jobs-body tr').length === 2",
         )
         .await;
     let wide = browser.wider_than_window().await;
@@ -408,7 +454,7 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
     browser
         .until(
             "the jobs table",
-            "return document.querySelectorAll('#jobs-body tr').length === 1",
+            "return document.querySelectorAll('#jobs-body tr').length === 2",
         )
         .await;
     browser.press(fantoccini::key::Key::Tab).await;

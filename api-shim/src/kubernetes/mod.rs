@@ -50,6 +50,29 @@ impl Kubernetes {
         }
     }
 
+    /// Every SpeechBatch not being deleted, as the console shows it, newest first (same-
+    /// millisecond ties by id, so the order is stable).
+    async fn current_batches(&self) -> Result<Vec<BatchDetails>, ApiError> {
+        let list = self
+            .batches
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| kube_error("cannot list SpeechBatches", e))?;
+        let mut all: Vec<BatchDetails> = list
+            .items
+            .iter()
+            .filter(|b| !is_deleting(b))
+            .map(details_of)
+            .collect();
+        all.sort_by(|a, b| {
+            b.job
+                .created
+                .cmp(&a.job.created)
+                .then_with(|| a.job.batch_id.cmp(&b.job.batch_id))
+        });
+        Ok(all)
+    }
+
     /// The batch's frozen copy of the vocabulary of the model it names, stored under the
     /// batch's key; `None` when it names none. 400 when the model cannot be used.
     async fn freeze_vocabulary(
@@ -77,6 +100,25 @@ impl Kubernetes {
 
 fn kube_error(context: &str, e: kube::Error) -> ApiError {
     ApiError::internal(context, e)
+}
+
+/// What the console shows of a SpeechBatch: its job, its options, its model, and what the
+/// operator gathered in its status (the shards' audio, the analytics Job's summary).
+fn details_of(b: &SpeechBatch) -> BatchDetails {
+    BatchDetails {
+        job: b.to_batch_job(),
+        params: b.spec.recognition,
+        language_customization_id: b
+            .spec
+            .language_model
+            .as_ref()
+            .map(|m| m.customization_id.clone()),
+        audio_seconds: b
+            .status
+            .as_ref()
+            .map_or(0.0, |s| s.audio_ms as f64 / 1000.0),
+        analytics: b.status.as_ref().and_then(|s| s.analytics.clone()),
+    }
 }
 
 /// A SpeechBatch being deleted (the operator's finalizer is stopping its Job) is already gone
@@ -198,25 +240,14 @@ impl Backend for Kubernetes {
     }
 
     async fn list(&self) -> Result<Vec<BatchJob>, ApiError> {
-        let list = self
-            .batches
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| kube_error("cannot list SpeechBatches", e))?;
-        let mut jobs: Vec<BatchJob> = list
-            .items
-            .iter()
-            .filter(|b| !is_deleting(b))
-            .map(SpeechBatch::to_batch_job)
-            .collect();
-        // Newest first; same-millisecond ties by id, so the order is stable.
-        jobs.sort_by(|a, b| {
-            b.created
-                .cmp(&a.created)
-                .then_with(|| a.batch_id.cmp(&b.batch_id))
-        });
-        Ok(jobs)
+        Ok(self
+            .current_batches()
+            .await?
+            .into_iter()
+            .map(|d| d.job)
+            .collect())
     }
+
 
     async fn get(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
         match self.batches.get_opt(batch_id).await {
@@ -228,23 +259,15 @@ impl Backend for Kubernetes {
 
     async fn details(&self, batch_id: &str) -> Result<BatchDetails, ApiError> {
         match self.batches.get_opt(batch_id).await {
-            Ok(Some(b)) if !is_deleting(&b) => Ok(BatchDetails {
-                job: b.to_batch_job(),
-                params: b.spec.recognition,
-                language_customization_id: b
-                    .spec
-                    .language_model
-                    .as_ref()
-                    .map(|m| m.customization_id.clone()),
-                audio_seconds: b
-                    .status
-                    .as_ref()
-                    .map_or(0.0, |s| s.audio_ms as f64 / 1000.0),
-                analytics: b.status.as_ref().and_then(|s| s.analytics.clone()),
-            }),
+            Ok(Some(b)) if !is_deleting(&b) => Ok(details_of(&b)),
             Ok(_) => Err(ApiError::unknown_batch(batch_id)),
             Err(e) => Err(kube_error("cannot read the SpeechBatch", e)),
         }
+    }
+
+    /// One list call for every job's details (the console's dashboard polls this).
+    async fn list_details(&self) -> Result<Vec<BatchDetails>, ApiError> {
+        self.current_batches().await
     }
 
     async fn cancel(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
