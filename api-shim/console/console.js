@@ -42,6 +42,10 @@
     setTimeout(() => { announcer.textContent = text; }, 50);
   }
   function capital(s) { return s.charAt(0).toUpperCase() + s.slice(1); }
+  // Text from the OpenAPI document, whose `backticks` mark code: text and <code> nodes.
+  function prose(text) {
+    return String(text || "").split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part));
+  }
 
   // ---- talking to the service ---------------------------------------------------------------
   class NotSignedIn extends Error {}
@@ -521,8 +525,8 @@
     const params = o.params.filter((p) => p.in !== "header");
     return el("article", { class: "operation", id: "op-" + (o.op.operationId || o.method + o.path) },
       el("h4", {}, el("span", { class: "method" }, o.method.toUpperCase()), " ", el("code", {}, o.path)),
-      el("p", {}, o.op.summary || ""),
-      o.op.description && el("p", {}, o.op.description),
+      el("p", {}, prose(o.op.summary)),
+      o.op.description && el("p", {}, prose(o.op.description)),
       params.length > 0 && el("p", {}, "Parameters: ", params.map((p, i) => [i ? ", " : "", el("code", {}, p.name), p.required ? " (required)" : ""])),
       el("p", {}, "Answers: ", Object.keys(o.op.responses || {}).join(", ")),
       code(curlFor(doc, o)));
@@ -536,7 +540,7 @@
         el("td", {}, s.type || "string"),
         el("td", {}, s.default !== undefined ? String(s.default) : "—"),
         el("td", {}, s.enum ? s.enum.join(", ") : (s.minimum !== undefined ? s.minimum + " to " + s.maximum : "")),
-        el("td", {}, p.description || ""));
+        el("td", {}, prose(p.description)));
     });
   }
   function table(id, headers, rows) {
@@ -573,13 +577,12 @@
         target.querySelector("h2").setAttribute("tabindex", "-1");
         target.querySelector("h2").focus();
       } }, t))))),
-      sec("overview", el("p", {}, doc.info.description),
-        el("p", {}, "The machine-readable description is at ", el("a", { href: "/v1/openapi.yaml" }, "/v1/openapi.yaml"),
-          "; every route is also served under ", el("code", {}, c.api_prefixes[1]), ".")),
-      sec("auth", el("p", {}, doc.components.securitySchemes.apikey.description,
+      sec("overview", el("p", {}, prose(doc.info.description)),
+        el("p", {}, "The machine-readable description is at ", el("a", { href: "/v1/openapi.yaml" }, "/v1/openapi.yaml"), ".")),
+      sec("auth", el("p", {}, prose(doc.components.securitySchemes.apikey.description),
         " Every example below reads the key from the shell variable ", el("code", {}, "API_KEY"), "."),
         code('export API_KEY=…  # for the embedded service: cat data/api-key')),
-      sec("workflow", el("p", {}, tagText("Batches")),
+      sec("workflow", el("p", {}, prose(tagText("Batches"))),
         el("ol", {}, workflow.map((o) => el("li", {}, opBlock(doc, o))))),
       sec("statuses", table("status-table", ["Status", "Final", "Meaning"],
         c.statuses.map((s) => el("tr", {}, el("td", {}, statusBadge(s.status)), el("td", {}, s.final ? "yes" : "no"), el("td", {}, s.description))))),
@@ -587,12 +590,12 @@
         table("param-table", ["Name", "Type", "Default", "Values", "What it does"], paramRows(doc, c.recognition_params))),
       sec("models", table("model-table", ["Model", "Sampling rate", "For"],
         c.models.map((m) => el("tr", {}, el("td", {}, el("code", {}, m.name), m.name === c.default_model ? " (default)" : ""), el("td", {}, m.rate + " Hz"), el("td", {}, m.description))))),
-      sec("analytics", el("p", {}, analyticsParam.description),
+      sec("analytics", el("p", {}, prose(analyticsParam.description)),
         el("p", {}, "Tones: ", c.tones.map((t, i) => [i ? ", " : "", el("code", {}, t.tone_id)]), "."),
         el("p", {}, "Sentiment labels: ", c.sentiment_labels.map((l, i) => [i ? ", " : "", el("code", {}, l)]), "."),
         el("p", {}, "Archives at the root of the output bucket: ", c.archives.map((a, i) => [i ? ", " : "", el("code", {}, a)]), "."),
         byId("createBatch") && code(curlFor(doc, byId("createBatch")).replace("function=recognize", "function=recognize&speech_analytics=true"))),
-      sec("custom", el("p", {}, tagText("Custom language models")),
+      sec("custom", el("p", {}, prose(tagText("Custom language models"))),
         el("p", {}, "A job uses a model with ", el("code", {}, "language_customization_id"), "; ",
           el("code", {}, "customization_weight"), " defaults to " + c.default_customization_weight + ". A model holds at most " + c.limits.custom_words.toLocaleString("en-US") + " words of its own."),
         el("ol", {}, customFlow.map((o) => el("li", {}, opBlock(doc, o))))),
@@ -600,7 +603,7 @@
         el("li", {}, "POST /v1/batches body: at most " + c.limits.request_body_bytes.toLocaleString("en-US") + " bytes."),
         el("li", {}, "POST /v1/recognize audio: at most " + c.limits.recognize_body_bytes.toLocaleString("en-US") + " bytes."),
         el("li", {}, "Corpus names: at most " + c.limits.corpus_name_chars + " characters."))),
-      sec("reference", tags.map((t) => el("div", {}, el("h3", {}, t), tagText(t) && el("p", {}, tagText(t)),
+      sec("reference", tags.map((t) => el("div", {}, el("h3", {}, t), tagText(t) && el("p", {}, prose(tagText(t))),
         ops.filter((o) => o.tag === t).map((o) => opBlock(doc, o))))),
     ));
   }

@@ -224,7 +224,11 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
             &format!("const r = document.querySelector('tr[data-customization-id=\"{model}\"]'); return r && r.innerText"),
         )
         .await;
-    assert!(shown.as_str().unwrap().contains("Product names") && shown.as_str().unwrap().contains("Pending"), "{shown}");
+    assert!(
+        shown.as_str().unwrap().contains("Product names")
+            && shown.as_str().unwrap().contains("Pending"),
+        "{shown}"
+    );
 
     // A's progress moves on screen while the page stays the same document (no reload).
     browser.js("window.sameDocument = true", vec![]).await;
@@ -357,7 +361,10 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
         )
         .await;
     let message = failed_job["error_message"].as_str().unwrap();
-    assert!(error.as_str().unwrap().contains(message), "{error} / {message}");
+    assert!(
+        error.as_str().unwrap().contains(message),
+        "{error} / {message}"
+    );
     browser.click("#tab-monitoring").await;
 
     // A finishes; its page sums up its analytics with what the results hold.
@@ -400,6 +407,12 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
         c.find(Locator::Id("cancel-job")).await.is_err(),
         "a finished job cannot be canceled"
     );
+    browser
+        .js(
+            "document.getElementById('analytics-title').scrollIntoView()",
+            vec![],
+        )
+        .await;
     browser.screenshot("console-job.png").await;
     let violations = browser.serious_accessibility_violations().await;
     assert!(
@@ -428,6 +441,7 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
         "a curl line for this service"
     );
     assert!(text.contains("speech_analytics=true"));
+    browser.js("window.scrollTo(0, 0)", vec![]).await;
     browser.screenshot("console-documentation.png").await;
     let violations = browser.serious_accessibility_violations().await;
     assert!(violations.is_empty(), "documentation: {violations:#?}");

@@ -56,7 +56,6 @@ fn constants() -> Value {
             "corpus_name_chars": MAX_CORPUS_NAME_CHARS,
         },
         "default_customization_weight": DEFAULT_CUSTOMIZATION_WEIGHT,
-        "api_prefixes": ["", "/speech-to-text/api"],
     })
 }
 

@@ -248,7 +248,6 @@ impl Backend for Kubernetes {
             .collect())
     }
 
-
     async fn get(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
         match self.batches.get_opt(batch_id).await {
             Ok(Some(b)) if !is_deleting(&b) => Ok(b.to_batch_job()),
