@@ -97,6 +97,16 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
         (400, format!("Missing header: {e}"))
     } else if let Some(e) = err.find::<warp::reject::InvalidHeader>() {
         (400, format!("Invalid header: {e}"))
+    } else if let Some(e) = err.find::<warp::filters::body::BodyDeserializeError>() {
+        (
+            400,
+            format!("The request body is not valid JSON of the expected shape: {e}"),
+        )
+    } else if err.find::<warp::reject::LengthRequired>().is_some() {
+        (
+            411,
+            "Length Required: send this request body with a Content-Length header".to_string(),
+        )
     } else if err.find::<warp::reject::MethodNotAllowed>().is_some() {
         (405, "Method Not Allowed".to_string())
     } else {

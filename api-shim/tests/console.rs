@@ -99,37 +99,28 @@ async fn an_operator_watches_cancels_and_deletes_real_jobs_in_the_console() {
     )
     .await;
     let a = svc
-        .create(
+        .create_id(
             "function=recognize&speech_analytics=true",
             form(&s3.creds_file(), "calls", None),
         )
-        .await["batch_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .await;
     // B is created once A holds the one run slot (a job still scanning holds none).
     svc.wait_for(&a, TIMEOUT, |j| j["status"] == "running")
         .await;
     let b = svc
-        .create(
+        .create_id(
             "function=recognize&model=en-US_NarrowbandModel&word_confidence=true",
             form(&s3.creds_file(), "clips", None),
         )
-        .await["batch_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .await;
 
     // Job C fails at once: its bucket does not exist. A custom model waits to be trained.
     let failed = svc
-        .create(
+        .create_id(
             "function=recognize",
             form(&s3.creds_file(), "no-such-bucket", None),
         )
-        .await["batch_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .await;
     let (failed_job, _) = svc.wait_final(&failed, TIMEOUT).await;
     assert_eq!(failed_job["status"], "failed", "{failed_job}");
     let model: Value = svc
@@ -500,14 +491,11 @@ async fn strangers_see_no_job_and_other_sites_cannot_act() {
     )
     .await;
     let id = svc
-        .create(
+        .create_id(
             "function=recognize",
             form(&s3.creds_file(), "console-in", None),
         )
-        .await["batch_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -607,13 +595,7 @@ async fn strangers_see_no_job_and_other_sites_cannot_act() {
         check_headers(r.headers(), route);
         answers.push_str(&r.text().await.unwrap());
     }
-    let overview: Value = basic(http.get(url("/api/overview")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let overview = svc.console_json("overview").await;
     assert_eq!(
         overview["jobs"],
         json!(svc.list().await),
@@ -625,13 +607,7 @@ async fn strangers_see_no_job_and_other_sites_cannot_act() {
             "{field}: {overview}"
         );
     }
-    let details: Value = basic(http.get(url(&format!("/api/batches/{id}"))))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let details = svc.console_json(&format!("batches/{id}")).await;
     assert_eq!(details["job"], svc.get(&id).await);
     assert_eq!(details["params"]["model"], "en-US_BroadbandModel");
     // Nothing the REST API would not show: no credential in any console answer.
@@ -680,6 +656,16 @@ async fn strangers_see_no_job_and_other_sites_cannot_act() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "the cookie signs in");
+    // A malformed sign-in is a 400 with the error body, not a server error.
+    let r = http
+        .post(url("/api/login"))
+        .header("content-type", "application/json")
+        .body("{\"key\": 1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], 400);
     // A sign-in posted from another site is refused too (login CSRF).
     let r = http
         .post(url("/api/login"))

@@ -731,17 +731,7 @@ async fn a_custom_model_made_over_rest_lives_in_a_resource_and_teaches_shards_it
         .unwrap()
         .to_string();
     assert!(transcript.contains("Nimbra"), "{transcript}");
-    let details: Value = svc
-        .authed(
-            svc.http
-                .get(svc.url(&format!("/console/api/batches/{batch}"))),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let details = svc.console_json(&format!("batches/{batch}")).await;
     assert_eq!(
         details["language_customization_id"], id,
         "the console names the job's model: {details}"
@@ -847,26 +837,13 @@ async fn speech_analytics_runs_as_a_final_job_once_every_shard_is_done() {
 
     // The admin console on this backend: its table is GET /v1/batches, and the job's page has
     // the summary the analytics Job reported and the audio the shards measured.
-    let console = |path: &str| svc.authed(svc.http.get(svc.url(&format!("/console/api/{path}"))));
-    let overview: Value = console("overview")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let overview = svc.console_json("overview").await;
     assert_eq!(overview["jobs"], serde_json::json!(svc.list().await));
     assert!(
         overview["service"]["audio_hours"].as_f64().unwrap() > 0.0,
         "{overview}"
     );
-    let details: Value = console(&format!("batches/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let details = svc.console_json(&format!("batches/{id}")).await;
     assert_eq!(details["params"]["speechAnalytics"], true, "{details}");
     let summary = &details["analytics"];
     assert_eq!(summary["files"], 3, "{details}");

@@ -4,7 +4,7 @@
 //! retry, and exiting with `ShardExit::Permanent` on a request error retrying cannot fix; the
 //! analytics stage reporting the batch's summary there.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crds::customization::{Vocabulary, VocabularyWord};
@@ -23,6 +23,26 @@ struct Shard {
     dir: tempfile::TempDir,
     /// The key of the batch's vocabulary in the model store (bucket `models`), if any.
     vocabulary: Option<String>,
+}
+
+/// The embedded S3 server over `root` (each folder a bucket), and its credentials, also written
+/// as a credentials file in `dir` (as the shard reads them from a mounted Secret).
+async fn serve(root: &Path, dir: &Path) -> (EmbeddedS3, Credentials, PathBuf) {
+    let s3 = EmbeddedS3::start(
+        root.to_path_buf(),
+        "127.0.0.1:0".parse().unwrap(),
+        Some((ACCESS, SECRET)),
+    )
+    .await
+    .unwrap();
+    let creds = Credentials::Hmac(HmacCredentials {
+        end_point: s3.endpoint(),
+        access_key: ACCESS.into(),
+        secret_key: SECRET.into(),
+    });
+    let creds_path = dir.join("credentials.json");
+    std::fs::write(&creds_path, creds.to_json()).unwrap();
+    (s3, creds, creds_path)
 }
 
 impl Shard {
@@ -92,20 +112,7 @@ async fn shards_cover_the_bucket_once_report_exact_tallies_and_skip_finished_fil
         std::fs::copy(testdata(&format!("asr/{clip}")), bucket_dir.join(clip)).unwrap();
     }
     std::fs::copy(testdata("bad/notes.mp3"), root.join("calls/notes.mp3")).unwrap();
-    let s3 = EmbeddedS3::start(
-        root.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        Some((ACCESS, SECRET)),
-    )
-    .await
-    .unwrap();
-    let creds = Credentials::Hmac(HmacCredentials {
-        end_point: s3.endpoint(),
-        access_key: ACCESS.into(),
-        secret_key: SECRET.into(),
-    });
-    let creds_path = dir.path().join("credentials.json");
-    std::fs::write(&creds_path, creds.to_json()).unwrap();
+    let (s3, creds, creds_path) = serve(&root, dir.path()).await;
     let bucket = Bucket::connect(&creds, "calls", "us-geo", &StorageConfig::default())
         .await
         .unwrap();
@@ -202,20 +209,7 @@ async fn a_shard_recognises_with_the_batchs_vocabulary_from_the_model_store() {
         serde_json::to_vec(&vocabulary).unwrap(),
     )
     .unwrap();
-    let s3 = EmbeddedS3::start(
-        root.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        Some((ACCESS, SECRET)),
-    )
-    .await
-    .unwrap();
-    let creds = Credentials::Hmac(HmacCredentials {
-        end_point: s3.endpoint(),
-        access_key: ACCESS.into(),
-        secret_key: SECRET.into(),
-    });
-    let creds_path = dir.path().join("credentials.json");
-    std::fs::write(&creds_path, creds.to_json()).unwrap();
+    let (_s3, _, creds_path) = serve(&root, dir.path()).await;
 
     let missing = Shard {
         bounds: vec!["dev04.flac".into()],
@@ -252,20 +246,7 @@ async fn the_analytics_stage_reports_the_batchs_summary_in_its_termination_messa
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("s3");
     std::fs::create_dir_all(root.join("calls")).unwrap();
-    let s3 = EmbeddedS3::start(
-        root.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        Some((ACCESS, SECRET)),
-    )
-    .await
-    .unwrap();
-    let creds = Credentials::Hmac(HmacCredentials {
-        end_point: s3.endpoint(),
-        access_key: ACCESS.into(),
-        secret_key: SECRET.into(),
-    });
-    let creds_path = dir.path().join("credentials.json");
-    std::fs::write(&creds_path, creds.to_json()).unwrap();
+    let (s3, creds, creds_path) = serve(&root, dir.path()).await;
     let bucket = Bucket::connect(&creds, "calls", "us-geo", &StorageConfig::default())
         .await
         .unwrap();

@@ -305,6 +305,25 @@ impl Service {
         body
     }
 
+    /// Creates a job; panics unless 200. Returns its id.
+    pub async fn create_id(&self, query: &str, form: Form) -> String {
+        self.create(query, form).await["batch_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// `GET /console/api/{path}` with the key as basic auth; panics unless 200.
+    pub async fn console_json(&self, path: &str) -> Value {
+        let r = self
+            .authed(self.http.get(self.url(&format!("/console/api/{path}"))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET /console/api/{path}");
+        r.json().await.unwrap()
+    }
+
     pub async fn get(&self, id: &str) -> Value {
         let r = self
             .authed(self.http.get(self.url(&format!("/v1/batches/{id}"))))
