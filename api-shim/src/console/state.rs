@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crds::{BatchJob, BatchStatus};
+use crds::{BatchJob, BatchStatus, Timestamp};
 use serde::Serialize;
 
 use crate::backend::{Backend, BatchDetails};
@@ -50,6 +50,8 @@ pub struct Throughput {
 struct Samples {
     /// Each job's finished files at the last sample.
     last: HashMap<String, u64>,
+    /// When the last sample was taken, by the wall clock jobs are stamped with.
+    last_taken: Option<Timestamp>,
     /// When each sample was taken and how many files finished since the one before.
     history: VecDeque<(Instant, u64)>,
 }
@@ -57,17 +59,26 @@ struct Samples {
 impl Throughput {
     /// Records the jobs' counts as of `now`.
     pub fn sample<'a>(&self, jobs: impl IntoIterator<Item = &'a BatchJob>, now: Instant) {
+        let taken = Timestamp::now();
         let mut s = self.inner.lock().expect("throughput lock");
         let mut finished = 0;
         let mut last = HashMap::new();
         for job in jobs {
             let done = job.successful_count + job.failed_count;
-            // A job first seen now counts from here: its earlier files are history.
-            let before = s.last.get(&job.batch_id).copied().unwrap_or(done);
+            // A job first seen now counts all its files when it was created since the last
+            // sample (a short job may start and finish between two); an older one counts from
+            // here, its earlier files being history.
+            let new_since_last = s.last_taken.is_some_and(|t| job.created >= t);
+            let before = match s.last.get(&job.batch_id) {
+                Some(&n) => n,
+                None if new_since_last => 0,
+                None => done,
+            };
             finished += done.saturating_sub(before);
             last.insert(job.batch_id.clone(), done);
         }
         s.last = last;
+        s.last_taken = Some(taken);
         s.history.push_back((now, finished));
         while s
             .history
@@ -131,10 +142,10 @@ pub fn service_state(jobs: &[BatchDetails], throughput: &Throughput) -> ServiceS
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crds::Timestamp;
 
-    fn job(id: &str, done: u64) -> BatchJob {
-        let t = Timestamp::now();
+    /// A job created at `created`, with `done` files finished.
+    fn job_at(id: &str, done: u64, created: Timestamp) -> BatchJob {
+        let t = created;
         BatchJob {
             function: "recognize".into(),
             input_bucket_location: "local".into(),
@@ -154,6 +165,15 @@ mod tests {
         }
     }
 
+    /// A job created long before any sample.
+    fn job(id: &str, done: u64) -> BatchJob {
+        job_at(
+            id,
+            done,
+            Timestamp::parse("2026-01-01T00:00:00.000+0000").unwrap(),
+        )
+    }
+
     #[test]
     fn files_per_minute_counts_increases_over_the_window() {
         let t = Throughput::default();
@@ -168,7 +188,7 @@ mod tests {
             &[job("a", 20), job("b", 12)],
             start + Duration::from_secs(60),
         );
-        // 5 + 0 (b was new) + 5 + 5 files in 60 s.
+        // 5 + 0 (b is older than the first sample) + 5 + 5 files in 60 s.
         let (rate, span) = t.rate(start + Duration::from_secs(60));
         assert_eq!(rate, Some(15.0));
         assert_eq!(span, Duration::from_secs(60));
@@ -188,5 +208,15 @@ mod tests {
             None,
             "the window only holds the last sample"
         );
+    }
+
+    #[test]
+    fn a_job_created_and_finished_between_two_samples_counts_all_its_files() {
+        let t = Throughput::default();
+        let start = Instant::now();
+        t.sample(&[job("a", 10)], start);
+        let quick = job_at("quick", 4, Timestamp::now());
+        t.sample(&[job("a", 10), quick], start + Duration::from_secs(30));
+        assert_eq!(t.rate(start + Duration::from_secs(30)).0, Some(8.0));
     }
 }
