@@ -61,20 +61,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn get(&self, batch_id: &str) -> Result<BatchJob, ApiError>;
     /// One job with its options and results in brief (the admin console's job page), or 404.
     async fn details(&self, batch_id: &str) -> Result<BatchDetails, ApiError>;
-    /// Every job with its details, newest first (the admin console's dashboard). The default
-    /// asks for each job's details in turn; a backend that reads them all at once overrides it.
-    async fn list_details(&self) -> Result<Vec<BatchDetails>, ApiError> {
-        let mut all = Vec::new();
-        for job in self.list().await? {
-            match self.details(&job.batch_id).await {
-                Ok(d) => all.push(d),
-                // Deleted between the two calls.
-                Err(e) if e.status == 404 => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(all)
-    }
+    /// Every job with its details, newest first (the admin console's dashboard), read at once.
+    async fn list_details(&self) -> Result<Vec<BatchDetails>, ApiError>;
     /// Cancels a pending or active job; finished jobs are returned unchanged.
     async fn cancel(&self, batch_id: &str) -> Result<BatchJob, ApiError>;
     /// Removes the job's record, canceling it first if it is active. Outputs stay.

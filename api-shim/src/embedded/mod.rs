@@ -52,7 +52,7 @@ use crate::customization::LanguageModels;
 use crate::error::ApiError;
 use custom_store::CustomStore;
 pub use retry::RetryPolicy;
-use store::{JobStore, StoreError};
+use store::{JobRecord, JobStore, StoreError};
 use table::{Table, TableError, UpdateError};
 
 /// Settings of the embedded backend.
@@ -256,6 +256,26 @@ fn save_failed(e: TableError) -> ApiError {
     ApiError::internal("cannot store the job record", e)
 }
 
+impl Embedded {
+    /// Every job record, newest first (creation order, which same-millisecond jobs share).
+    fn newest_first(&self) -> Vec<Arc<JobRecord>> {
+        let mut records = self.inner.table.records();
+        records.sort_by_key(|(_, r)| std::cmp::Reverse(r.seq));
+        records.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// What the console shows of a job record (never its credentials, which are not in it).
+fn details_of(record: &JobRecord) -> BatchDetails {
+    BatchDetails {
+        job: record.job.clone(),
+        params: record.params,
+        language_customization_id: record.language_customization_id.clone(),
+        audio_seconds: record.counts().audio_seconds(),
+        analytics: record.analytics.clone(),
+    }
+}
+
 #[async_trait]
 impl Backend for Embedded {
     async fn create(&self, request: CreateBatch) -> Result<BatchJob, ApiError> {
@@ -295,9 +315,7 @@ impl Backend for Embedded {
     }
 
     async fn list(&self) -> Result<Vec<BatchJob>, ApiError> {
-        let mut records = self.inner.table.records();
-        records.sort_by_key(|(_, r)| std::cmp::Reverse(r.seq));
-        Ok(records.into_iter().map(|(_, r)| r.job.clone()).collect())
+        Ok(self.newest_first().iter().map(|r| r.job.clone()).collect())
     }
 
     async fn get(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
@@ -316,13 +334,12 @@ impl Backend for Embedded {
             .table
             .get(&id)
             .ok_or_else(|| ApiError::unknown_batch(batch_id))?;
-        Ok(BatchDetails {
-            job: record.job.clone(),
-            params: record.params,
-            language_customization_id: record.language_customization_id.clone(),
-            audio_seconds: record.counts().audio_seconds(),
-            analytics: record.analytics.clone(),
-        })
+        Ok(details_of(&record))
+    }
+
+    /// Every record at once, from the table in memory.
+    async fn list_details(&self) -> Result<Vec<BatchDetails>, ApiError> {
+        Ok(self.newest_first().iter().map(|r| details_of(r)).collect())
     }
 
     async fn cancel(&self, batch_id: &str) -> Result<BatchJob, ApiError> {
