@@ -30,8 +30,8 @@ echo "== 1. batch overhead (devset/asr, $threads threads, 3 rounds, engine and b
 mkdir -p "$work/data/buckets/audio"
 cp "$devset"/*.flac "$work/data/buckets/audio/"
 api_port=18080; s3_port=19000
-"$root/target/release/speechbatch" --data-dir "$work/data" --listen "127.0.0.1:$api_port" \
-  --s3-listen "127.0.0.1:$s3_port" --workers 1 --threads "$threads" --api-key bench-key \
+SPEECHBATCH_API_KEY=bench-key "$root/target/release/speechbatch" --data-dir "$work/data" --listen "127.0.0.1:$api_port" \
+  --s3-listen "127.0.0.1:$s3_port" --workers 1 --threads "$threads" \
   2> "$work/server.log" &
 server=$!
 until curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null; do sleep 0.2; done

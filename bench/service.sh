@@ -20,8 +20,8 @@ s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])')
 mkdir -p "$work/data/buckets"
-"$root/target/release/speechbatch" --data-dir "$work/data" --listen "127.0.0.1:$api_port" \
-  --s3-listen "127.0.0.1:$s3_port" --workers 1 --threads "$bench_threads" --api-key bench-key \
+SPEECHBATCH_API_KEY=bench-key "$root/target/release/speechbatch" --data-dir "$work/data" --listen "127.0.0.1:$api_port" \
+  --s3-listen "127.0.0.1:$s3_port" --workers 1 --threads "$bench_threads" \
   2> "$work/server.log" &
 server=$!
 for _ in $(seq 300); do

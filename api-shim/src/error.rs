@@ -26,7 +26,7 @@ impl ApiError {
 
     /// 404 Not Found for a batch id.
     pub fn unknown_batch(id: &str) -> Self {
-        Self::new(404, format!("Batch job '{id}' not found"))
+        Self::new(404, format!("Batch job '{}' not found", shown(id)))
     }
 
     /// 500 Internal Server Error; the detail goes to the log, not to the client.
@@ -45,6 +45,31 @@ impl ApiError {
 }
 
 impl Reject for ApiError {}
+
+/// How much of a client-chosen string (an id, a header) an error message echoes.
+const SHOWN_CHARS: usize = 64;
+
+/// `text` as an error message echoes it: at most 64 characters, control characters escaped,
+/// so that a huge or binary value does not come back whole.
+pub fn shown(text: &str) -> String {
+    cut(text, SHOWN_CHARS)
+}
+
+/// `text` cut to `max` characters (marked with `…`), control characters escaped.
+pub fn cut(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(max) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
 
 /// A request without valid `apikey` credentials.
 #[derive(Debug)]
@@ -114,4 +139,19 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
         (500, "Internal Server Error".to_string())
     };
     Ok(error_reply(status, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_text_is_short_and_escaped() {
+        assert_eq!(shown("abc"), "abc");
+        assert_eq!(shown("a\nb"), "a\\nb");
+        let long = "x".repeat(60_000);
+        let s = shown(&long);
+        assert!(s.len() < 100 && s.ends_with('…'));
+        assert!(ApiError::unknown_batch(&long).message.len() < 150);
+    }
 }

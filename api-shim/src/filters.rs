@@ -18,7 +18,8 @@ type Query = Vec<(String, String)>;
 
 /// The whole API: `/v1/batches...`, `/v1/models...`, `/v1/recognize`, `/v1/customizations...`,
 /// and the same under `/speech-to-text/api`, the prefix the interface's examples use; errors
-/// become the interface's error body. The admin console is beside it at `/console`.
+/// become the interface's error body. The admin console is beside it at `/console`. Each request
+/// is logged by the server (`crate::server`), which knows the client.
 pub fn api(
     backend: Arc<dyn Backend>,
     language_models: Arc<dyn LanguageModels>,
@@ -57,7 +58,6 @@ pub fn api(
         .unify()
         .recover(recover)
         .unify()
-        .with(warp::trace::request())
 }
 
 fn with_backend(
@@ -77,9 +77,8 @@ fn batches(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     let collection = warp::path!("v1" / "batches").and(auth::require(key.clone()));
     let create = warp::post()
-        .and(require_multipart())
-        .and(body_limit())
-        .and(warp::multipart::form().max_length(None))
+        .and(multipart_content_type())
+        .and(crate::body::limited(MAX_BODY_BYTES, body_too_large))
         .and(query())
         .and(with_backend(backend.clone()))
         .and_then(handlers::create);
@@ -176,19 +175,18 @@ fn recognize(
     )
 }
 
-/// The audio of `POST /v1/recognize`, at most [`MAX_AUDIO_BODY_BYTES`]: a Content-Length over
-/// the limit is refused before anything is read, a chunked body as soon as it passes it.
+/// The audio of `POST /v1/recognize`, at most [`MAX_AUDIO_BODY_BYTES`], and not empty.
 fn audio_body() -> impl Filter<Extract = (Vec<u8>,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<u64>("content-length")
-        .and_then(|len: Option<u64>| async move {
-            match len {
-                Some(n) if n > MAX_AUDIO_BODY_BYTES => Err(audio_too_large()),
-                _ => Ok(()),
+    crate::body::limited(MAX_AUDIO_BODY_BYTES, audio_too_large).and_then(
+        |audio: Vec<u8>| async move {
+            if audio.is_empty() {
+                return Err(warp::reject::custom(ApiError::bad_request(
+                    "The request body is empty: send the audio file as the body",
+                )));
             }
-        })
-        .untuple_one()
-        .and(warp::body::stream())
-        .and_then(read_audio)
+            Ok(audio)
+        },
+    )
 }
 
 fn audio_too_large() -> warp::Rejection {
@@ -196,38 +194,6 @@ fn audio_too_large() -> warp::Rejection {
         413,
         format!("The audio is larger than {MAX_AUDIO_BODY_BYTES} bytes (100 MB), the most one file may have"),
     ))
-}
-
-/// Reads a request body of at most [`MAX_AUDIO_BODY_BYTES`], refusing it as soon as it passes.
-async fn read_audio<S, B>(body: S) -> Result<Vec<u8>, warp::Rejection>
-where
-    S: futures::Stream<Item = Result<B, warp::Error>>,
-    B: bytes::Buf,
-{
-    use futures::TryStreamExt;
-    let mut body = Box::pin(body);
-    let mut audio = Vec::new();
-    while let Some(mut chunk) = body.try_next().await.map_err(|e| {
-        warp::reject::custom(ApiError::bad_request(format!(
-            "The request body could not be read: {e}"
-        )))
-    })? {
-        if (audio.len() + chunk.remaining()) as u64 > MAX_AUDIO_BODY_BYTES {
-            return Err(audio_too_large());
-        }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            audio.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
-    }
-    if audio.is_empty() {
-        return Err(warp::reject::custom(ApiError::bad_request(
-            "The request body is empty: send the audio file as the body",
-        )));
-    }
-    Ok(audio)
 }
 
 /// A request to a known path with a method it does not have: 405 naming the allowed ones.
@@ -247,38 +213,26 @@ pub(crate) fn not_allowed(
     })
 }
 
-/// A Content-Length over the limit is refused before the body is read (413). A chunked body has
-/// no Content-Length (warp's own limits would reject it, and it would surface as a 405): its
-/// size is bounded while it is read, field by field (`request::MAX_FIELD_BYTES`, each field at
-/// most once).
-fn body_limit() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
-    warp::header::optional::<u64>("content-length")
-        .and_then(|len: Option<u64>| async move {
-            match len {
-                Some(n) if n > MAX_BODY_BYTES => Err(warp::reject::custom(ApiError::new(
-                    413,
-                    format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
-                ))),
-                _ => Ok(()),
-            }
-        })
-        .untuple_one()
+fn body_too_large() -> warp::Rejection {
+    warp::reject::custom(ApiError::new(
+        413,
+        format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
+    ))
 }
 
-/// `POST /v1/batches` takes `multipart/form-data` only (415 otherwise).
-fn require_multipart() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
-    warp::header::optional::<String>("content-type")
-        .and_then(|ct: Option<String>| async move {
-            match ct {
-                Some(ct) if ct.to_ascii_lowercase().starts_with("multipart/form-data") => Ok(()),
-                other => Err(warp::reject::custom(ApiError::new(
-                    415,
-                    format!(
-                        "Unsupported Media Type {}: send the COS parameters as multipart/form-data",
-                        other.unwrap_or_else(|| "(none)".into())
-                    ),
-                ))),
-            }
-        })
-        .untuple_one()
+/// `POST /v1/batches` takes `multipart/form-data` only (415 otherwise); the Content-Type, with
+/// its boundary, goes to the form's parser.
+fn multipart_content_type() -> impl Filter<Extract = (String,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("content-type").and_then(|ct: Option<String>| async move {
+        match ct {
+            Some(ct) if crate::request::is_multipart_form(&ct) => Ok(ct),
+            other => Err(warp::reject::custom(ApiError::new(
+                415,
+                format!(
+                    "Unsupported Media Type {}: send the COS parameters as multipart/form-data",
+                    crate::error::shown(other.as_deref().unwrap_or("(none)"))
+                ),
+            ))),
+        }
+    })
 }

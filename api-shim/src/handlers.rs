@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use crds::{JobList, ModelList, ModelName};
 use warp::http::StatusCode;
-use warp::multipart::FormData;
 use warp::Reply;
 
 use crate::backend::Backend;
@@ -22,11 +21,14 @@ fn reject(e: ApiError) -> warp::Rejection {
 
 /// `POST /v1/batches?function=recognize`.
 pub async fn create(
-    form: FormData,
+    content_type: String,
+    body: Vec<u8>,
     query: Vec<(String, String)>,
     backend: Arc<dyn Backend>,
 ) -> Reply_ {
-    let request = parse_create(form, &query).await.map_err(reject)?;
+    let request = parse_create(&content_type, body, &query)
+        .await
+        .map_err(reject)?;
     let job = backend.create(request).await.map_err(reject)?;
     tracing::info!(batch_id = %job.batch_id, "batch created");
     Ok(warp::reply::json(&job).into_response())
@@ -118,7 +120,7 @@ pub async fn model(id: String, base: BaseUrl) -> Reply_ {
             404,
             format!(
                 "Model '{}' not found: the models are {}",
-                shortened(&id),
+                crate::error::shown(&id),
                 ModelName::ALL.map(ModelName::as_str).join(", ")
             ),
         ))
@@ -150,16 +152,6 @@ pub async fn recognize(
         .await
         .map_err(reject)?;
     Ok(warp::reply::with_header(json, "content-type", "application/json").into_response())
-}
-
-/// An identifier as it is echoed in a message: at most 64 characters, so that a huge one does
-/// not come back whole.
-pub(crate) fn shortened(id: &str) -> String {
-    const MAX: usize = 64;
-    match id.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}...", &id[..cut]),
-        None => id.to_string(),
-    }
 }
 
 /// `GET /v1/openapi.yaml`.

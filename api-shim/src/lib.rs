@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod body;
 pub mod console;
 pub mod customization;
 #[cfg(feature = "embedded")]
@@ -14,5 +15,8 @@ pub mod embedded;
 pub mod error;
 pub mod filters;
 pub mod handlers;
+mod private_dir;
+pub use private_dir::private_dir;
 pub mod kubernetes;
 pub mod request;
+pub mod server;

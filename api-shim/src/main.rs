@@ -32,14 +32,22 @@ struct Config {
     /// Address of the REST API.
     #[arg(long, env = "SPEECHBATCH_LISTEN", default_value = "127.0.0.1:1080")]
     listen: SocketAddr,
-    /// API key for basic authentication as `apikey:{key}`. Default: the key in
-    /// DATA_DIR/api-key, created at first start.
-    #[arg(long, env = "SPEECHBATCH_API_KEY", hide_env_values = true)]
+    /// File holding the API key for basic authentication as `apikey:{key}` (the key may also
+    /// come in the environment variable SPEECHBATCH_API_KEY). Default: DATA_DIR/api-key,
+    /// created with a random key at first start. There is no flag for the key itself: every
+    /// local user can read a process's arguments.
+    #[arg(long, env = "SPEECHBATCH_API_KEY_FILE")]
+    api_key_file: Option<PathBuf>,
+    /// Refused: see --api-key-file.
+    #[arg(long, hide = true)]
     api_key: Option<String>,
     /// The API key file and (embedded backend) job records, credentials and the embedded S3
     /// folder.
     #[arg(long, env = "SPEECHBATCH_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// The HTTP server: TLS, timeouts, connection limits.
+    #[command(flatten)]
+    http: api_shim::server::HttpArgs,
     /// How buckets are reached.
     #[command(flatten)]
     storage: speechbatch_storage::StorageArgs,
@@ -89,14 +97,14 @@ enum Running {
 async fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
     speechbatch_telemetry::init(&cfg.log)?;
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
-    let key = match &cfg.api_key {
-        Some(k) => k.clone(),
-        None => secret_file(&cfg.data_dir.join("api-key"), || {
-            uuid::Uuid::new_v4().simple().to_string()
-        })?,
-    };
+    anyhow::ensure!(
+        cfg.api_key.is_none(),
+        "--api-key would show the key to every local user in the process list: put it in a \
+         file only the service's user can read and pass --api-key-file, or set SPEECHBATCH_API_KEY"
+    );
+    api_shim::private_dir(&cfg.data_dir)
+        .with_context(|| format!("cannot create {} (mode 0700)", cfg.data_dir.display()))?;
+    let (key, key_source) = api_key(&cfg)?;
 
     let shutdown = CancellationToken::new();
     let (backend, language_models, running): (Arc<dyn Backend>, Arc<dyn LanguageModels>, Running) =
@@ -151,21 +159,19 @@ async fn main() -> anyhow::Result<()> {
             }
         };
     let routes = api_shim::filters::api(backend, language_models, ApiKey::new(&key));
-    let (addr, server) = warp::serve(routes)
-        .try_bind_with_graceful_shutdown(cfg.listen, {
-            let shutdown = shutdown.clone();
-            async move { shutdown.cancelled().await }
-        })
-        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let server = api_shim::server::serve(
+        warp::service(routes),
+        cfg.listen,
+        &cfg.http,
+        shutdown.clone(),
+    )
+    .await?;
     tracing::info!(
-        "REST API on http://{addr}/v1/batches (user apikey, key {})",
-        if cfg.api_key.is_some() {
-            "from --api-key".to_string()
-        } else {
-            format!("in {}", cfg.data_dir.join("api-key").display())
-        }
+        "REST API on {}://{}/v1/batches (user apikey, key {key_source})",
+        cfg.http.scheme(),
+        server.addr
     );
-    let server = tokio::spawn(server);
+    let server = server.task;
 
     wait_for_signal().await;
     tracing::info!("shutting down: no new files start; waiting for files in flight");
@@ -201,6 +207,30 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+}
+
+/// The API key and where it came from: --api-key-file, SPEECHBATCH_API_KEY, or DATA_DIR/api-key
+/// (made at first start).
+fn api_key(cfg: &Config) -> anyhow::Result<(String, String)> {
+    if let Some(path) = &cfg.api_key_file {
+        let key = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the API key file {}", path.display()))?;
+        let key = key.trim().to_string();
+        anyhow::ensure!(
+            !key.is_empty(),
+            "the API key file {} is empty",
+            path.display()
+        );
+        return Ok((key, format!("from {}", path.display())));
+    }
+    if let Ok(key) = std::env::var("SPEECHBATCH_API_KEY") {
+        let key = key.trim().to_string();
+        anyhow::ensure!(!key.is_empty(), "SPEECHBATCH_API_KEY is empty");
+        return Ok((key, "from SPEECHBATCH_API_KEY".to_string()));
+    }
+    let path = cfg.data_dir.join("api-key");
+    let key = secret_file(&path, || uuid::Uuid::new_v4().simple().to_string())?;
+    Ok((key, format!("in {}", path.display())))
 }
 
 /// Reads a secret from a 0600 file, creating it with `make` the first time.

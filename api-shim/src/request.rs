@@ -1,9 +1,6 @@
 //! Reading the multipart form of `POST /v1/batches` into a [`CreateBatch`].
 
-use bytes::Buf;
-use futures::TryStreamExt;
 use speechbatch_storage::Credentials;
-use warp::multipart::{FormData, Part};
 
 use crate::backend::{BucketRequest, CreateBatch};
 use crate::error::ApiError;
@@ -43,59 +40,63 @@ impl Form {
     }
 }
 
-async fn read_part(part: Part) -> Result<(String, Vec<u8>), ApiError> {
-    let name = part.name().to_string();
-    let mut value = Vec::new();
-    let mut stream = part.stream();
-    while let Some(mut chunk) = stream
-        .try_next()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("Malformed multipart body: {e}")))?
-    {
-        if value.len() + chunk.remaining() > MAX_FIELD_BYTES {
-            return Err(ApiError::new(
-                413,
-                format!("Form field '{name}' is larger than {MAX_FIELD_BYTES} bytes"),
-            ));
-        }
-        while chunk.has_remaining() {
-            let c = chunk.chunk();
-            value.extend_from_slice(c);
-            let n = c.len();
-            chunk.advance(n);
-        }
-    }
-    Ok((name, value))
+/// Whether a Content-Type is `multipart/form-data` (with parameters, any case), and not merely
+/// a type that starts with those letters.
+pub fn is_multipart_form(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("multipart/form-data"))
 }
 
-/// Reads and validates the form and the query parameters of a create request.
+/// Reads and validates the form and the query parameters of a create request. `body` is
+/// already bounded by [`MAX_BODY_BYTES`]; `content_type` carries the form's boundary.
 pub async fn parse_create(
-    form: FormData,
+    content_type: &str,
+    body: Vec<u8>,
     query: &[(String, String)],
 ) -> Result<CreateBatch, ApiError> {
     check_function(query)?;
     let (params, language_customization_id) = recognition_query(query)?;
-    let mut parts = Box::pin(form.map_err(|e| {
-        let text = e.to_string();
-        if text.contains("too large") || text.contains("length limit") {
-            ApiError::new(
-                413,
-                format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
-            )
-        } else {
-            ApiError::bad_request(format!("Malformed multipart body: {text}"))
-        }
-    }));
+    let malformed =
+        |e: multer::Error| ApiError::bad_request(format!("Malformed multipart body: {e}"));
+    let boundary = multer::parse_boundary(content_type).map_err(malformed)?;
+    let body = futures::stream::once(async move {
+        Ok::<_, std::convert::Infallible>(bytes::Bytes::from(body))
+    });
+    let mut parts = multer::Multipart::with_constraints(
+        body,
+        boundary,
+        multer::Constraints::new()
+            .size_limit(multer::SizeLimit::new().per_field(MAX_FIELD_BYTES as u64)),
+    );
     let mut form = Form::default();
-    while let Some(part) = parts.try_next().await? {
-        let (name, value) = read_part(part).await?;
+    while let Some(part) = parts.next_field().await.map_err(|e| match e {
+        multer::Error::FieldSizeExceeded { field_name, .. } => ApiError::new(
+            413,
+            format!(
+                "Form field '{}' is larger than {MAX_FIELD_BYTES} bytes",
+                crate::error::shown(field_name.as_deref().unwrap_or_default())
+            ),
+        ),
+        other => malformed(other),
+    })? {
+        let name = part.name().unwrap_or_default().to_string();
         let Some(i) = FIELDS.iter().position(|f| *f == name) else {
             return Err(ApiError::bad_request(format!(
-                "Unknown form field '{name}': the fields are {}",
+                "Unknown form field '{}': the fields are {}",
+                crate::error::shown(&name),
                 FIELDS.join(", ")
             )));
         };
-        if form.values[i].replace(value).is_some() {
+        let value = part.bytes().await.map_err(|e| match e {
+            multer::Error::FieldSizeExceeded { .. } => ApiError::new(
+                413,
+                format!("Form field '{name}' is larger than {MAX_FIELD_BYTES} bytes"),
+            ),
+            other => malformed(other),
+        })?;
+        if form.values[i].replace(value.to_vec()).is_some() {
             return Err(ApiError::bad_request(format!(
                 "Form field '{name}' is given more than once"
             )));
@@ -188,13 +189,15 @@ fn bucket(form: &mut Form, which: &str) -> Result<Option<BucketRequest>, ApiErro
         }
         Ok(s)
     };
+    // Both end up in the S3 client's requests (the location is the signing region, in a
+    // header): the storage crate's rules, which `Bucket::connect` applies again. The value is
+    // not echoed.
     let name = text(&name_field, name.expect("checked"))?;
-    if name.contains('/') || name.len() > 255 {
-        return Err(ApiError::bad_request(format!(
-            "Form field '{name_field}' is not a bucket name: '{name}'"
-        )));
-    }
+    speechbatch_storage::check_bucket_name(&name)
+        .map_err(|why| ApiError::bad_request(format!("Form field '{name_field}' {why}")))?;
     let location = text(&location_field, location.expect("checked"))?;
+    speechbatch_storage::check_bucket_location(&location)
+        .map_err(|why| ApiError::bad_request(format!("Form field '{location_field}' {why}")))?;
     let credentials = Credentials::from_json(&creds.expect("checked"))
         .map_err(|e| ApiError::bad_request(format!("{creds_field}: {e}")))?;
     Ok(Some(BucketRequest {
@@ -211,6 +214,98 @@ mod tests {
         assert_eq!(
             super::MAX_AUDIO_BODY_BYTES,
             transcriber::MAX_AUDIO_BYTES as u64
+        );
+    }
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::*;
+
+    const CREDS: &str =
+        r#"{"end_point": "https://s3.example", "access_key": "AKIA", "secret_key": "secret"}"#;
+
+    fn form(location: &str, name: &str, creds: &str) -> Form {
+        let mut form = Form::default();
+        for (field, value) in [
+            ("input_credentials_file", creds),
+            ("input_bucket_location", location),
+            ("input_bucket_name", name),
+        ] {
+            let i = FIELDS.iter().position(|f| *f == field).unwrap();
+            form.values[i] = Some(value.as_bytes().to_vec());
+        }
+        form
+    }
+
+    fn refusal(location: &str, name: &str, creds: &str) -> ApiError {
+        match bucket(&mut form(location, name, creds), "input") {
+            Ok(b) => panic!("accepted {location:?} {name:?}: {:?}", b.map(|b| b.name)),
+            Err(e) => e,
+        }
+    }
+
+    /// The status and message, for assertions.
+    fn text(e: &ApiError) -> String {
+        format!("{} {}", e.status, e.message)
+    }
+
+    #[test]
+    fn plain_locations_and_bucket_names_are_accepted_and_trimmed() {
+        let b = bucket(&mut form(" us-geo\r\n", "my_cos_bucket\n", CREDS), "input")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (b.location.as_str(), b.name.as_str()),
+            ("us-geo", "my_cos_bucket")
+        );
+    }
+
+    #[test]
+    fn locations_that_are_not_region_names_are_400s() {
+        for location in [
+            "us-geo\r\nX-Injected: 1",
+            "us\ngeo",
+            "us geo",
+            "us/geo",
+            "üs-geo",
+            &"a".repeat(speechbatch_storage::MAX_LOCATION_LEN + 1),
+        ] {
+            let e = refusal(location, "inputs", CREDS);
+            let t = text(&e);
+            assert!(
+                t.contains("400") && t.contains("input_bucket_location") && t.contains("location"),
+                "{location:?}: {t}"
+            );
+            assert!(!t.contains("Injected"), "{t}");
+        }
+    }
+
+    #[test]
+    fn bucket_names_outside_s3s_rules_are_400s() {
+        for name in [
+            "ab",
+            "in\rputs",
+            "a/b",
+            "in puts",
+            "bücket",
+            &"b".repeat(256),
+        ] {
+            let t = text(&refusal("us-geo", name, CREDS));
+            assert!(
+                t.contains("400") && t.contains("input_bucket_name") && t.contains("bucket name"),
+                "{name:?}: {t}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_with_a_line_break_in_a_field_are_400s_without_the_value() {
+        let creds = CREDS.replace("AKIA", "AK\\r\\nX-Injected: 1");
+        let t = text(&refusal("us-geo", "inputs", &creds));
+        assert!(
+            t.contains("400") && t.contains("'access_key'") && !t.contains("Injected"),
+            "{t}"
         );
     }
 }

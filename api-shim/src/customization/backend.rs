@@ -89,7 +89,7 @@ pub fn unknown_model(id: &str) -> ApiError {
         404,
         format!(
             "Custom language model '{}' not found: GET /v1/customizations lists the models",
-            crate::handlers::shortened(id)
+            crate::error::shown(id)
         ),
     )
 }

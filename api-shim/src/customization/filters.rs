@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use bytes::Buf;
 use warp::http::Method;
 use warp::Filter;
 
@@ -157,7 +156,7 @@ fn corpora(
         .and(warp::post())
         .and(query())
         .and(warp::header::optional::<String>("content-type"))
-        .and(limited_body(MAX_CORPUS_BYTES, corpus_too_large))
+        .and(crate::body::limited(MAX_CORPUS_BYTES, corpus_too_large))
         .and(m())
         .and_then(handlers::add_corpus);
     let get = item
@@ -275,7 +274,7 @@ fn unsupported(key: ApiKey) -> impl Filter<Extract = (Response,), Error = warp::
 /// A JSON request body of at most [`MAX_JSON_BYTES`] (parsed by the handler, which names what
 /// is wrong with it).
 fn json_body() -> impl Filter<Extract = (Vec<u8>,), Error = warp::Rejection> + Clone {
-    limited_body(MAX_JSON_BYTES, json_too_large)
+    crate::body::limited(MAX_JSON_BYTES, json_too_large)
 }
 
 fn json_too_large() -> warp::Rejection {
@@ -292,52 +291,4 @@ fn corpus_too_large() -> warp::Rejection {
             "The corpus is larger than {MAX_CORPUS_BYTES} bytes (64 MiB), more text than the 10 million words a model may hold"
         ),
     ))
-}
-
-/// A request body of at most `max` bytes: a Content-Length over it is refused before anything
-/// is read, a chunked body as soon as it passes it.
-fn limited_body(
-    max: u64,
-    too_large: fn() -> warp::Rejection,
-) -> impl Filter<Extract = (Vec<u8>,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<u64>("content-length")
-        .and_then(move |len: Option<u64>| async move {
-            match len {
-                Some(n) if n > max => Err(too_large()),
-                _ => Ok(()),
-            }
-        })
-        .untuple_one()
-        .and(warp::body::stream())
-        .and_then(move |body| read_limited(body, max, too_large))
-}
-
-async fn read_limited<S, B>(
-    body: S,
-    max: u64,
-    too_large: fn() -> warp::Rejection,
-) -> Result<Vec<u8>, warp::Rejection>
-where
-    S: futures::Stream<Item = Result<B, warp::Error>>,
-    B: Buf,
-{
-    use futures::TryStreamExt;
-    let mut body = Box::pin(body);
-    let mut bytes = Vec::new();
-    while let Some(mut chunk) = body.try_next().await.map_err(|e| {
-        warp::reject::custom(ApiError::bad_request(format!(
-            "The request body could not be read: {e}"
-        )))
-    })? {
-        if (bytes.len() + chunk.remaining()) as u64 > max {
-            return Err(too_large());
-        }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            bytes.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
-    }
-    Ok(bytes)
 }

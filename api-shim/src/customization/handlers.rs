@@ -198,9 +198,7 @@ pub async fn add_corpus(
 /// The corpus text of a request body: the body itself, or the `corpus_file` part (else the
 /// only part) of a multipart form.
 async fn corpus_text(content_type: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, ApiError> {
-    let Some(ct) =
-        content_type.filter(|c| c.to_ascii_lowercase().starts_with("multipart/form-data"))
-    else {
+    let Some(ct) = content_type.filter(|c| crate::request::is_multipart_form(c)) else {
         return Ok(body);
     };
     let malformed =

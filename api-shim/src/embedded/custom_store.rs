@@ -24,7 +24,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -95,14 +94,10 @@ fn save_model(path: &Path, state: &ModelState) -> Result<(), StoreError> {
 }
 
 fn create_private_dir(path: &Path) -> Result<(), StoreError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|source| StoreError::CreateDir {
-            path: path.to_owned(),
-            source,
-        })
+    crate::private_dir(path).map_err(|source| StoreError::CreateDir {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Removes a file that may already be gone; other failures are logged (a stray file costs
@@ -283,7 +278,7 @@ impl CustomStore {
         params: &RecognitionParams,
     ) -> Result<Vocabulary, ApiError> {
         let (base, requested) = (params.model, params.customization_weight);
-        let shown = crate::handlers::shortened(id);
+        let shown = crate::error::shown(id);
         let slot = self.slot(id).map_err(|_| {
             ApiError::bad_request(format!(
                 "Custom language model '{shown}' (language_customization_id) not found: GET /v1/customizations lists the models"
@@ -463,7 +458,7 @@ impl LanguageModels for Arc<CustomStore> {
     async fn delete_model(&self, id: &str) -> Result<(), ApiError> {
         let custom = self.clone();
         let trash = custom.root.join(format!(".deleted-{id}"));
-        let shown = crate::handlers::shortened(id);
+        let shown = crate::error::shown(id);
         custom
             .with_held(id, move |held| {
                 if held.state.model.status.is_busy() {

@@ -16,7 +16,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crds::analytics::AnalyticsSummary;
@@ -161,20 +161,42 @@ impl JobStore {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let jobs = data_dir.join("jobs");
         let credentials = data_dir.join("credentials");
-        fs::create_dir_all(&jobs).map_err(|source| StoreError::CreateDir {
-            path: jobs.clone(),
-            source,
-        })?;
-        // Only the service's user may list or read credentials.
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&credentials)
-            .map_err(|source| StoreError::CreateDir {
-                path: credentials.clone(),
+        // Only the service's user may list or read records (they name buckets and hold
+        // analytics) and credentials.
+        for dir in [&jobs, &credentials] {
+            crate::private_dir(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.clone(),
                 source,
             })?;
-        Ok(Self { jobs, credentials })
+        }
+        let store = Self { jobs, credentials };
+        store.sweep();
+        Ok(store)
+    }
+
+    /// Removes what an interrupted write or delete left behind: temporary files, and
+    /// credentials and vocabularies of jobs without a record (a crash between the credentials
+    /// and the record of a new job, or a delete that could not finish).
+    fn sweep(&self) {
+        let records: std::collections::HashSet<String> = files(&self.jobs)
+            .filter_map(|name| name.strip_suffix(".json").map(str::to_owned))
+            .filter(|stem| !stem.ends_with(VOCABULARY_SUFFIX.trim_end_matches(".json")))
+            .collect();
+        let stray = |name: &str| {
+            let owner = name.split('.').next().unwrap_or_default();
+            is_temporary(name) || (name.contains('.') && !records.contains(owner))
+        };
+        for dir in [&self.jobs, &self.credentials] {
+            for name in files(dir).filter(|n| stray(n)).collect::<Vec<_>>() {
+                let path = dir.join(&name);
+                match fs::remove_file(&path) {
+                    Ok(()) => tracing::info!(path = %path.display(), "removed a file left behind"),
+                    Err(error) => {
+                        tracing::warn!(path = %path.display(), %error, "cannot remove a file left behind")
+                    }
+                }
+            }
+        }
     }
 
     /// Where a job's record lives.
@@ -216,7 +238,7 @@ impl JobStore {
     pub fn save(&self, record: &JobRecord) -> Result<(), StoreError> {
         let path = self.job_path(&record.batch_id()?);
         let bytes = serde_json::to_vec(record)?;
-        write_atomic(&path, &bytes, 0o644)
+        write_atomic(&path, &bytes, 0o600)
     }
 
     /// Every readable record on disk with its id, in creation order. Unreadable files are
@@ -307,26 +329,47 @@ fn read_record(path: &Path) -> Result<(BatchId, JobRecord), UnreadableRecord> {
 /// The name of a job's vocabulary file after its batch id.
 const VOCABULARY_SUFFIX: &str = ".vocabulary.json";
 
+/// The names of the files in `dir` (none when it cannot be listed).
+fn files(dir: &Path) -> impl Iterator<Item = String> {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+}
+
+/// Whether a file name is one of [`write_atomic`]'s temporary files (`<name>.tmp<pid>`).
+fn is_temporary(name: &str) -> bool {
+    name.rsplit_once(".tmp")
+        .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Writes `bytes` to `path` with `mode` through a temporary file renamed over it and a synced
-/// folder: a crash leaves the old content or the new, and the new survives a power cut.
+/// folder: a crash leaves the old content or the new, and the new survives a power cut. A
+/// write that fails (a full or read-only disk) removes its temporary file and leaves the old
+/// content.
 pub(super) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
     let write = |source| StoreError::Write {
         path: path.to_owned(),
         source,
     };
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
+    let written = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(mode)
-            .open(&tmp)
-            .map_err(write)?;
-        f.write_all(bytes).map_err(write)?;
-        f.sync_data().map_err(write)?;
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_data()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(source) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(write(source));
     }
-    fs::rename(&tmp, path).map_err(write)?;
     // The rename is durable only once the folder is synced: a final status must survive a
     // power cut once a client was told it.
     if let Some(dir) = path.parent() {

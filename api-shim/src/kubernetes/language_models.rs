@@ -236,7 +236,7 @@ impl LanguageModelResources {
         let not_found = || {
             ApiError::bad_request(format!(
                 "Custom language model '{}' (language_customization_id) not found: GET /v1/customizations lists the models",
-                crate::handlers::shortened(id)
+                crate::error::shown(id)
             ))
         };
         let mut view = match self.view(id).await {

@@ -51,6 +51,8 @@ pub struct Opts {
     pub threads: usize,
     pub iam_token_url: Option<String>,
     pub shutdown_grace_s: u64,
+    /// More flags of `speechbatch` (the HTTP server's limits, TLS, ...).
+    pub args: Vec<String>,
 }
 
 impl Default for Opts {
@@ -64,6 +66,7 @@ impl Default for Opts {
             threads: 2,
             iam_token_url: None,
             shutdown_grace_s: 60,
+            args: Vec::new(),
         }
     }
 }
@@ -128,8 +131,7 @@ impl Service {
             .arg(format!("127.0.0.1:{}", self.api_port))
             .arg("--data-dir")
             .arg(self.data.path())
-            .arg("--api-key")
-            .arg(API_KEY)
+            .env("SPEECHBATCH_API_KEY", API_KEY)
             .arg("--max-running-jobs")
             .arg(o.max_running_jobs.to_string())
             .arg("--workers")
@@ -151,6 +153,7 @@ impl Service {
         if let Some(url) = &o.iam_token_url {
             cmd.arg("--iam-token-url").arg(url);
         }
+        cmd.args(&o.args);
         let child = cmd.spawn().expect("cannot start speechbatch");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -158,10 +161,8 @@ impl Service {
             if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("speechbatch exited at start ({st}):\n{}", self.log());
             }
-            if let Ok(r) = self.http.get(self.url("/healthz")).send().await {
-                if r.status() == 200 {
-                    break;
-                }
+            if self.healthy().await {
+                break;
             }
             assert!(
                 Instant::now() < deadline,
@@ -169,6 +170,23 @@ impl Service {
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Whether /healthz answers 200: over HTTPS with curl (trusting the service's own
+    /// self-signed certificate) when the service runs with `--tls-cert`.
+    async fn healthy(&self) -> bool {
+        let cert = self.opts.args.iter().position(|a| a == "--tls-cert");
+        match cert {
+            None => matches!(
+                self.http.get(self.url("/healthz")).send().await,
+                Ok(r) if r.status() == 200
+            ),
+            Some(i) => Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "--cacert", &self.opts.args[i + 1]])
+                .arg(format!("https://localhost:{}/healthz", self.api_port))
+                .status()
+                .is_ok_and(|s| s.success()),
         }
     }
 
