@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use api_shim::embedded::{Embedded, EmbeddedConfig, RetryPolicy};
-use speechbatch_storage::{Credentials, HmacCredentials, StorageArgs};
+use speechbatch_storage::{Credentials, HmacCredentials, StorageConfig};
 use speechbatch_worker::Recognizer;
 use tokio_util::sync::CancellationToken;
 use transcriber::cli::EngineArgs;
@@ -26,11 +26,18 @@ pub struct EmbeddedArgs {
     /// Upper bound on shards per job.
     #[arg(long, env = "SPEECHBATCH_MAX_SHARDS", default_value_t = 64)]
     pub max_shards: usize,
-    /// Retries of a scan or a shard after a storage error that may pass (endpoint unreachable,
-    /// timeout); permanent ones (credentials rejected, bucket missing) fail the job at once.
-    #[arg(long, env = "SPEECHBATCH_STORAGE_RETRIES", default_value_t = 3)]
-    pub storage_retries: u32,
-    /// Milliseconds before the first such retry; each later one waits twice as long.
+    /// Seconds a bucket may keep failing with errors that may pass (endpoint unreachable,
+    /// timeout, server errors) before its job fails; scans and shards are retried meanwhile,
+    /// and a retry that finishes files starts the count again. Permanent errors (credentials
+    /// rejected, bucket missing) fail the job at once.
+    #[arg(
+        long,
+        env = "SPEECHBATCH_STORAGE_RETRY_WINDOW_S",
+        default_value_t = 300
+    )]
+    pub storage_retry_window_s: u64,
+    /// Milliseconds before the first such retry; each later one waits twice as long, at most
+    /// 30 s.
     #[arg(
         long,
         env = "SPEECHBATCH_STORAGE_RETRY_DELAY_MS",
@@ -56,13 +63,15 @@ pub struct EmbeddedArgs {
 /// Starts the embedded backend: the S3 endpoint, the models and the job store.
 pub async fn start(
     args: &EmbeddedArgs,
-    storage: &StorageArgs,
+    mut storage: StorageConfig,
     data_dir: &Path,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Embedded> {
     if args.s3_listen != "off" {
-        // The endpoint serves as long as the process runs.
-        start_embedded_s3(args, data_dir).await?;
+        // The endpoint serves as long as the process runs; credentials files may name it
+        // whatever the end point policy says of its address.
+        let bound = start_embedded_s3(args, data_dir).await?;
+        storage.endpoint_policy = storage.endpoint_policy.allow_listener(bound);
     }
     let started = std::time::Instant::now();
     let engine_args = args.engine.clone();
@@ -82,9 +91,9 @@ pub async fn start(
             max_running_jobs: args.max_running_jobs,
             workers: args.workers,
             max_shards: args.max_shards,
-            storage: storage.config(),
+            storage,
             retry: RetryPolicy {
-                retries: args.storage_retries,
+                window: Duration::from_secs(args.storage_retry_window_s),
                 first_delay: Duration::from_millis(args.storage_retry_delay_ms),
             },
             analyzer: Some(Arc::new(analyzer)),
@@ -98,7 +107,7 @@ pub async fn start(
 /// Serves DATA_DIR/buckets (or --s3-root) over S3, with a key pair kept in
 /// DATA_DIR/s3-credentials.json: a credentials file in the interface's format, ready to pass as
 /// `input_credentials_file`.
-async fn start_embedded_s3(args: &EmbeddedArgs, data_dir: &Path) -> anyhow::Result<()> {
+async fn start_embedded_s3(args: &EmbeddedArgs, data_dir: &Path) -> anyhow::Result<SocketAddr> {
     let root = args
         .s3_root
         .clone()
@@ -142,5 +151,5 @@ async fn start_embedded_s3(args: &EmbeddedArgs, data_dir: &Path) -> anyhow::Resu
         root.display(),
         path.display()
     );
-    Ok(())
+    Ok(bound)
 }

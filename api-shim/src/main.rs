@@ -106,6 +106,9 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {} (mode 0700)", cfg.data_dir.display()))?;
     let (key, key_source) = api_key(&cfg)?;
 
+    // Credentials files may never point the service at itself.
+    let mut storage = cfg.storage.config();
+    storage.endpoint_policy = storage.endpoint_policy.deny_listener(cfg.listen);
     let shutdown = CancellationToken::new();
     let (backend, language_models, running): (Arc<dyn Backend>, Arc<dyn LanguageModels>, Running) =
         match cfg.backend {
@@ -116,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
                 tracing::info!(namespace = %cfg.namespace, "Kubernetes backend");
                 let store = cfg
                     .model_store
-                    .connect(&cfg.storage.config())
+                    .connect(&storage)
                     .await
                     .map_err(|e| anyhow::anyhow!("the model store: {e}"))?;
                 let models = store.map(|store| {
@@ -140,13 +143,9 @@ async fn main() -> anyhow::Result<()> {
             }
             #[cfg(feature = "embedded")]
             BackendKind::Embedded => {
-                let e = embedded_main::start(
-                    &cfg.embedded,
-                    &cfg.storage,
-                    &cfg.data_dir,
-                    shutdown.clone(),
-                )
-                .await?;
+                let e =
+                    embedded_main::start(&cfg.embedded, storage, &cfg.data_dir, shutdown.clone())
+                        .await?;
                 let grace = Duration::from_secs(cfg.embedded.shutdown_grace_s);
                 let models = e.language_models();
                 (Arc::new(e.clone()), models, Running::Embedded(e, grace))

@@ -160,6 +160,40 @@ impl Credentials {
         }
     }
 
+    /// Checks every field as [`Credentials::from_json`] does: credentials built in code, or read
+    /// by an older version, must not reach the S3 client with a value it cannot put into a
+    /// header or URL (a line break in a header value panics inside the SDK).
+    pub fn check(&self) -> Result<(), CredentialsError> {
+        let (format, fields): (&str, Vec<(&str, &str)>) = match self {
+            Credentials::Hmac(c) => (
+                HMAC_FORMAT,
+                vec![
+                    ("end_point", &c.end_point),
+                    ("access_key", &c.access_key),
+                    ("secret_key", &c.secret_key),
+                ],
+            ),
+            Credentials::Iam(c) => (
+                IAM_FORMAT,
+                vec![
+                    ("apikey", &c.apikey),
+                    ("end_point", &c.end_point),
+                    ("resource_instance_id", &c.resource_instance_id),
+                    ("region", &c.region),
+                ],
+            ),
+        };
+        for (name, value) in fields {
+            if value.trim().is_empty() {
+                return Err(CredentialsError(format!(
+                    "The field '{name}' of the credentials file is empty: expected {format}"
+                )));
+            }
+            check_text(name, value, format)?;
+        }
+        check_url(self.end_point(), "end_point", format)
+    }
+
     /// The secret strings of these credentials, for scrubbing server-provided text before it
     /// goes into an error message.
     pub(crate) fn secrets(&self) -> Vec<String> {
@@ -178,11 +212,27 @@ fn field(obj: &Map<String, Value>, name: &str, format: &str) -> Result<String, C
         Some(Value::String(s)) if s.trim().is_empty() => Err(CredentialsError(format!(
             "The field '{name}' of the credentials file is empty: expected {format}"
         ))),
-        Some(Value::String(s)) => Ok(s.trim().to_owned()),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            check_text(name, s, format)?;
+            Ok(s.to_owned())
+        }
         Some(_) => Err(CredentialsError(format!(
             "The field '{name}' of the credentials file must be a string: expected {format}"
         ))),
     }
+}
+
+/// Every field goes into an HTTP header or URL: a control character (a line break, a tab, a
+/// NUL) is refused, by the field's name and never with its value.
+fn check_text(name: &str, value: &str, format: &str) -> Result<(), CredentialsError> {
+    if value.chars().any(char::is_control) {
+        return Err(CredentialsError(format!(
+            "The field '{name}' of the credentials file contains a control character (such as a \
+             line break or tab): remove it; expected {format}"
+        )));
+    }
+    Ok(())
 }
 
 fn url_field(
@@ -191,14 +241,32 @@ fn url_field(
     format: &str,
 ) -> Result<String, CredentialsError> {
     let s = field(obj, name, format)?;
+    check_url(&s, name, format)?;
+    // The SDK appends the bucket to the path; a trailing slash would double it.
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// An absolute http(s) URL with a host, without user name, password, query or fragment, in
+/// ASCII without spaces or control characters (the URL parser would drop a line break that
+/// the S3 client then sees).
+fn check_url(s: &str, name: &str, format: &str) -> Result<(), CredentialsError> {
     let not_url = |why: &str| {
         CredentialsError(format!(
             "The field '{name}' of the credentials file is not a URL ({why}): expected an http:// or https:// URL such as https://s3.us-south.cloud-object-storage.appdomain.cloud in {format}"
         ))
     };
+    check_text(name, s, format)?;
+    if !s.is_ascii() {
+        return Err(not_url(
+            "it must be ASCII: write an international domain name in its xn-- form",
+        ));
+    }
+    if s.contains(' ') {
+        return Err(not_url("it must not contain spaces"));
+    }
     // Parse errors are described without the text: a pasted secret in the wrong field must not
     // come back in a message.
-    let url = reqwest::Url::parse(&s).map_err(|e| not_url(&e.to_string()))?;
+    let url = reqwest::Url::parse(s).map_err(|e| not_url(&e.to_string()))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(not_url("the scheme must be http or https"));
     }
@@ -211,8 +279,7 @@ fn url_field(
     if url.query().is_some() || url.fragment().is_some() {
         return Err(not_url("it must not have a query or fragment"));
     }
-    // The SDK appends the bucket to the path; a trailing slash would double it.
-    Ok(s.trim_end_matches('/').to_owned())
+    Ok(())
 }
 
 /// The instance id of a resource instance id: users often paste the whole CRN
@@ -362,5 +429,142 @@ mod tests {
         assert!(e.contains("not valid JSON") && !e.contains(SECRET), "{e}");
         let e = err(&format!(r#"["{SECRET}"]"#));
         assert!(e.contains("JSON object") && !e.contains(SECRET), "{e}");
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_field_without_echoing_it() {
+        let hmac = |end_point: &str, access_key: &str, secret_key: &str| {
+            serde_json::json!({
+                "end_point": end_point, "access_key": access_key, "secret_key": secret_key
+            })
+            .to_string()
+        };
+        let iam = |apikey: &str, id: &str, region: &str| {
+            serde_json::json!({
+                "apikey": apikey, "end_point": "https://x.example",
+                "resource_instance_id": id, "region": region
+            })
+            .to_string()
+        };
+        let ep = "https://x.example";
+        for bad in ["\r", "\n", "\r\n", "\t", "\0", "\u{7f}", "\u{85}"] {
+            let secret_with = format!("{SECRET}{bad}x");
+            let cases = [
+                (
+                    "access_key",
+                    hmac(ep, &format!("AKIA{bad}INJECTED"), SECRET),
+                ),
+                ("secret_key", hmac(ep, "AKIA", &secret_with)),
+                (
+                    "end_point",
+                    hmac(&format!("https://x.exa{bad}mple"), "a", "b"),
+                ),
+                (
+                    "end_point",
+                    hmac(&format!("https://x.example/p{bad}ath"), "a", "b"),
+                ),
+                ("apikey", iam(&format!("{APIKEY}{bad}x"), "i", "r")),
+                (
+                    "resource_instance_id",
+                    iam(APIKEY, &format!("id{bad}x"), "r"),
+                ),
+                ("region", iam(APIKEY, "i", &format!("us{bad}south"))),
+            ];
+            for (field, json) in cases {
+                let e = err(&json);
+                assert!(
+                    e.contains(&format!("'{field}'"))
+                        && (e.contains("control character") || e.contains("not a URL")),
+                    "{field} {bad:?}: {e}"
+                );
+                assert!(
+                    !e.contains(SECRET) && !e.contains(APIKEY) && !e.contains("INJECTED"),
+                    "{e}"
+                );
+            }
+        }
+        // Leading and trailing white space (a pasted line break) is trimmed, as before.
+        let c = Credentials::from_json(hmac(ep, "AKIA\n", &format!("{SECRET}\r\n")).as_bytes())
+            .unwrap();
+        let Credentials::Hmac(h) = c else { panic!() };
+        assert_eq!(
+            (h.access_key.as_str(), h.secret_key.as_str()),
+            ("AKIA", SECRET)
+        );
+    }
+
+    #[test]
+    fn end_points_must_be_plain_absolute_http_urls() {
+        for (end_point, why) in [
+            ("https://x.example path", "spaces"),
+            ("https://bücher.example", "ASCII"),
+            ("http://user@x.example", "user name or password"),
+            ("https://x.example/?a=b", "query"),
+            ("https://x.example/#f", "query or fragment"),
+            ("file:///etc/passwd", "http or https"),
+            ("//x.example", "not a URL"),
+            ("x.example", "not a URL"),
+            ("http://", "not a URL"),
+        ] {
+            let json = serde_json::json!({
+                "end_point": end_point, "access_key": "a", "secret_key": "b"
+            });
+            let e = err(&json.to_string());
+            assert!(
+                e.contains("'end_point'") && e.contains(why),
+                "{end_point}: {e}"
+            );
+        }
+        for ok in [
+            "http://127.0.0.1:9000",
+            "https://[2001:db8::1]:8443/",
+            "https://xn--bcher-kva.example",
+            "https://s3.example/prefix",
+        ] {
+            let json = serde_json::json!({"end_point": ok, "access_key": "a", "secret_key": "b"});
+            Credentials::from_json(json.to_string().as_bytes()).unwrap();
+        }
+    }
+
+    #[test]
+    fn check_refuses_what_from_json_refuses_in_credentials_built_otherwise() {
+        let good = HmacCredentials {
+            end_point: "http://127.0.0.1:9000".into(),
+            access_key: "AKIA".into(),
+            secret_key: SECRET.into(),
+        };
+        Credentials::Hmac(good.clone()).check().unwrap();
+        let bad = Credentials::Hmac(HmacCredentials {
+            access_key: "AKIA\r\nX-Injected: 1".into(),
+            ..good.clone()
+        });
+        let e = bad.check().unwrap_err().0;
+        assert!(e.contains("'access_key'") && !e.contains("Injected"), "{e}");
+        let bad = Credentials::Hmac(HmacCredentials {
+            end_point: "http://127.0.0.1:9000\n".into(),
+            ..good.clone()
+        });
+        assert!(bad.check().unwrap_err().0.contains("'end_point'"));
+        let bad = Credentials::Hmac(HmacCredentials {
+            secret_key: " ".into(),
+            ..good
+        });
+        assert!(bad.check().unwrap_err().0.contains("empty"));
+        let iam = IamCredentials {
+            apikey: APIKEY.into(),
+            end_point: "https://x.example".into(),
+            resource_instance_id: "i".into(),
+            region: "us-south".into(),
+        };
+        Credentials::Iam(iam.clone()).check().unwrap();
+        let bad = Credentials::Iam(IamCredentials {
+            resource_instance_id: "i\r\n".into(),
+            ..iam
+        });
+        let e = bad.check().unwrap_err().0;
+        assert!(
+            e.contains("'resource_instance_id'") && !e.contains(APIKEY),
+            "{e}"
+        );
     }
 }

@@ -2,6 +2,20 @@
 //! of the root is a bucket, each file below it an object. The api-shim uses it so that a
 //! newcomer can transcribe a folder without running an object store; tests use it as a real
 //! SigV4-checking server.
+//!
+//! s3s-fs is served behind a guard of ours ([`guard`]): whatever the key, the server never
+//! panics and never reads or writes outside a bucket's folder; keys it cannot store are refused
+//! with S3 errors; symbolic links are never followed; a listing leaves out (and logs) entries it
+//! cannot serve instead of failing. Every key up to S3's 1024 bytes works, as long as each
+//! segment fits in a file name (255 bytes) and the whole path in 4095 bytes.
+
+mod guard;
+mod listing;
+mod long_keys;
+mod paths;
+
+#[cfg(feature = "testing")]
+pub(crate) use listing::url_encode;
 
 use std::io;
 use std::net::SocketAddr;
@@ -32,10 +46,7 @@ impl EmbeddedS3 {
         addr: SocketAddr,
         auth: Option<(&str, &str)>,
     ) -> io::Result<EmbeddedS3> {
-        std::fs::create_dir_all(&root)?;
-        let fs = s3s_fs::FileSystem::new(&root)
-            .map_err(|e| io::Error::other(format!("cannot serve {}: {e:?}", root.display())))?;
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(guard::Guard::new(&root)?);
         if let Some((ak, sk)) = auth {
             builder.set_auth(SimpleAuth::from_single(ak, sk));
         }

@@ -18,6 +18,9 @@ pub enum StorageErrorKind {
     Unreachable,
     /// The object is larger than the caller's limit; it was not downloaded.
     TooLarge,
+    /// The server refused the object key itself (too long, or characters, segments or folders
+    /// it cannot store): the same key is refused again on a retry.
+    InvalidKey,
     /// The endpoint did not answer in time.
     Timeout,
     /// Anything else (unexpected server answers, malformed responses).
@@ -26,14 +29,18 @@ pub enum StorageErrorKind {
 
 impl StorageErrorKind {
     /// Whether retrying cannot fix the failure: the credentials were rejected or lack a
-    /// permission, or the bucket or object does not exist. An unreachable endpoint, a timeout
-    /// or an odd answer may be a passing outage. The one rule every caller follows: the
+    /// permission, the bucket or object does not exist, or the server refused the key. An
+    /// unreachable endpoint, a timeout or an odd answer may be a passing outage. The one rule every caller follows: the
     /// operator's scan (fail the batch now or retry), the shard's exit code (fail the Job or
     /// retry the index) and the embedded runner.
     pub fn is_permanent(self) -> bool {
         matches!(
             self,
-            Self::InvalidCredentials | Self::AccessDenied | Self::NoSuchBucket | Self::NotFound
+            Self::InvalidCredentials
+                | Self::AccessDenied
+                | Self::NoSuchBucket
+                | Self::NotFound
+                | Self::InvalidKey
         )
     }
 }
@@ -71,7 +78,13 @@ mod tests {
     #[test]
     fn rejected_credentials_and_missing_buckets_are_permanent_outages_are_not() {
         use StorageErrorKind::*;
-        for kind in [InvalidCredentials, AccessDenied, NoSuchBucket, NotFound] {
+        for kind in [
+            InvalidCredentials,
+            AccessDenied,
+            NoSuchBucket,
+            NotFound,
+            InvalidKey,
+        ] {
             assert!(kind.is_permanent(), "{kind:?}");
         }
         for kind in [Unreachable, Timeout, TooLarge, Other] {

@@ -12,6 +12,7 @@ mod cli;
 mod credentials;
 #[cfg(feature = "embedded-s3")]
 pub mod embedded_s3;
+pub mod endpoint;
 mod error;
 mod iam;
 mod keys;
@@ -21,13 +22,20 @@ pub mod testing;
 
 use futures::TryStreamExt;
 
-pub use bucket::{Bucket, InputObject, StorageConfig, BATCH_ID_METADATA, DEFAULT_IAM_TOKEN_URL};
+pub use bucket::{
+    check_bucket_location, check_bucket_name, Bucket, InputObject, StorageConfig,
+    BATCH_ID_METADATA, DEFAULT_IAM_TOKEN_URL, MAX_LOCATION_LEN,
+};
 #[cfg(feature = "cli")]
 pub use cli::{ModelStoreArgs, StorageArgs};
 pub use crds::ShardPlan;
 pub use credentials::{Credentials, CredentialsError, HmacCredentials, IamCredentials};
+pub use endpoint::{AllowEntry, EndpointPolicy};
 pub use error::{StorageError, StorageErrorKind};
-pub use keys::{is_input_key, is_output_key, output_key, OutputKind, ANALYTICS_ARCHIVES};
+pub use keys::{
+    input_key_problem, is_input_key, is_output_key, key_problem, output_key, KeyProblem,
+    OutputKind, ANALYTICS_ARCHIVES, MAX_KEY_BYTES, MAX_KEY_SEGMENT_BYTES,
+};
 pub use shard::ShardPlanner;
 
 /// Scans the whole bucket once, streaming, and plans at most `max_shards` balanced shards.

@@ -129,7 +129,7 @@ async fn unreachable_token_endpoint_is_unreachable() {
     };
     let bucket = Bucket::connect(
         &iam_credentials("http://127.0.0.1:9", APIKEY),
-        "b",
+        "cos-bucket",
         LOCATION,
         &cfg,
     )

@@ -10,7 +10,10 @@ use crds::{
     BatchId, ErrorBody, FileOutcome, FinishedFile, RecognitionParams, ShardCounts, ShardRange,
 };
 use futures::StreamExt;
-use speechbatch_storage::{output_key, Bucket, OutputKind, StorageError, StorageErrorKind};
+use speechbatch_storage::{
+    input_key_problem, key_problem, output_key, Bucket, KeyProblem, OutputKind, StorageError,
+    StorageErrorKind,
+};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -36,7 +39,9 @@ pub struct BatchFiles {
 impl BatchFiles {
     /// What this batch already wrote for `key`, judged by the batch id in the outputs' metadata:
     /// a `.notice` counts as failed (the interface writes nothing after one), else a `.json` as
-    /// succeeded. Outputs of other batches do not count.
+    /// succeeded. Outputs of other batches do not count. The keys come from
+    /// [`output_key`], as they do when written, so an input whose notice was written at an
+    /// escaped key is found there.
     pub async fn finished(&self, key: &str) -> Result<Option<FileOutcome>, StorageError> {
         let ours = Some(self.batch_id.as_str());
         let notice = output_key(key, OutputKind::Notice);
@@ -55,6 +60,11 @@ impl BatchFiles {
     /// problem with the file itself becomes a `.notice`; an error returned here is a problem
     /// with the buckets (the output cannot be written, the endpoint went away), which concerns
     /// the whole batch.
+    ///
+    /// An input whose key cannot safely have outputs beside it ([`input_key_problem`]: a `.`
+    /// or `..` segment, a control character, a backslash, a leading `/`, an output key over
+    /// 1024 bytes or with a segment over 255) is not read: it fails with a `.notice` at the
+    /// escaped key [`output_key`] gives, inside the output bucket like every output.
     pub async fn process(
         &self,
         recognizer: &Arc<dyn Recognizer>,
@@ -75,6 +85,12 @@ impl BatchFiles {
         recognizer: &Arc<dyn Recognizer>,
         key: &str,
     ) -> Result<FinishedFile, StorageError> {
+        if let Some(problem) = input_key_problem(key) {
+            tracing::warn!(?problem, "the input's key cannot have outputs beside it");
+            return self
+                .write_notice(key, &unsafe_key_notice(key, problem))
+                .await;
+        }
         let bytes = match self
             .input
             .get(key, transcriber::MAX_AUDIO_BYTES as u64)
@@ -145,6 +161,30 @@ impl BatchFiles {
             .await?;
         Ok(FinishedFile::failed())
     }
+}
+
+/// The `.notice` of an input whose key cannot have outputs beside it: says why, names the key
+/// (control characters escaped) and where the notice is.
+fn unsafe_key_notice(key: &str, problem: KeyProblem) -> ErrorBody {
+    let why = if key_problem(key).is_some() {
+        format!("its key {}", problem.describe())
+    } else {
+        // The key is fine, the `.notice` key beside it is not (too long).
+        format!(
+            "the key of its results beside it, '{}.notice', {}",
+            key.escape_debug(),
+            problem.describe()
+        )
+    };
+    ErrorBody::new(
+        400,
+        format!(
+            "The object '{}' was not transcribed: {why}. This notice is at '{}' instead; rename \
+             the object to transcribe it",
+            key.escape_debug(),
+            output_key(key, OutputKind::Notice),
+        ),
+    )
 }
 
 /// How a shard run ended.

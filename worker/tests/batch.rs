@@ -1,7 +1,7 @@
 //! The worker on a real S3 server (the embedded s3s-fs) with a fake recognizer: what a user
 //! finds in the output bucket, and the counts (audio included), for good files, bad files, a
-//! recognizer that panics, a resumed shard and a stop before the end. No models: these run in
-//! milliseconds.
+//! recognizer that panics, a resumed shard, a stop before the end, and inputs whose keys
+//! cannot have outputs beside them (also on SeaweedFS). No models: these run in milliseconds.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,9 @@ use crds::{
     BatchId, ErrorBody, FileOutcome, FinishedFile, RecognitionParams, ShardCounts, ShardRange,
 };
 use speechbatch_storage::testing::{EmbeddedTestS3, ACCESS_KEY, SECRET_KEY};
-use speechbatch_storage::{Bucket, Credentials, HmacCredentials, StorageConfig};
+use speechbatch_storage::{
+    output_key, Bucket, Credentials, EndpointPolicy, HmacCredentials, OutputKind, StorageConfig,
+};
 use speechbatch_worker::{run_shard, BatchFiles, Recognized, Recognizer, ShardEnd};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +56,14 @@ impl Recognizer for FakeRecognizer {
     }
 }
 
+/// The default settings, with the tests' loopback servers allowed as end points.
+fn loopback_config() -> StorageConfig {
+    StorageConfig {
+        endpoint_policy: EndpointPolicy::default().allow("127.0.0.0/8".parse().unwrap()),
+        ..StorageConfig::default()
+    }
+}
+
 struct Fixture {
     s3: EmbeddedTestS3,
     bucket: Bucket,
@@ -62,7 +72,12 @@ struct Fixture {
 }
 
 async fn fixture(objects: &[&str]) -> Fixture {
-    let s3 = EmbeddedTestS3::start().await;
+    fixture_on(EmbeddedTestS3::start().await, objects).await
+}
+
+/// Writes each object of `objects` (key = path in the bucket's folder) into `s3`'s bucket
+/// `calls`.
+async fn fixture_on(s3: EmbeddedTestS3, objects: &[&str]) -> Fixture {
     let dir = s3.root.path().join("calls");
     for key in objects {
         let path = dir.join(key);
@@ -74,7 +89,7 @@ async fn fixture(objects: &[&str]) -> Fixture {
         access_key: ACCESS_KEY.into(),
         secret_key: SECRET_KEY.into(),
     });
-    let bucket = Bucket::connect(&creds, "calls", "us-geo", &StorageConfig::default())
+    let bucket = Bucket::connect(&creds, "calls", "us-geo", &loopback_config())
         .await
         .unwrap();
     let fake = Arc::new(FakeRecognizer::default());
@@ -214,4 +229,234 @@ async fn a_stopped_shard_starts_no_new_file() {
     .unwrap();
     assert_eq!((end, counts.done(), seen), (ShardEnd::Stopped, 1, 1));
     assert!(f.read("good2.wav.json").is_none());
+}
+
+/// Every path under `dir`, relative, sorted (links not followed).
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            out.push(
+                e.path()
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            if e.file_type().unwrap().is_dir() {
+                walk(base, &e.path(), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Inputs whose keys cannot have outputs beside them: `a/../b.wav` and `c/./d.wav` (listed by
+/// a stand-in for S3 servers that store such keys; the embedded server and SeaweedFS refuse
+/// them), a control character, a file name so long that its `.notice` would be over 255 bytes,
+/// a key so long that its `.notice` would be over 1024 bytes; beside good files and a long key
+/// that is fine. Each unsafe input fails with a notice at its escaped key, is never read,
+/// nothing lands outside the bucket's folder, and a resumed shard counts them without redoing
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_whose_keys_cannot_have_outputs_beside_them_fail_with_a_notice_at_a_safe_key() {
+    let long_name = format!("f/{}.wav", "n".repeat(246));
+    let long_key = format!("{}good-deep.wav", "d/".repeat(505));
+    let long_ok = format!("{}/good-long.wav", "l".repeat(250));
+    let s3 = EmbeddedTestS3::start_listing_as(&[
+        ("a/.._/b.wav", "a/../b.wav"),
+        ("c/._/d.wav", "c/./d.wav"),
+        ("e/ctl!.wav", "e/ctl\u{1}.wav"),
+    ])
+    .await;
+    let f = fixture_on(
+        s3,
+        &[
+            "good1.wav",
+            "a/.._/b.wav",
+            "c/._/d.wav",
+            "e/ctl!.wav",
+            &long_name,
+            &long_key,
+            &long_ok,
+        ],
+    )
+    .await;
+    let (counts, end, seen) = f.run("batch-1", false).await;
+    assert_eq!(end, ShardEnd::Complete);
+    assert_eq!(
+        (counts.successful, counts.failed, seen.len()),
+        (2, 5, 7),
+        "{seen:?}"
+    );
+    let unsafe_keys = [
+        "a/../b.wav",
+        "c/./d.wav",
+        "e/ctl\u{1}.wav",
+        &long_name,
+        &long_key,
+    ];
+    for key in unsafe_keys {
+        assert!(
+            seen.iter()
+                .any(|(k, file)| k == key && file.outcome == FileOutcome::Failed),
+            "{key:?}: {seen:?}"
+        );
+    }
+    // The notices, at the escaped keys (hashed for the keys too long to escape).
+    let escaped = ["a/%2E%2E/b.wav", "c/%2E/d.wav", "e/ctl%01.wav"];
+    for (key, at) in unsafe_keys.iter().zip(escaped) {
+        assert_eq!(output_key(key, OutputKind::Notice), format!("{at}.notice"));
+    }
+    for key in unsafe_keys {
+        let at = output_key(key, OutputKind::Notice);
+        let body: ErrorBody = serde_json::from_str(
+            &f.read(&at)
+                .unwrap_or_else(|| panic!("no notice at {at:?} for {key:?}")),
+        )
+        .unwrap();
+        assert_eq!(body.code, 400);
+        assert!(
+            body.error.contains(&format!("'{}'", key.escape_debug()))
+                && body.error.contains(&format!("'{at}'")),
+            "{}",
+            body.error
+        );
+        assert_eq!(
+            f.bucket.output_batch_id(&at).await.unwrap().as_deref(),
+            Some("batch-1")
+        );
+    }
+    let hashed = output_key(&long_key, OutputKind::Notice);
+    assert!(hashed.len() <= 1024 && hashed.contains('~'), "{hashed}");
+    assert!(f.read(&format!("{long_ok}.json")).is_some());
+    assert!(f.read(&format!("{long_name}.notice")).is_none());
+    assert!(f.read("good1.wav.json").is_some());
+    // Unsafe inputs were neither recognised nor read.
+    let recognised: Vec<String> = f.fake.calls.lock().unwrap().keys().cloned().collect();
+    assert_eq!(recognised, ["good1.wav", long_ok.as_str()]);
+    for key in unsafe_keys {
+        assert!(
+            !f.s3
+                .requests()
+                .iter()
+                .any(|r| r.starts_with("GET /calls/") && r.contains(&key.replace('\u{1}', "%01"))),
+            "{key:?} was read"
+        );
+    }
+    // Nothing outside the bucket's folder but the server's own attribute files.
+    let root = f.s3.root.path();
+    for path in tree(root) {
+        assert!(
+            path == "calls"
+                || path.starts_with("calls/")
+                || path.starts_with(".bucket-")
+                || path.starts_with(".speechbatch-long-keys"),
+            "{path}"
+        );
+    }
+    assert!(!root.join("calls/b.wav").exists() && !root.join("calls/b.wav.notice").exists());
+
+    // A resumed shard counts every file from its output, recognising nothing again.
+    let (again, _, _) = f.run("batch-1", true).await;
+    assert_eq!(
+        again,
+        ShardCounts {
+            audio_ms: 0,
+            ..counts
+        }
+    );
+    assert!(f.fake.calls.lock().unwrap().values().all(|&n| n == 1));
+}
+
+/// On SeaweedFS (another S3 server, which stores and lists such keys): keys with control
+/// characters are listed exactly and fail with a notice at their escaped key; counts are exact
+/// and stay so on a resumed shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_with_control_characters_fail_with_a_notice_on_seaweedfs() {
+    use speechbatch_storage::testing::{SeaweedFs, LOCATION};
+    let weed = SeaweedFs::start(ACCESS_KEY, SECRET_KEY).await;
+    let client = weed.client();
+    client.create_bucket().bucket("calls").send().await.unwrap();
+    let keys = ["good.wav", "x/ctl\u{1}.wav", "x/tab\t.wav", "y/cr\r.wav"];
+    for key in keys {
+        client
+            .put_object()
+            .bucket("calls")
+            .key(key)
+            .body(format!("audio of {key}").into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let creds = Credentials::Hmac(HmacCredentials {
+        end_point: weed.endpoint(),
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+    });
+    let bucket = Bucket::connect(&creds, "calls", LOCATION, &loopback_config())
+        .await
+        .unwrap();
+    let fake = Arc::new(FakeRecognizer::default());
+    let recognizer: Arc<dyn Recognizer> = fake.clone();
+    let files = BatchFiles {
+        batch_id: BatchId::parse("batch-1").unwrap(),
+        input: bucket.clone(),
+        output: bucket.clone(),
+        params: RecognitionParams::default(),
+        vocabulary: None,
+    };
+    let run = |resume| {
+        let (recognizer, files) = (recognizer.clone(), files.clone());
+        async move {
+            run_shard(
+                &recognizer,
+                &files,
+                &ShardRange::default(),
+                resume,
+                &Semaphore::new(1),
+                &CancellationToken::new(),
+                |_, _| async {},
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let (counts, end) = run(false).await;
+    assert_eq!(end, ShardEnd::Complete);
+    assert_eq!((counts.successful, counts.failed), (1, 3));
+    for (key, at) in [
+        ("x/ctl\u{1}.wav", "x/ctl%01.wav.notice"),
+        ("x/tab\t.wav", "x/tab%09.wav.notice"),
+        ("y/cr\r.wav", "y/cr%0D.wav.notice"),
+    ] {
+        assert_eq!(output_key(key, OutputKind::Notice), at);
+        let body: ErrorBody =
+            serde_json::from_slice(&bucket.get(at, 10_000).await.unwrap()).unwrap();
+        assert!(body.error.contains("control character"), "{}", body.error);
+    }
+    let mut listed = bucket.list_keys("").await.unwrap();
+    listed.sort();
+    let mut want = [
+        "good.wav",
+        "good.wav.json",
+        "x/ctl%01.wav.notice",
+        "x/ctl\u{1}.wav",
+        "x/tab%09.wav.notice",
+        "x/tab\t.wav",
+        "y/cr%0D.wav.notice",
+        "y/cr\r.wav",
+    ];
+    want.sort();
+    assert_eq!(listed, want);
+    assert_eq!(
+        fake.calls.lock().unwrap().keys().collect::<Vec<_>>(),
+        ["good.wav"]
+    );
+    let (again, _) = run(true).await;
+    assert_eq!((again.successful, again.failed, again.audio_ms), (1, 3, 0));
+    assert_eq!(fake.calls.lock().unwrap()["good.wav"], 1);
 }

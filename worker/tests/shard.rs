@@ -321,3 +321,100 @@ fn result(turns: &[&str]) -> Vec<u8> {
     )
     .unwrap()
 }
+
+/// Unusual objects in the embedded server's folder do not fail the shard: a clip at a key of
+/// over 300 bytes is recognised and gets its `.json` (with the batch id) beside it; a file
+/// whose `.notice` would have a name over 255 bytes fails with a notice at a shorter, hashed
+/// key; a file with a control character and a link to a folder outside are left out of the
+/// listing. The counts are exact, and stay so when the index is retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn unusual_objects_neither_fail_the_shard_nor_escape_the_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    let calls = root.join("calls");
+    let long_key = format!("{}/clip01.flac", ["recordings"; 30].join("/"));
+    assert!(long_key.len() > 300);
+    let long_name = format!("f/{}.flac", "n".repeat(245));
+    std::fs::create_dir_all(calls.join(&long_key).parent().unwrap()).unwrap();
+    std::fs::create_dir_all(calls.join("f")).unwrap();
+    std::fs::copy(testdata("asr/clip01.flac"), calls.join(&long_key)).unwrap();
+    std::fs::copy(testdata("asr/clip02.flac"), calls.join(&long_name)).unwrap();
+    std::fs::copy(testdata("asr/clip02.flac"), calls.join("ctl\u{1}.flac")).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::copy(testdata("asr/clip02.flac"), outside.path().join("x.flac")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), calls.join("linked")).unwrap();
+    let (s3, creds, creds_path) = serve(&root, dir.path()).await;
+    let config = StorageConfig {
+        endpoint_policy: speechbatch_storage::EndpointPolicy::default()
+            .allow("127.0.0.0/8".parse().unwrap()),
+        ..StorageConfig::default()
+    };
+    let bucket = Bucket::connect(&creds, "calls", "us-geo", &config)
+        .await
+        .unwrap();
+    let plan = plan_shards(&bucket, 1).await.unwrap();
+    assert_eq!(
+        plan.total, 2,
+        "the control character and the link are left out"
+    );
+    let shard = Shard {
+        bounds: plan.bounds.clone(),
+        creds: creds_path,
+        dir,
+        vocabulary: None,
+    };
+    let allow = [("SPEECHBATCH_ENDPOINT_ALLOW", "127.0.0.0/8")];
+    let (code, report) = tokio::task::block_in_place(|| shard.run_with(0, "batch-a", &allow));
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        (report["successful"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    let json_key = format!("{long_key}.json");
+    let result: serde_json::Value =
+        serde_json::from_slice(&bucket.get(&json_key, 1 << 20).await.unwrap()).unwrap();
+    assert!(
+        !result["results"].as_array().unwrap().is_empty(),
+        "{result}"
+    );
+    assert_eq!(
+        bucket.output_batch_id(&json_key).await.unwrap().as_deref(),
+        Some("batch-a")
+    );
+    let notice =
+        speechbatch_storage::output_key(&long_name, speechbatch_storage::OutputKind::Notice);
+    assert!(
+        notice.starts_with("f/nnn") && notice.contains('~'),
+        "{notice}"
+    );
+    let body: crds::ErrorBody =
+        serde_json::from_slice(&bucket.get(&notice, 10_000).await.unwrap()).unwrap();
+    assert!(body.error.contains("255 bytes"), "{}", body.error);
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        1,
+        "nothing written through the link"
+    );
+    let json_time = std::fs::metadata(calls.join(&json_key))
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    // A retried index counts both files from their outputs and recognises nothing again.
+    let (code, again) = tokio::task::block_in_place(|| shard.run_with(0, "batch-a", &allow));
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(
+        (again["successful"].as_u64(), again["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{again}"
+    );
+    assert_eq!(
+        std::fs::metadata(calls.join(&json_key))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        json_time
+    );
+    drop(s3);
+}

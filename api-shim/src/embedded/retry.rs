@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crds::BatchId;
 use speechbatch_storage::StorageError;
@@ -11,15 +11,19 @@ use tokio_util::sync::CancellationToken;
 /// Retries after a storage error that may pass (endpoint unreachable, timeout, an odd answer):
 /// the rule of [`StorageError::is_permanent`], as the operator follows it for scans and shard
 /// pods. A permanent error (credentials rejected, bucket missing) fails the job at once; a
-/// passing one is retried `retries` times, the first after `first_delay`, each later one after
-/// twice the delay before it.
+/// passing one is retried for as long as `window` lasts, counted from the first failure of a
+/// run of failures (a retry that gets work done starts the count again), the first retry after
+/// `first_delay`, each later one after twice the delay before it, at most [`MAX_DELAY`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Retries of one scan or one shard before the job fails.
-    pub retries: u32,
+    /// How long a bucket may keep failing before the job fails.
+    pub window: Duration,
     /// The wait before the first retry.
     pub first_delay: Duration,
 }
+
+/// The longest wait between two retries, so that a bucket that comes back is used again soon.
+pub const MAX_DELAY: Duration = Duration::from_secs(30);
 
 /// An error of a step that [`RetryPolicy::run`] may run again.
 pub(super) trait Retryable: Display {
@@ -28,28 +32,38 @@ pub(super) trait Retryable: Display {
 }
 
 impl RetryPolicy {
-    /// The wait before retry number `attempt` (1 for the first), or `None` once the retries
-    /// are spent.
-    pub fn delay(&self, attempt: u32) -> Option<Duration> {
-        (attempt >= 1 && attempt <= self.retries)
-            .then(|| self.first_delay.saturating_mul(1 << (attempt - 1).min(16)))
+    /// The wait before retry number `attempt` (1 for the first) of a run of failures that
+    /// began `failing_for` ago, or `None` once the window is spent. The last wait ends with the
+    /// window, so that the last retry is made at its very end.
+    pub fn delay(&self, attempt: u32, failing_for: Duration) -> Option<Duration> {
+        let left = self
+            .window
+            .checked_sub(failing_for)
+            .filter(|d| !d.is_zero())?;
+        let backoff = self
+            .first_delay
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+            .min(MAX_DELAY);
+        (attempt >= 1).then(|| backoff.min(left))
     }
 
-    /// The error a job fails with once the retries are spent: it says they were tried.
-    fn gave_up(&self, error: StorageError) -> StorageError {
-        if self.retries == 0 {
+    /// The error a job fails with once the window is spent: it says how long it was retried.
+    fn gave_up(&self, error: StorageError, failing_for: Duration) -> StorageError {
+        if self.window.is_zero() {
             return error;
         }
         let message = format!(
-            "{} (still failing after {} retries)",
-            error.message, self.retries
+            "{} (still failing after retrying for {} s)",
+            error.message,
+            failing_for.as_secs()
         );
         StorageError::new(error.kind, message)
     }
 
-    /// Runs `step` until it succeeds, fails for good, or the retries are spent. `Ok(None)`:
-    /// `stop` fired while waiting to retry (a step in progress is never cut: it sees `stop`
-    /// itself).
+    /// Runs `step` until it succeeds, fails for good, or the window is spent. `progress` counts
+    /// the work done so far (files finished): a failed step that got some done starts a new
+    /// window. `Ok(None)`: `stop` fired while waiting to retry (a step in progress is never
+    /// cut: it sees `stop` itself).
     // `FnMut() -> Fut` rather than an async closure: the futures of async closures that
     // borrow are not yet known to be `Send`, and the runner's shards are spawned.
     pub(super) async fn run<T, E: Retryable, Fut: Future<Output = Result<T, E>>>(
@@ -57,9 +71,12 @@ impl RetryPolicy {
         what: &str,
         id: &BatchId,
         stop: &CancellationToken,
+        mut progress: impl FnMut() -> u64,
         mut step: impl FnMut() -> Fut,
     ) -> Result<Option<T>, E> {
         let mut attempt = 0;
+        let mut failing_since = None;
+        let mut done = progress();
         loop {
             let mut error = match step().await {
                 Ok(v) => return Ok(Some(v)),
@@ -68,15 +85,21 @@ impl RetryPolicy {
             let Some(storage) = error.storage_error().filter(|e| !e.is_permanent()) else {
                 return Err(error);
             };
+            let now_done = progress();
+            if now_done > done || failing_since.is_none() {
+                (attempt, failing_since, done) = (0, Some(Instant::now()), now_done);
+            }
             attempt += 1;
-            let Some(delay) = self.delay(attempt) else {
-                *storage = self.gave_up(storage.clone());
+            let failing_for = failing_since.map_or(Duration::ZERO, |t| t.elapsed());
+            let Some(delay) = self.delay(attempt, failing_for) else {
+                *storage = self.gave_up(storage.clone(), failing_for);
                 return Err(error);
             };
             tracing::warn!(
                 batch_id = %id,
                 attempt,
-                retries = self.retries,
+                failing_for_s = failing_for.as_secs(),
+                window_s = self.window.as_secs(),
                 delay_ms = delay.as_millis() as u64,
                 %error,
                 "{what} stopped by a storage error that may pass; retrying"
@@ -97,26 +120,29 @@ mod tests {
     use super::RetryPolicy;
 
     #[test]
-    fn retries_wait_twice_as_long_each_time_and_stop_after_the_last() {
+    fn retries_wait_twice_as_long_each_time_until_the_window_is_spent() {
         let policy = RetryPolicy {
-            retries: 3,
+            window: Duration::from_secs(10),
             first_delay: Duration::from_millis(500),
         };
-        let delays: Vec<_> = (0..=4).map(|a| policy.delay(a)).collect();
-        assert_eq!(
-            delays,
-            [
-                None,
-                Some(Duration::from_millis(500)),
-                Some(Duration::from_secs(1)),
-                Some(Duration::from_secs(2)),
-                None
-            ]
-        );
-        let never = RetryPolicy {
-            retries: 0,
+        let s = Duration::from_secs;
+        assert_eq!(policy.delay(0, s(0)), None);
+        assert_eq!(policy.delay(1, s(0)), Some(Duration::from_millis(500)));
+        assert_eq!(policy.delay(2, s(1)), Some(s(1)));
+        assert_eq!(policy.delay(3, s(2)), Some(s(2)));
+        // The last wait ends with the window; then none is left.
+        assert_eq!(policy.delay(5, s(9)), Some(s(1)));
+        assert_eq!(policy.delay(6, s(10)), None);
+        // Waits never grow past the cap.
+        let long = RetryPolicy {
+            window: s(3600),
             ..policy
         };
-        assert_eq!(never.delay(1), None);
+        assert_eq!(long.delay(20, s(100)), Some(super::MAX_DELAY));
+        let never = RetryPolicy {
+            window: Duration::ZERO,
+            ..policy
+        };
+        assert_eq!(never.delay(1, s(0)), None);
     }
 }

@@ -107,11 +107,20 @@ pub(super) async fn run_job(inner: Arc<Inner>, id: BatchId) {
         let ran = inner
             .cfg
             .retry
-            .run("speech analytics", &id, &inner.shutdown, || async {
-                speechbatch_worker::analytics::run_analytics(&files, inner.cfg.analyzer.as_ref())
+            .run(
+                "speech analytics",
+                &id,
+                &inner.shutdown,
+                || 0,
+                || async {
+                    speechbatch_worker::analytics::run_analytics(
+                        &files,
+                        inner.cfg.analyzer.as_ref(),
+                    )
                     .await
                     .map_err(ShardError::from)
-            })
+                },
+            )
             .await;
         let summary = match ran {
             Ok(Some(report)) => report.summary,
@@ -172,10 +181,18 @@ async fn run_one_shard(
         },
     };
     let what = format!("shard {i}");
+    // Files the shard finished: a retry that finished more starts a new retry window.
+    let finished = || {
+        inner
+            .table
+            .get(&id)
+            .and_then(|r| r.shards.get(i).map(|s| s.counts.done()))
+            .unwrap_or(0)
+    };
     inner
         .cfg
         .retry
-        .run(&what, &id, &stop, || {
+        .run(&what, &id, &stop, finished, || {
             run_attempt(&inner, &files, i, &range, &stop)
         })
         .await

@@ -36,9 +36,13 @@ pub(super) async fn initialize(inner: Arc<Inner>, id: BatchId) {
         return;
     };
     let max_shards = inner.cfg.max_shards.max(1);
-    let scan = inner.cfg.retry.run("scan", &id, &stop, || {
-        scan_once(&inner, &id, &record, max_shards)
-    });
+    let scan = inner.cfg.retry.run(
+        "scan",
+        &id,
+        &stop,
+        || 0,
+        || scan_once(&inner, &id, &record, max_shards),
+    );
     let planned = tokio::select! {
         biased;
         // Canceled or deleted: nothing to do. Shutdown: the scan reruns at the next start.

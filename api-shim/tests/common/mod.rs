@@ -995,7 +995,8 @@ pub const WEED_SECRET_KEY: &str = "WeedSecretKey/With+Chars0123456789abc";
 /// `weed mini` on loopback ports with one identity (other key pairs are rejected); killed on drop.
 pub struct Seaweed {
     pub target: S3Target,
-    _weed: speechbatch_storage::testing::SeaweedFs,
+    /// The server, to stop and restart.
+    pub weed: speechbatch_storage::testing::SeaweedFs,
 }
 
 impl Seaweed {
@@ -1010,7 +1011,7 @@ impl Seaweed {
                 access_key: WEED_ACCESS_KEY.into(),
                 secret_key: WEED_SECRET_KEY.into(),
             },
-            _weed: weed,
+            weed,
         }
     }
 }

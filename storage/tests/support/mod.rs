@@ -6,16 +6,19 @@
 use std::time::Duration;
 
 use speechbatch_storage::testing::{s3_client, EmbeddedTestS3, SeaweedFs};
-use speechbatch_storage::{Bucket, Credentials, HmacCredentials, StorageConfig};
+use speechbatch_storage::{Bucket, Credentials, EndpointPolicy, HmacCredentials, StorageConfig};
 
 pub use speechbatch_storage::testing::{ACCESS_KEY, LOCATION, SECRET_KEY};
 
-/// Settings with small timeouts, so that failures show quickly.
+/// Settings with small timeouts, so that failures show quickly. The tests' servers listen on
+/// loopback, which the end point policy refuses unless an operator allows it: allowed here as
+/// `--endpoint-allow 127.0.0.0/8` would.
 pub fn test_config() -> StorageConfig {
     StorageConfig {
         connect_timeout: Duration::from_secs(2),
         operation_timeout: Duration::from_secs(20),
         max_attempts: 2,
+        endpoint_policy: EndpointPolicy::default().allow("127.0.0.0/8".parse().unwrap()),
         ..StorageConfig::default()
     }
 }

@@ -38,6 +38,25 @@ impl SeaweedFs {
         weed
     }
 
+    /// Kills the server (SIGKILL: an outage or a crash); its ports and data stay for
+    /// [`SeaweedFs::restart`].
+    pub fn stop(&mut self) {
+        self.process.kill();
+    }
+
+    /// Starts the stopped server again on the same ports and data and waits until it takes
+    /// writes.
+    pub async fn restart(&mut self) {
+        self.process.run();
+        if let Err(e) = ready::wait_for_writes(&self.client(), ready::READY_WITHIN).await {
+            panic!(
+                "SeaweedFS did not come back in {:?}: {e}\n--- log tail ---\n{}",
+                ready::READY_WITHIN,
+                self.log_tail(30)
+            );
+        }
+    }
+
     /// The S3 API's port on 127.0.0.1.
     pub fn s3_port(&self) -> u16 {
         self.process.s3_port

@@ -9,7 +9,9 @@ use crate::testing::free_ports;
 /// A `weed mini` child process and its folder; killed when dropped.
 #[derive(Debug)]
 pub(super) struct WeedMini {
-    child: Child,
+    /// `None` while stopped.
+    child: Option<Child>,
+    args: Vec<String>,
     /// The S3 API's port.
     pub(super) s3_port: u16,
     dir: tempfile::TempDir,
@@ -19,7 +21,6 @@ impl WeedMini {
     /// Spawns `weed mini` in a fresh temporary folder, every port a free loopback one, with one
     /// identity: requests signed with another key pair are rejected. Output goes to `weed.log`.
     pub(super) fn spawn(access_key: &str, secret_key: &str) -> WeedMini {
-        let weed = weed_binary();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
@@ -31,8 +32,7 @@ impl WeedMini {
         }]});
         std::fs::write(&config, serde_json::to_vec(&identities).unwrap()).unwrap();
         let p = free_ports(10);
-        let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
-        let args = [
+        let args = vec![
             format!("-dir={}", data.display()),
             "-ip=127.0.0.1".into(),
             "-ip.bind=127.0.0.1".into(),
@@ -55,10 +55,29 @@ impl WeedMini {
             "-master.volumeSizeLimitMB=64".into(),
             format!("-s3.config={}", config.display()),
         ];
+        let mut weed = WeedMini {
+            child: None,
+            args,
+            s3_port: p[0],
+            dir,
+        };
+        weed.run();
+        weed
+    }
+
+    /// Starts the process (again) with the same ports and data; output is added to `weed.log`.
+    pub(super) fn run(&mut self) {
+        assert!(self.child.is_none(), "weed mini is running");
+        let weed = weed_binary();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("weed.log"))
+            .unwrap();
         let child = Command::new(&weed)
             .arg("mini")
-            .args(&args)
-            .current_dir(dir.path())
+            .args(&self.args)
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -69,10 +88,14 @@ impl WeedMini {
                     weed.display()
                 )
             });
-        WeedMini {
-            child,
-            s3_port: p[0],
-            dir,
+        self.child = Some(child);
+    }
+
+    /// Kills the process (SIGKILL, as a crash); its data stays.
+    pub(super) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
@@ -84,7 +107,6 @@ impl WeedMini {
 
 impl Drop for WeedMini {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
