@@ -1110,3 +1110,44 @@ async fn a_job_interrupted_by_a_crash_resumes_with_exact_counts_and_no_file_reco
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_added_or_removed_after_the_scan_are_counted_as_the_shards_find_them() {
+    let svc = Service::start(1, 1, 2).await;
+    let _open = OpenOnDrop(svc.fake.clone());
+    svc.bucket("calls", &["a1.wav", "a2.wav", "b1.wav", "b2.wav"]);
+    svc.fake.hold();
+    let id = svc.create("calls").await;
+    // One shard is running (one file at a time); the other has not listed its range yet.
+    svc.fake
+        .until("a file in flight", |s| !s.started.is_empty())
+        .await;
+    assert_eq!(svc.job(&id).await.total_count, 4);
+    let first_shard_is_a = svc.fake.started()[0].starts_with('a');
+    // In the other shard's range: one input added, one removed.
+    let (added, removed, expected) = if first_shard_is_a {
+        ("b0.wav", "b2.wav", ["a1.wav", "a2.wav", "b0.wav", "b1.wav"])
+    } else {
+        ("a0.wav", "a2.wav", ["a0.wav", "a1.wav", "b1.wav", "b2.wav"])
+    };
+    svc.bucket("calls", &[added]);
+    std::fs::remove_file(svc.output("calls", removed)).unwrap();
+    svc.fake.open();
+    let job = svc.until_status(&id, BatchStatus::Completed).await;
+    assert_eq!(
+        (job.total_count, job.successful_count, job.failed_count),
+        (4, 4, 0),
+        "{job:?}"
+    );
+    assert_eq!(job.progress, 1.0);
+    let mut started = svc.fake.started();
+    started.sort();
+    assert_eq!(started, expected);
+    for input in expected {
+        assert!(
+            svc.output("calls", &format!("{input}.json")).exists(),
+            "{input}"
+        );
+    }
+    assert!(!svc.output("calls", &format!("{removed}.json")).exists());
+}

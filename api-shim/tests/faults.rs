@@ -14,7 +14,7 @@ async fn a_bucket_server_that_goes_away_and_comes_back_costs_the_job_nothing() {
     let svc = Service::start(Opts {
         max_shards: 2,
         // Retries every 100 ms at first (the harness's delay), for up to two minutes.
-        args: vec!["--storage-retry-window-s".into(), "120".into()],
+        storage_retry_window_s: 120,
         ..Opts::default()
     })
     .await;
@@ -59,4 +59,108 @@ async fn a_bucket_server_that_goes_away_and_comes_back_costs_the_job_nothing() {
     assert_eq!(outputs.len(), 6, "{outputs:?}");
     assert!(outputs.values().all(|b| b.as_deref() == Some(id.as_str())));
     assert_eq!(target.input_hashes("outage").await, inputs);
+}
+
+/// A small tmpfs mounted over a folder, unmounted when dropped; `None` where this machine does
+/// not let the test mount one (not root, no CAP_SYS_ADMIN).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system of `dir` with one file; returns it.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_data_directory_pauses_a_job_that_then_completes_and_leaves_nothing_behind() {
+    let buckets = tempfile::tempdir().unwrap();
+    let mut svc = Service::start(Opts {
+        max_shards: 2,
+        storage_retry_window_s: 120,
+        args: vec!["--s3-root".into(), buckets.path().display().to_string()],
+        ..Opts::default()
+    })
+    .await;
+    svc.kill();
+    let Some(_tmpfs) = Tmpfs::mount(svc.data.path(), "8m") else {
+        eprintln!("skipped: this machine does not let the test mount a tmpfs");
+        return;
+    };
+    svc.spawn().await;
+    let target = svc.embedded_s3();
+    let clips: Vec<(String, Vec<u8>)> = short_clips()
+        .into_iter()
+        .take(6)
+        .map(|(name, audio)| (format!("{name}.flac"), audio))
+        .collect();
+    target.fill("full", clips).await;
+    let id = svc
+        .create_id(
+            "function=recognize",
+            common::form(&target.creds_file(), "full", None),
+        )
+        .await;
+    svc.wait_for(&id, Duration::from_secs(300), |job| {
+        job["successful_count"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    let filler = fill(svc.data.path());
+    speechbatch_testkit::wait_until(
+        "the job to meet the full disk",
+        Duration::from_secs(120),
+        async || svc.log().contains("may pass; retrying"),
+    )
+    .await;
+    // What clients see is what the disk holds; nothing half-written is left.
+    assert_eq!(svc.get(&id).await["status"], "running");
+    let leftovers: Vec<_> = std::fs::read_dir(svc.data.path().join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::remove_file(filler).unwrap();
+    let (job, _) = svc.wait_final(&id, Duration::from_secs(300)).await;
+    assert_eq!(job["status"], "completed", "{job}\n{}", svc.log());
+    assert_eq!(
+        (
+            job["total_count"].as_u64(),
+            job["successful_count"].as_u64()
+        ),
+        (Some(6), Some(6)),
+        "{job}"
+    );
+    assert_eq!(target.outputs("full").await.len(), 6);
+    svc.kill();
 }

@@ -17,16 +17,10 @@ use serde_json::Value;
 /// each limit shows within seconds.
 async fn service() -> Service {
     Service::start(Opts {
-        args: [
-            "--http-header-timeout-s",
-            "1",
-            "--http-body-timeout-s",
-            "1",
-            "--auth-failures-per-minute",
-            "5",
-        ]
-        .map(String::from)
-        .to_vec(),
+        auth_failures_per_minute: 5,
+        args: ["--http-header-timeout-s", "1", "--http-body-timeout-s", "1"]
+            .map(String::from)
+            .to_vec(),
         ..Opts::default()
     })
     .await

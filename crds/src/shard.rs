@@ -42,6 +42,26 @@ impl ShardPlan {
     pub fn is_empty(&self) -> bool {
         self.bounds.is_empty()
     }
+
+    /// The job's `total_count` as its shards run, the one rule for a bucket that changes after
+    /// the scan. A finished shard counts the inputs it found in its key range when it ran:
+    /// objects added to the range since the scan were processed and are counted, objects
+    /// removed from it were not and are not. A shard not finished counts what the scan found
+    /// there, or the files it has finished when those are more already. Hence
+    /// `successful_count + failed_count == total_count` once every shard is finished, and
+    /// progress never passes 1 on the way. `shards[i]` is shard `i`'s `(finished files,
+    /// shard finished)`; shards it lacks count as not started.
+    pub fn total_after(&self, shards: &[(u64, bool)]) -> u64 {
+        self.sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &planned)| match shards.get(i) {
+                Some(&(done, true)) => done,
+                Some(&(done, false)) => planned.max(done),
+                None => planned,
+            })
+            .sum()
+    }
 }
 
 /// Shard `i` of `bounds`; `i` must be below `bounds.len()`.
@@ -527,6 +547,22 @@ impl ShardEnv {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_total_counts_what_finished_shards_found_and_what_the_scan_found_elsewhere() {
+        let plan = ShardPlan {
+            total: 10,
+            bounds: vec!["c".into(), "f".into(), "z".into()],
+            sizes: vec![3, 3, 4],
+        };
+        assert_eq!(plan.total_after(&[]), 10);
+        // Shard 0 found one more file than the scan (added since), shard 1 one less (removed),
+        // shard 2 is running and has done 2 of its 4.
+        assert_eq!(plan.total_after(&[(4, true), (2, true), (2, false)]), 10);
+        // A running shard that has done more than the scan found counts what it has done.
+        assert_eq!(plan.total_after(&[(3, true), (3, true), (6, false)]), 12);
+        assert_eq!(plan.total_after(&[(3, true), (3, true), (6, true)]), 12);
+    }
     use super::*;
 
     fn sample() -> ShardEnv {

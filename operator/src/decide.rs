@@ -323,7 +323,16 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
     let shard_count = plan.as_ref().map_or(0, |p| p.bounds.len());
     let shards = merge_shards(&prev.shards, &obs.pods, shard_count);
     let state = derive_status(&conds);
-    let total = plan.as_ref().map_or(0, |p| p.total);
+    // A shard with a result has finished; the others count what the scan found.
+    let total = plan.as_ref().map_or(0, |p| {
+        let mut finished = vec![(0, false); p.len()];
+        for s in &shards {
+            if let Some(f) = finished.get_mut(s.index as usize) {
+                *f = (s.counts.done(), true);
+            }
+        }
+        p.total_after(&finished)
+    });
     let ShardCounts {
         successful,
         failed,

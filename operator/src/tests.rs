@@ -521,7 +521,8 @@ fn with_speech_analytics_complete_shards_start_the_analytics_job_and_the_batch_w
             d.status.successful_count,
             d.status.failed_count
         ),
-        (10, 9, 0)
+        (9, 9, 0),
+        "the plan had 10 files, the finished shards found 9: the total counts what they found"
     );
     assert_eq!(d.status.analytics, None, "no pod reported a summary");
     // Failed: the batch fails saying so.

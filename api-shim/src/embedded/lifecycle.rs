@@ -197,6 +197,10 @@ fn running_shard(r: &mut JobRecord, i: usize) -> Result<&mut ShardProgress, Refu
 
 fn record_progress(r: &mut JobRecord, now: Timestamp) {
     r.recount();
+    if let Some(plan) = &r.plan {
+        let shards: Vec<(u64, bool)> = r.shards.iter().map(|s| (s.counts.done(), s.done)).collect();
+        r.job.total_count = plan.total_after(&shards);
+    }
     r.job.progress = progress(r.job.status, r.counts().done(), r.job.total_count);
     r.job.updated = now;
 }

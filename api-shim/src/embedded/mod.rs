@@ -37,6 +37,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use crds::customization::Vocabulary;
@@ -186,23 +187,44 @@ impl Inner {
             .cloned()
     }
 
-    /// Fails the job with `message` (unless it is final already) and stops its other tasks.
+    /// Stops the job's tasks and fails it with `message` (unless it is final already). A
+    /// failure the data directory will not take (full, read-only) is saved again and again, at
+    /// most 30 s apart, until it is or the service stops: until then the job stays as the
+    /// disk has it (`running`), since a status is told to clients only once it is saved.
     async fn fail(&self, id: &BatchId, message: String) {
-        let change = {
-            let message = message.clone();
-            move |r: &mut _| lifecycle::failed(r, message, Timestamp::now())
-        };
-        match self.table.update(id, change).await {
-            Ok(_) => tracing::warn!(batch_id = %id, error = %message, "job failed"),
-            Err(UpdateError::Table(error)) => {
-                tracing::error!(batch_id = %id, %error, reason = %message, "cannot save the failure of a job")
-            }
-            Err(error) => {
-                tracing::debug!(batch_id = %id, %error, reason = %message, "failure not recorded")
-            }
-        }
         if let Some(t) = self.stop_token(id) {
             t.cancel();
+        }
+        let mut delay = Duration::from_secs(1);
+        loop {
+            let change = {
+                let message = message.clone();
+                move |r: &mut _| lifecycle::failed(r, message, Timestamp::now())
+            };
+            match self.table.update(id, change).await {
+                Ok(_) => {
+                    tracing::warn!(batch_id = %id, error = %message, "job failed");
+                    break;
+                }
+                Err(UpdateError::Table(error)) => {
+                    tracing::error!(
+                        batch_id = %id,
+                        %error,
+                        reason = %message,
+                        retry_in_s = delay.as_secs(),
+                        "cannot save the failure of a job; trying again"
+                    );
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(error) => {
+                    tracing::debug!(batch_id = %id, %error, reason = %message, "failure not recorded");
+                    break;
+                }
+            }
         }
         self.wake.notify_one();
     }

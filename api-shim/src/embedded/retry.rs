@@ -29,6 +29,12 @@ pub const MAX_DELAY: Duration = Duration::from_secs(30);
 pub(super) trait Retryable: Display {
     /// The storage error that stopped the step, if a storage error did.
     fn storage_error(&mut self) -> Option<&mut StorageError>;
+
+    /// Whether an error that is no storage error may pass too (a job record the disk could
+    /// not take: a full or read-only data directory).
+    fn may_pass_otherwise(&self) -> bool {
+        false
+    }
 }
 
 impl RetryPolicy {
@@ -82,9 +88,13 @@ impl RetryPolicy {
                 Ok(v) => return Ok(Some(v)),
                 Err(e) => e,
             };
-            let Some(storage) = error.storage_error().filter(|e| !e.is_permanent()) else {
-                return Err(error);
+            let may_pass = match error.storage_error() {
+                Some(storage) => !storage.is_permanent(),
+                None => error.may_pass_otherwise(),
             };
+            if !may_pass {
+                return Err(error);
+            }
             let now_done = progress();
             if now_done > done || failing_since.is_none() {
                 (attempt, failing_since, done) = (0, Some(Instant::now()), now_done);
@@ -92,7 +102,9 @@ impl RetryPolicy {
             attempt += 1;
             let failing_for = failing_since.map_or(Duration::ZERO, |t| t.elapsed());
             let Some(delay) = self.delay(attempt, failing_for) else {
-                *storage = self.gave_up(storage.clone(), failing_for);
+                if let Some(storage) = error.storage_error() {
+                    *storage = self.gave_up(storage.clone(), failing_for);
+                }
                 return Err(error);
             };
             tracing::warn!(
@@ -102,7 +114,7 @@ impl RetryPolicy {
                 window_s = self.window.as_secs(),
                 delay_ms = delay.as_millis() as u64,
                 %error,
-                "{what} stopped by a storage error that may pass; retrying"
+                "{what} stopped by an error that may pass; retrying"
             );
             tokio::select! {
                 biased;

@@ -39,6 +39,12 @@ impl Retryable for ShardError {
             _ => None,
         }
     }
+
+    /// A count the data directory would not take (full, read-only) may be saved later: the
+    /// shard stops and runs again, recounting from its outputs, within the retry window.
+    fn may_pass_otherwise(&self) -> bool {
+        matches!(self, Self::Save(TableError::Store(_)))
+    }
 }
 
 /// Runs the job's unfinished shards, then completes the job (unless it was stopped).

@@ -51,6 +51,12 @@ pub struct Opts {
     pub threads: usize,
     pub iam_token_url: Option<String>,
     pub shutdown_grace_s: u64,
+    /// `--auth-failures-per-minute`: off (0) unless a test sets it, since the contract tests
+    /// send wrong keys to every route on purpose (the throttle has tests of its own).
+    pub auth_failures_per_minute: u32,
+    /// `--storage-retry-window-s`: a few seconds, so that an unreachable bucket fails its job
+    /// within a test's patience (the retries themselves start 100 ms apart).
+    pub storage_retry_window_s: u64,
     /// More flags of `speechbatch` (the HTTP server's limits, TLS, ...).
     pub args: Vec<String>,
 }
@@ -66,6 +72,8 @@ impl Default for Opts {
             threads: 2,
             iam_token_url: None,
             shutdown_grace_s: 60,
+            auth_failures_per_minute: 0,
+            storage_retry_window_s: 2,
             args: Vec::new(),
         }
     }
@@ -153,7 +161,11 @@ impl Service {
         if let Some(url) = &o.iam_token_url {
             cmd.arg("--iam-token-url").arg(url);
         }
-        cmd.args(&o.args);
+        cmd.arg("--auth-failures-per-minute")
+            .arg(o.auth_failures_per_minute.to_string())
+            .arg("--storage-retry-window-s")
+            .arg(o.storage_retry_window_s.to_string())
+            .args(&o.args);
         let child = cmd.spawn().expect("cannot start speechbatch");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(90);
