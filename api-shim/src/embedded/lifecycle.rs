@@ -413,7 +413,10 @@ mod tests {
             file_finished(&mut r, 1, done(outcome), at(4)).unwrap();
         }
         assert_eq!((r.job.successful_count, r.job.failed_count), (2, 1));
-        assert_eq!(r.job.progress, 0.75);
+        // Shard 1 was planned with 2 files and has finished 3 (one added since the scan): the
+        // total counts what it did, 2 + 3 (`ShardPlan::total_after`).
+        assert_eq!(r.job.total_count, 5);
+        assert_eq!(r.job.progress, 0.6);
         file_finished(&mut r, 0, done(FileOutcome::Succeeded), at(5)).unwrap();
         assert!(r.job.progress < 1.0, "never 1.0 before completed");
         assert_eq!(
