@@ -7,6 +7,15 @@ use std::time::Duration;
 
 use common::{short_clips, Opts, Seaweed, Service};
 
+/// Six short speech clips as `clipNN.flac` objects.
+fn six_clips() -> Vec<(String, Vec<u8>)> {
+    short_clips()
+        .into_iter()
+        .take(6)
+        .map(|(name, audio)| (format!("{name}.flac"), audio))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_server_that_goes_away_and_comes_back_costs_the_job_nothing() {
     let mut weed = Seaweed::start().await;
@@ -18,12 +27,7 @@ async fn a_bucket_server_that_goes_away_and_comes_back_costs_the_job_nothing() {
         ..Opts::default()
     })
     .await;
-    let clips: Vec<(String, Vec<u8>)> = short_clips()
-        .into_iter()
-        .take(6)
-        .map(|(name, audio)| (format!("{name}.flac"), audio))
-        .collect();
-    target.fill("outage", clips.clone()).await;
+    target.fill("outage", six_clips()).await;
     let inputs = target.input_hashes("outage").await;
     let id = svc
         .create_id(
@@ -119,12 +123,7 @@ async fn a_full_data_directory_pauses_a_job_that_then_completes_and_leaves_nothi
     };
     svc.spawn().await;
     let target = svc.embedded_s3();
-    let clips: Vec<(String, Vec<u8>)> = short_clips()
-        .into_iter()
-        .take(6)
-        .map(|(name, audio)| (format!("{name}.flac"), audio))
-        .collect();
-    target.fill("full", clips).await;
+    target.fill("full", six_clips()).await;
     let id = svc
         .create_id(
             "function=recognize",
