@@ -53,6 +53,9 @@ impl WeedMini {
             "-master.telemetry=false".into(),
             // Small volumes: the default preallocates for a disk-sized count of them.
             "-master.volumeSizeLimitMB=64".into(),
+            // A fixed volume count: by default it is the free disk space over the volume size,
+            // so a nearly full disk would leave the server with no room to write at all.
+            "-volume.max=8".into(),
             format!("-s3.config={}", config.display()),
         ];
         let mut weed = WeedMini {
