@@ -32,6 +32,7 @@ COPY textfmt textfmt
 COPY storage storage
 COPY custom custom
 COPY analytics analytics
+COPY fuzz fuzz
 COPY kube-sim kube-sim
 COPY testkit testkit
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
