@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use api_shim::embedded::{Embedded, EmbeddedConfig, RetryPolicy};
@@ -26,24 +25,6 @@ pub struct EmbeddedArgs {
     /// Upper bound on shards per job.
     #[arg(long, env = "SPEECHBATCH_MAX_SHARDS", default_value_t = 64)]
     pub max_shards: usize,
-    /// Seconds a bucket may keep failing with errors that may pass (endpoint unreachable,
-    /// timeout, server errors) before its job fails; scans and shards are retried meanwhile,
-    /// and a retry that finishes files starts the count again. Permanent errors (credentials
-    /// rejected, bucket missing) fail the job at once.
-    #[arg(
-        long,
-        env = "SPEECHBATCH_STORAGE_RETRY_WINDOW_S",
-        default_value_t = 300
-    )]
-    pub storage_retry_window_s: u64,
-    /// Milliseconds before the first such retry; each later one waits twice as long, at most
-    /// 30 s.
-    #[arg(
-        long,
-        env = "SPEECHBATCH_STORAGE_RETRY_DELAY_MS",
-        default_value_t = 2000
-    )]
-    pub storage_retry_delay_ms: u64,
     /// The models and threads.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -60,10 +41,13 @@ pub struct EmbeddedArgs {
     pub shutdown_grace_s: u64,
 }
 
-/// Starts the embedded backend: the S3 endpoint, the models and the job store.
+/// Starts the embedded backend: the S3 endpoint, the models and the job store. `retry` is the
+/// window of `--storage-retry-window-s` (flags shared with the other binaries:
+/// [`speechbatch_storage::StorageArgs`]).
 pub async fn start(
     args: &EmbeddedArgs,
     mut storage: StorageConfig,
+    retry: RetryPolicy,
     data_dir: &Path,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Embedded> {
@@ -92,10 +76,7 @@ pub async fn start(
             workers: args.workers,
             max_shards: args.max_shards,
             storage,
-            retry: RetryPolicy {
-                window: Duration::from_secs(args.storage_retry_window_s),
-                first_delay: Duration::from_millis(args.storage_retry_delay_ms),
-            },
+            retry,
             analyzer: Some(Arc::new(analyzer)),
         },
         recognizer,

@@ -48,7 +48,8 @@ struct Config {
     /// The HTTP server: TLS, timeouts, connection limits.
     #[command(flatten)]
     http: api_shim::server::HttpArgs,
-    /// How buckets are reached.
+    /// How buckets are reached, and how long errors that may pass are retried (the embedded
+    /// backend's scans and shards).
     #[command(flatten)]
     storage: speechbatch_storage::StorageArgs,
     /// Kubernetes backend: where custom language models keep their corpora and trained
@@ -143,9 +144,14 @@ async fn main() -> anyhow::Result<()> {
             }
             #[cfg(feature = "embedded")]
             BackendKind::Embedded => {
-                let e =
-                    embedded_main::start(&cfg.embedded, storage, &cfg.data_dir, shutdown.clone())
-                        .await?;
+                let e = embedded_main::start(
+                    &cfg.embedded,
+                    storage,
+                    cfg.storage.retry_policy(),
+                    &cfg.data_dir,
+                    shutdown.clone(),
+                )
+                .await?;
                 let grace = Duration::from_secs(cfg.embedded.shutdown_grace_s);
                 let models = e.language_models();
                 (Arc::new(e.clone()), models, Running::Embedded(e, grace))

@@ -53,6 +53,10 @@ pub struct JobSettings {
     pub models_path: String,
     /// The IAM token endpoint for shards, when not the default.
     pub iam_token_url: Option<String>,
+    /// Variables that give shard and analytics pods the operator's end point policy and retry
+    /// window (`StorageArgs::child_env`: `SPEECHBATCH_ENDPOINT_ALLOW` and
+    /// `SPEECHBATCH_ENDPOINT_DENY_PRIVATE` only when set, the retry window and delay always).
+    pub storage_env: Vec<(String, String)>,
     /// The model store (custom language models), when configured: shards of a batch naming a
     /// model read its vocabulary there.
     pub model_store: Option<ModelStoreRef>,
@@ -192,6 +196,14 @@ pub fn build_job(
         .into_iter()
         .map(|(name, value)| env(name, value))
         .collect();
+    // The pods reach buckets users name, so they follow the operator's end point policy and
+    // retry window (read by the shard's own `StorageArgs`).
+    envs.extend(
+        settings
+            .storage_env
+            .iter()
+            .map(|(name, value)| env(name, value.as_str())),
+    );
     let mount = |name: &str, dir: &str| VolumeMount {
         name: name.to_owned(),
         mount_path: format!("{}/{dir}", shard::CREDENTIALS_DIR),

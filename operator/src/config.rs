@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use clap::Parser;
 use k8s_openapi::api::core::v1::Toleration;
@@ -77,9 +76,12 @@ pub struct Config {
     /// Where shard pods mount --shard-models-pvc; their SPEECHBATCH_MODELS points there.
     #[arg(long, env = "SPEECHBATCH_SHARD_MODELS_PATH", default_value = "/models")]
     pub shard_models_path: String,
-    /// IBM Cloud IAM token endpoint (for IAM credentials), also passed to shards when set.
-    #[arg(long, env = "SPEECHBATCH_IAM_TOKEN_URL")]
-    pub iam_token_url: Option<String>,
+    /// How buckets are reached (the IAM token endpoint, the end point policy) and how long
+    /// errors that may pass are retried, for the operator's scans and the model store; shard and
+    /// analytics pods get the same settings through their environment (the IAM endpoint only
+    /// when it is not the default).
+    #[command(flatten)]
+    pub storage: speechbatch_storage::StorageArgs,
     /// The model store of custom language models (corpora, analyses, trained vocabularies).
     /// Without it LanguageModels are not reconciled and batches naming one fail.
     #[command(flatten)]
@@ -95,10 +97,6 @@ pub struct Config {
         default_value = "credentials.json"
     )]
     pub model_store_secret_key: String,
-    /// How long transient scan errors (unreachable endpoint, missing Secret) are retried
-    /// before the batch fails, in seconds.
-    #[arg(long, env = "SPEECHBATCH_SCAN_RETRY_SECONDS", default_value_t = 300)]
-    pub scan_retry_seconds: u64,
     /// Re-check active batches at least this often, in seconds (pods are watched too).
     #[arg(long, env = "SPEECHBATCH_RESYNC_SECONDS", default_value_t = 60)]
     pub resync_seconds: u64,
@@ -182,11 +180,27 @@ impl Config {
                     .unwrap_or_default(),
                 models_pvc: self.shard_models_pvc.clone().filter(|p| !p.is_empty()),
                 models_path: self.shard_models_path.clone(),
-                iam_token_url: self.iam_token_url.clone(),
+                iam_token_url: Some(self.storage.iam_token_url.clone())
+                    .filter(|url| url != speechbatch_storage::DEFAULT_IAM_TOKEN_URL),
+                storage_env: self
+                    .storage
+                    .child_env()
+                    .into_iter()
+                    .map(|(name, value)| (name.to_owned(), value))
+                    .collect(),
                 model_store: self.model_store_ref(),
             },
-            scan_retry: Duration::from_secs(self.scan_retry_seconds),
+            retry_window: self.storage.retry_policy().window,
         }
+    }
+
+    /// How the operator reaches every bucket (the scans' and the model store's): the end point
+    /// policy and IAM endpoint of its flags ([`speechbatch_storage::StorageArgs::config`]), and
+    /// its own HTTP server refused, so that no credentials file can point a scan at it.
+    pub fn storage_config(&self) -> speechbatch_storage::StorageConfig {
+        let mut storage = self.storage.config();
+        storage.endpoint_policy = storage.endpoint_policy.deny_listener(self.metrics_address);
+        storage
     }
 
     /// The model store as shards reach it, when a bucket and a Secret are configured.

@@ -308,7 +308,7 @@ async fn apply_batch(batch: &SpeechBatch, ctx: &Context, ns: &str) -> Result<Act
         .is_some_and(|c| c.status == "Unknown")
     {
         Action::requeue(
-            Duration::from_secs(15).min(ctx.policy.scan_retry.max(Duration::from_secs(1))),
+            Duration::from_secs(15).min(ctx.policy.retry_window.max(Duration::from_secs(1))),
         )
     } else {
         Action::requeue(ctx.resync)

@@ -9,6 +9,7 @@ use crds::{BatchStatus, ShardCounts, ShardExit, ShardPlan, Timestamp};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff;
+use speechbatch_storage::retry::gave_up_message;
 
 use crate::build::{build_analytics_job, build_job, merge_shards, JobSettings};
 use crate::conditions::{self as cond, derive_status};
@@ -54,9 +55,10 @@ pub struct Observed<'a> {
 pub struct Policy {
     /// The Job's settings.
     pub job: JobSettings,
-    /// Transient scan errors (unreachable endpoint, timeouts, a Secret not there yet) are
-    /// retried until this long after the first one, then fail the batch.
-    pub scan_retry: Duration,
+    /// The storage retry window (`--storage-retry-window-s`): transient scan errors
+    /// (unreachable endpoint, timeouts, a Secret not there yet) are retried until this long
+    /// after the first one, then fail the batch.
+    pub retry_window: Duration,
 }
 
 /// What to do with the Job.
@@ -220,9 +222,17 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
                     let retrying_since = cond::find(&conds, cond::SCANNED)
                         .filter(|c| c.status == "Unknown")
                         .map(|c| c.last_transition_time.0);
-                    let expired = retrying_since.is_some_and(|since| {
-                        now.0.duration_since(since).as_secs_f64() >= policy.scan_retry.as_secs_f64()
-                    });
+                    let failing_for = retrying_since.map(|since| now.0.duration_since(since));
+                    // A window of 0 retries nothing, as in the other backends.
+                    let expired = policy.retry_window.is_zero()
+                        || failing_for
+                            .is_some_and(|d| d.as_secs_f64() >= policy.retry_window.as_secs_f64());
+                    // The words of every backend once the window is spent.
+                    let message = match failing_for.filter(|_| expired && !*permanent) {
+                        Some(d) => gave_up_message(message, d.unsigned_abs()),
+                        None => message.clone(),
+                    };
+                    let message = &message;
                     if *permanent || expired {
                         set(
                             &mut conds,
@@ -251,7 +261,7 @@ pub fn decide(obs: &Observed<'_>, policy: &Policy) -> Decision {
                             "ScanRetrying",
                             format!(
                                 "{message} (retrying for up to {} s)",
-                                policy.scan_retry.as_secs()
+                                policy.retry_window.as_secs()
                             ),
                         );
                     }

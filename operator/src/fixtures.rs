@@ -411,6 +411,53 @@ async fn a_speechbatch_with_a_wrong_secret_key_fails_saying_the_credentials_were
     assert_eq!(action, Action::await_change());
 }
 
+/// A scanner reaching buckets as an operator with these flags does (one attempt, short
+/// timeouts, as [`scanner`]).
+fn scanner_with_flags(flags: &[&str]) -> Arc<dyn Scanner> {
+    use clap::Parser as _;
+    let config = crate::Config::try_parse_from(
+        std::iter::once("speechbatch-operator").chain(flags.iter().copied()),
+    )
+    .unwrap();
+    let storage = StorageConfig {
+        max_attempts: 1,
+        connect_timeout: Duration::from_secs(2),
+        ..config.storage_config()
+    };
+    BucketScanner::new(64, storage)
+}
+
+#[tokio::test]
+async fn a_scan_follows_the_end_point_policy_of_the_operators_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s3, secret) = bucket(dir.path(), 3, "SECRET-OPERATOR").await;
+    // A loopback end point, refused with private addresses denied: the batch fails for good,
+    // saying how an operator allows it.
+    let (ctx, verifier) = context(scanner_with_flags(&["--endpoint-deny-private"]));
+    let b = with_finalizer(batch());
+    let scenario = Scenario::ScanFails {
+        batch: b.clone(),
+        secret: secret.clone(),
+        message_contains: "--endpoint-allow",
+    };
+    let action = reconcile_with(ctx, verifier, b, scenario).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    // Allowed by entry: scanned and planned.
+    let entry = s3.addr().to_string();
+    let (ctx, verifier) = context(scanner_with_flags(&[
+        "--endpoint-deny-private",
+        "--endpoint-allow",
+        &entry,
+    ]));
+    let b = with_finalizer(batch());
+    let scenario = Scenario::ScanThenCreateJob {
+        batch: b.clone(),
+        secret,
+        total: 3,
+    };
+    reconcile_with(ctx, verifier, b, scenario).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_planned_speechbatch_whose_job_is_missing_gets_it_created() {
     let (ctx, verifier) = context(no_scan());

@@ -43,7 +43,6 @@ use std::time::Duration;
 use crds::resource::SpeechBatch;
 use kube::api::ListParams;
 use kube::{Api, Client};
-use speechbatch_storage::StorageConfig;
 
 pub use config::Config;
 
@@ -96,10 +95,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         }
     });
 
-    let mut storage = StorageConfig::default();
-    if let Some(url) = &config.iam_token_url {
-        storage.iam_token_url = url.clone();
-    }
+    let storage = config.storage_config();
     let model_store = config
         .model_store
         .connect(&storage)

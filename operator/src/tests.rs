@@ -56,9 +56,10 @@ pub(crate) fn policy() -> Policy {
             models_pvc: None,
             models_path: "/models".into(),
             iam_token_url: None,
+            storage_env: Vec::new(),
             model_store: None,
         },
-        scan_retry: Duration::from_secs(300),
+        retry_window: Duration::from_secs(300),
     }
 }
 
@@ -351,7 +352,31 @@ fn a_transient_scan_error_is_retried_until_the_window_ends() {
     let b = after(b, &d);
     let d = run(&b, fail(), None, vec![], "2026-11-26T10:05:01.000+0000");
     assert_eq!(state(&d), BatchStatus::Failed);
-    assert!(d.status.error_message.unwrap().contains("Nothing answered"));
+    // The words of every backend: how long it was retried.
+    assert_eq!(
+        d.status.error_message.as_deref(),
+        Some("Nothing answered at http://s3.local (still failing after retrying for 301 s)")
+    );
+    // The window is the storage retry window of the flags; 0 retries nothing.
+    let mut pol = policy();
+    pol.retry_window = Duration::ZERO;
+    let d = decide(
+        &Observed {
+            batch: &batch(),
+            scan: fail(),
+            job: None,
+            pods: vec![],
+            analytics: None,
+            analytics_pods: vec![],
+            now: at(T0),
+        },
+        &pol,
+    );
+    assert_eq!(state(&d), BatchStatus::Failed);
+    assert_eq!(
+        d.status.error_message.as_deref(),
+        Some("Nothing answered at http://s3.local")
+    );
 }
 
 #[test]
@@ -884,6 +909,106 @@ fn shard_pods_mount_a_models_claim_and_carry_tolerations_when_configured() {
             .unwrap_err()
             .to_string();
     assert!(bad.contains("not a JSON list of tolerations"), "{bad}");
+}
+
+/// The environment of the first container of a Job's pods, by name.
+fn pod_env(job: &Job) -> std::collections::BTreeMap<String, String> {
+    job.spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.name, e.value.unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn shard_and_analytics_pods_follow_the_operators_end_point_policy_and_retry_window() {
+    use clap::Parser as _;
+    use speechbatch_storage::endpoint::{ALLOW_ENV, DENY_PRIVATE_ENV};
+    use speechbatch_storage::retry::{DELAY_ENV, WINDOW_ENV};
+    let b = batch();
+    let p = plan(10, 2);
+    let id = b.batch_id().unwrap();
+    let config = crate::Config::try_parse_from([
+        "speechbatch-operator",
+        "--endpoint-allow",
+        "10.0.0.0/8,minio.internal:9000",
+        "--endpoint-allow=[fd00::1]:9000",
+        "--endpoint-deny-private",
+        "--storage-retry-window-s",
+        "60",
+        "--iam-token-url",
+        "https://iam.internal/identity/token",
+    ])
+    .unwrap();
+    let policy = config.policy();
+    // The scans' window is the same one.
+    assert_eq!(policy.retry_window, Duration::from_secs(60));
+    let jobs = [
+        build_job(&id, &b, &p, &policy.job),
+        crate::build::build_analytics_job(&id, &b, &p, &policy.job),
+    ];
+    for job in &jobs {
+        let env = pod_env(job);
+        assert_eq!(
+            env[ALLOW_ENV],
+            "10.0.0.0/8,minio.internal:9000,[fd00::1]:9000"
+        );
+        // Each entry reads back as the one the operator was given.
+        let back: Vec<speechbatch_storage::AllowEntry> = env[ALLOW_ENV]
+            .split(',')
+            .map(|e| e.parse().unwrap())
+            .collect();
+        assert_eq!(back, config.storage.endpoint_allow);
+        assert_eq!(env[DENY_PRIVATE_ENV], "true");
+        assert_eq!(env[WINDOW_ENV], "60");
+        assert_eq!(env[DELAY_ENV], "2000");
+        assert_eq!(
+            env[crds::shard::env::IAM_TOKEN_URL],
+            "https://iam.internal/identity/token"
+        );
+    }
+    // The operator's own buckets follow the policy too, its HTTP server refused.
+    assert_eq!(
+        config.storage_config().endpoint_policy,
+        config
+            .storage
+            .endpoint_policy()
+            .deny_listener(config.metrics_address)
+    );
+}
+
+#[test]
+fn an_operator_without_storage_flags_gives_its_pods_no_policy_variables() {
+    use clap::Parser as _;
+    use speechbatch_storage::endpoint::{ALLOW_ENV, DENY_PRIVATE_ENV};
+    use speechbatch_storage::retry::WINDOW_ENV;
+    let b = batch();
+    let p = plan(10, 2);
+    let id = b.batch_id().unwrap();
+    let config = crate::Config::try_parse_from(["speechbatch-operator"]).unwrap();
+    let policy = config.policy();
+    assert_eq!(policy.retry_window, Duration::from_secs(300));
+    assert_eq!(policy.job.iam_token_url, None, "the default is not passed");
+    for job in [
+        build_job(&id, &b, &p, &policy.job),
+        crate::build::build_analytics_job(&id, &b, &p, &policy.job),
+    ] {
+        let env = pod_env(&job);
+        for name in [ALLOW_ENV, DENY_PRIVATE_ENV, crds::shard::env::IAM_TOKEN_URL] {
+            assert!(!env.contains_key(name), "{name}: {env:?}");
+        }
+        // The window is passed as the operator has it, default or not.
+        assert_eq!(env[WINDOW_ENV], "300");
+    }
 }
 
 #[test]

@@ -1,11 +1,14 @@
 //! The bucket flags every binary that reaches buckets flattens into its own (`speechbatch`,
-//! `speechbatch-operator`, `speechbatch-shard`).
+//! `speechbatch-operator`, `speechbatch-shard`): one home for the end point policy and the
+//! retry window, so that the three follow the same rules.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::bucket::{Bucket, StorageConfig, DEFAULT_IAM_TOKEN_URL};
 use crate::credentials::Credentials;
-use crate::endpoint::{AllowEntry, EndpointPolicy};
+use crate::endpoint::{AllowEntry, EndpointPolicy, ALLOW_ENV, DENY_PRIVATE_ENV};
+use crate::retry::{self, RetryPolicy};
 
 /// How buckets are reached.
 #[derive(Debug, Clone, clap::Args)]
@@ -36,6 +39,23 @@ pub struct StorageArgs {
         action = clap::ArgAction::SetTrue
     )]
     pub endpoint_deny_private: bool,
+    /// Seconds a bucket may keep failing with errors that may pass (endpoint unreachable,
+    /// timeout, server errors) before the work fails, counted from the first failure; a retry
+    /// that finishes files starts the count again. It covers the embedded backend's scans and
+    /// shards, the operator's scans of input buckets, and the shard and analytics pods of
+    /// Kubernetes Jobs (the operator passes its window on to them; a pod still failing at the
+    /// end exits for the Job to retry the index). Permanent errors (credentials rejected,
+    /// bucket missing) fail at once. 0 retries nothing.
+    #[arg(long, env = retry::WINDOW_ENV, default_value_t = retry::DEFAULT_WINDOW.as_secs())]
+    pub storage_retry_window_s: u64,
+    /// Milliseconds before the first such retry; each later one waits twice as long, at most
+    /// 30 s. (The operator's scans are retried at each reconcile, at most 15 s apart.)
+    #[arg(
+        long,
+        env = retry::DELAY_ENV,
+        default_value_t = retry::DEFAULT_FIRST_DELAY.as_millis() as u64
+    )]
+    pub storage_retry_delay_ms: u64,
 }
 
 impl Default for StorageArgs {
@@ -44,6 +64,8 @@ impl Default for StorageArgs {
             iam_token_url: DEFAULT_IAM_TOKEN_URL.to_owned(),
             endpoint_allow: Vec::new(),
             endpoint_deny_private: false,
+            storage_retry_window_s: retry::DEFAULT_WINDOW.as_secs(),
+            storage_retry_delay_ms: retry::DEFAULT_FIRST_DELAY.as_millis() as u64,
         }
     }
 }
@@ -68,6 +90,33 @@ impl StorageArgs {
             .cloned()
             .fold(EndpointPolicy::default(), EndpointPolicy::allow)
             .deny_private(self.endpoint_deny_private)
+    }
+
+    /// The retry window and first delay these flags give.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            window: Duration::from_secs(self.storage_retry_window_s),
+            first_delay: Duration::from_millis(self.storage_retry_delay_ms),
+        }
+    }
+
+    /// The environment that gives a process started for this one (a shard pod) the same end
+    /// point policy and retry window through its own [`StorageArgs`]: the allow-list joined
+    /// with commas (only when it has entries), `SPEECHBATCH_ENDPOINT_DENY_PRIVATE=true` (only
+    /// when set), and the retry window and first delay. Not the IAM token endpoint: the shard
+    /// contract carries that (`crds::shard::ShardEnv`).
+    pub fn child_env(&self) -> Vec<(&'static str, String)> {
+        let mut vars = Vec::new();
+        if !self.endpoint_allow.is_empty() {
+            let entries: Vec<String> = self.endpoint_allow.iter().map(|e| e.to_string()).collect();
+            vars.push((ALLOW_ENV, entries.join(",")));
+        }
+        if self.endpoint_deny_private {
+            vars.push((DENY_PRIVATE_ENV, "true".to_owned()));
+        }
+        vars.push((retry::WINDOW_ENV, self.storage_retry_window_s.to_string()));
+        vars.push((retry::DELAY_ENV, self.storage_retry_delay_ms.to_string()));
+        vars
     }
 }
 
@@ -166,24 +215,46 @@ mod tests {
         assert!(e.contains("allow-list entry"), "{e}");
     }
 
-    /// Run in a child process by `endpoint_env_vars_build_the_policy`: the environment is the
-    /// process's, and other tests run beside this one.
+    /// The flags that [`child_env_gives_a_child_the_same_rules`] turns into a child's
+    /// environment.
+    const CHILD_FLAGS: [&str; 9] = [
+        "x",
+        "--endpoint-allow",
+        "127.0.0.1:9000,10.0.0.0/8,[::1]:9000,fd00::/8",
+        "--endpoint-allow=MinIO.internal.:9000",
+        "--endpoint-deny-private",
+        "--storage-retry-window-s",
+        "7",
+        "--storage-retry-delay-ms",
+        "50",
+    ];
+
+    /// Run in a child process by `endpoint_env_vars_build_the_policy` and
+    /// `child_env_gives_a_child_the_same_rules`: the environment is the process's, and other
+    /// tests run beside this one.
     #[test]
-    #[ignore = "run by endpoint_env_vars_build_the_policy, in a child process"]
+    #[ignore = "run by the tests of the environment, in a child process"]
     fn endpoint_env_child() {
-        if std::env::var_os("SPEECHBATCH_STORAGE_ENV_CHILD").is_none() {
+        let Some(case) = std::env::var_os("SPEECHBATCH_STORAGE_ENV_CHILD") else {
+            return;
+        };
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        if case == "child_env" {
+            let want = Cli::try_parse_from(CHILD_FLAGS).unwrap().storage;
+            assert_eq!(cli.storage.endpoint_policy(), want.endpoint_policy());
+            assert_eq!(cli.storage.retry_policy(), want.retry_policy());
             return;
         }
-        let cli = Cli::try_parse_from(["x"]).unwrap();
         let want = EndpointPolicy::default()
             .allow("127.0.0.1:9000".parse().unwrap())
             .allow("10.0.0.0/8".parse().unwrap())
             .deny_private(true);
         assert_eq!(cli.storage.endpoint_policy(), want);
+        assert_eq!(cli.storage.retry_policy(), RetryPolicy::default());
     }
 
-    #[test]
-    fn endpoint_env_vars_build_the_policy() {
+    /// Runs [`endpoint_env_child`] with `vars` and case `case`.
+    fn run_child(case: &str, vars: &[(&str, String)]) {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
@@ -191,9 +262,12 @@ mod tests {
                 "--ignored",
                 "--test-threads=1",
             ])
-            .env("SPEECHBATCH_STORAGE_ENV_CHILD", "1")
-            .env(crate::endpoint::ALLOW_ENV, "127.0.0.1:9000, 10.0.0.0/8")
-            .env(crate::endpoint::DENY_PRIVATE_ENV, "1")
+            .env("SPEECHBATCH_STORAGE_ENV_CHILD", case)
+            .env_remove(ALLOW_ENV)
+            .env_remove(DENY_PRIVATE_ENV)
+            .env_remove(retry::WINDOW_ENV)
+            .env_remove(retry::DELAY_ENV)
+            .envs(vars.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -201,6 +275,52 @@ mod tests {
             out.status.success() && text.contains("1 passed"),
             "{text}{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn endpoint_env_vars_build_the_policy() {
+        run_child(
+            "policy",
+            &[
+                (ALLOW_ENV, "127.0.0.1:9000, 10.0.0.0/8".into()),
+                (DENY_PRIVATE_ENV, "1".into()),
+            ],
+        );
+    }
+
+    #[test]
+    fn child_env_gives_a_child_the_same_rules() {
+        let args = Cli::try_parse_from(CHILD_FLAGS).unwrap().storage;
+        assert_eq!(
+            args.retry_policy(),
+            RetryPolicy {
+                window: Duration::from_secs(7),
+                first_delay: Duration::from_millis(50),
+            }
+        );
+        let vars = args.child_env();
+        assert_eq!(
+            vars,
+            [
+                (
+                    ALLOW_ENV,
+                    "127.0.0.1:9000,10.0.0.0/8,[::1]:9000,fd00::/8,minio.internal:9000".to_owned()
+                ),
+                (DENY_PRIVATE_ENV, "true".to_owned()),
+                (retry::WINDOW_ENV, "7".to_owned()),
+                (retry::DELAY_ENV, "50".to_owned()),
+            ]
+        );
+        run_child("child_env", &vars);
+        // Without flags: no policy variables, the default window and delay.
+        let none = StorageArgs::default().child_env();
+        assert_eq!(
+            none,
+            [
+                (retry::WINDOW_ENV, "300".to_owned()),
+                (retry::DELAY_ENV, "2000".to_owned()),
+            ]
         );
     }
 }

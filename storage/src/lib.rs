@@ -1,8 +1,9 @@
 //! S3-compatible buckets for SpeechBatch: the interface's two credentials formats (HMAC and IBM
 //! Cloud IAM), bucket access with classified, user-facing errors, streamed listing of inputs,
-//! shard planning in bounded memory, output naming and writing, and (feature `embedded-s3`) an
-//! embedded S3 server over a local folder. With the `testing` feature, the module `testing` holds test support shared with
-//! the api-shim's tests (SeaweedFS, an IAM stand-in).
+//! shard planning in bounded memory, output naming and writing, the retry rule after errors
+//! that may pass ([`RetryPolicy`]), and (feature `embedded-s3`) an embedded S3 server over a
+//! local folder. With the `testing` feature, the module `testing` holds test support shared
+//! with the api-shim's tests (SeaweedFS, an IAM stand-in).
 
 #![warn(missing_docs)]
 
@@ -16,6 +17,7 @@ pub mod endpoint;
 mod error;
 mod iam;
 mod keys;
+pub mod retry;
 mod shard;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -36,6 +38,7 @@ pub use keys::{
     input_key_problem, is_input_key, is_output_key, key_problem, output_key, KeyProblem,
     OutputKind, ANALYTICS_ARCHIVES, MAX_KEY_BYTES, MAX_KEY_SEGMENT_BYTES,
 };
+pub use retry::{RetryPolicy, Retryable};
 pub use shard::ShardPlanner;
 
 /// Scans the whole bucket once, streaming, and plans at most `max_shards` balanced shards.

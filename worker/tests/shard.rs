@@ -2,15 +2,20 @@
 //! operator writes (`crds::shard::ShardEnv`), reading and writing a real S3 endpoint (the
 //! project's embedded s3s-fs), reporting its counts in the termination message, exact on a
 //! retry, and exiting with `ShardExit::Permanent` on a request error retrying cannot fix; the
-//! analytics stage reporting the batch's summary there.
+//! analytics stage reporting the batch's summary there. On SeaweedFS (a second, independent
+//! server that can be stopped and started again): a bucket server that goes away is waited out
+//! in the process, within the storage retry window, and one that stays away past it ends the
+//! shard with `ShardExit::Transient`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use crds::customization::{Vocabulary, VocabularyWord};
 use crds::shard::{env, ShardBucket, ShardEnv, ShardExit, ShardVocabulary};
 use crds::{BatchId, RecognitionParams};
 use speechbatch_storage::embedded_s3::EmbeddedS3;
+use speechbatch_storage::testing::SeaweedFs;
 use speechbatch_storage::{plan_shards, Bucket, Credentials, HmacCredentials, StorageConfig};
 use speechbatch_testkit::testdata;
 
@@ -57,6 +62,14 @@ impl Shard {
         batch: &str,
         vars: &[(&str, &str)],
     ) -> (i32, serde_json::Value) {
+        let (mut command, log) = self.command(index, batch, vars);
+        let status = command.status().expect("speechbatch-shard runs");
+        (status.code().unwrap_or(-1), termination_message(&log))
+    }
+
+    /// The command of a shard pod with the operator's environment and `vars`, and where its
+    /// termination message goes.
+    fn command(&self, index: usize, batch: &str, vars: &[(&str, &str)]) -> (Command, PathBuf) {
         let log = self.dir.path().join(format!("termination-{index}-{batch}"));
         let bucket = ShardBucket {
             name: "calls".into(),
@@ -82,24 +95,25 @@ impl Shard {
                 object: object.clone(),
             }),
         };
-        let status = Command::new(env!("CARGO_BIN_EXE_speechbatch-shard"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_speechbatch-shard"));
+        command
             .envs(shard_env.to_vars())
             .env(env::COMPLETION_INDEX, index.to_string())
             .env(env::TERMINATION_LOG, &log)
             .env("SPEECHBATCH_THREADS", "2")
-            .envs(vars.iter().copied())
-            .status()
-            .expect("speechbatch-shard runs");
-        let report = std::fs::read_to_string(&log).expect("a termination message");
-        assert!(
-            report.len() <= crds::shard::TERMINATION_MESSAGE_MAX_BYTES,
-            "{report}"
-        );
-        (
-            status.code().unwrap_or(-1),
-            serde_json::from_str(&report).unwrap(),
-        )
+            .envs(vars.iter().copied());
+        (command, log)
     }
+}
+
+/// The termination message a shard left at `log`.
+fn termination_message(log: &Path) -> serde_json::Value {
+    let report = std::fs::read_to_string(log).expect("a termination message");
+    assert!(
+        report.len() <= crds::shard::TERMINATION_MESSAGE_MAX_BYTES,
+        "{report}"
+    );
+    serde_json::from_str(&report).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -417,4 +431,187 @@ async fn unusual_objects_neither_fail_the_shard_nor_escape_the_bucket() {
         json_time
     );
     drop(s3);
+}
+
+/// A SeaweedFS bucket `calls` holding `clips` of the test clips at `day1/clipNN.flac`, and a
+/// credentials file for it in `dir`.
+async fn seaweed_bucket(clips: usize, dir: &Path) -> (SeaweedFs, Credentials, PathBuf) {
+    let weed = SeaweedFs::start(ACCESS, SECRET).await;
+    let client = weed.client();
+    client.create_bucket().bucket("calls").send().await.unwrap();
+    for i in 1..=clips {
+        let clip = format!("clip{i:02}.flac");
+        client
+            .put_object()
+            .bucket("calls")
+            .key(format!("day1/{clip}"))
+            .body(
+                std::fs::read(testdata(&format!("asr/{clip}")))
+                    .unwrap()
+                    .into(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let creds = Credentials::Hmac(HmacCredentials {
+        end_point: weed.endpoint(),
+        access_key: ACCESS.into(),
+        secret_key: SECRET.into(),
+    });
+    let creds_path = dir.join("credentials.json");
+    std::fs::write(&creds_path, creds.to_json()).unwrap();
+    (weed, creds, creds_path)
+}
+
+/// The bucket server goes away after the shard finished its first file and comes back: the
+/// shard retries in its process (no exit, so the Job spends none of its retries), finishes the
+/// range with one output per input, never recognises a file twice, and reports exact counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_waits_out_a_bucket_server_that_goes_away_and_finishes_with_exact_counts() {
+    const CLIPS: usize = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut weed, creds, creds_path) = seaweed_bucket(CLIPS, dir.path()).await;
+    let bucket = Bucket::connect(&creds, "calls", "us-geo", &StorageConfig::default())
+        .await
+        .unwrap();
+    let plan = plan_shards(&bucket, 1).await.unwrap();
+    assert_eq!(plan.total, CLIPS as u64);
+    let shard = Shard {
+        bounds: plan.bounds.clone(),
+        creds: creds_path,
+        dir,
+        vocabulary: None,
+    };
+    let log = shard.dir.path().join("shard.log");
+    // Retries from 100 ms on, for up to two minutes: the outage is a few seconds.
+    let (mut command, termination) = shard.command(
+        0,
+        "batch-o",
+        &[
+            ("SPEECHBATCH_STORAGE_RETRY_WINDOW_S", "120"),
+            ("SPEECHBATCH_STORAGE_RETRY_DELAY_MS", "100"),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    let mut child = command
+        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("speechbatch-shard runs");
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    // Down once the first file is done, with files still to go.
+    speechbatch_testkit::wait_until(
+        "the shard to finish a file",
+        Duration::from_secs(300),
+        async || log_text().contains("file finished"),
+    )
+    .await;
+    weed.stop();
+    speechbatch_testkit::wait_until("the shard to retry", Duration::from_secs(120), async || {
+        log_text().contains("may pass; retrying")
+    })
+    .await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the shard waits in its process:\n{}",
+        log_text()
+    );
+    weed.restart().await;
+    let status =
+        speechbatch_testkit::wait_for("the shard to exit", Duration::from_secs(300), async || {
+            child.try_wait().unwrap()
+        })
+        .await;
+    let report = termination_message(&termination);
+    assert_eq!(status.code(), Some(0), "{report}\n{}", log_text());
+    assert_eq!(
+        (report["successful"].as_u64(), report["failed"].as_u64()),
+        (Some(CLIPS as u64), Some(0)),
+        "{report}"
+    );
+    // The audio of the files finished before the outage counts too.
+    assert!(report["audio_ms"].as_u64().unwrap_or(0) > 0, "{report}");
+    // No file was recognised twice (a file counted from its output logs no "file finished").
+    let mut recognised: Vec<String> = log_text()
+        .lines()
+        .filter(|l| l.contains("file finished"))
+        .filter_map(|l| l.split("key=").nth(1))
+        .map(|rest| rest.split(['}', ' ', ':']).next().unwrap().to_owned())
+        .collect();
+    let all = recognised.len();
+    recognised.sort();
+    recognised.dedup();
+    assert_eq!(
+        recognised.len(),
+        all,
+        "a file recognised twice: {recognised:?}"
+    );
+    // One output per input, this batch's.
+    for i in 1..=CLIPS {
+        let json = format!("day1/clip{i:02}.flac.json");
+        assert_eq!(
+            bucket.output_batch_id(&json).await.unwrap().as_deref(),
+            Some("batch-o"),
+            "{json}"
+        );
+    }
+    let outputs = weed
+        .client()
+        .list_objects_v2()
+        .bucket("calls")
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter(|o| {
+            o.key()
+                .is_some_and(|k| k.ends_with(".json") || k.ends_with(".notice"))
+        })
+        .count();
+    assert_eq!(outputs, CLIPS);
+}
+
+/// A bucket that stays unreachable past the window (2 s here): the shard gives up and exits
+/// with the transient code, for the Job to retry the index, its message saying how long it
+/// retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_unreachable_past_the_window_ends_the_shard_as_transient_saying_it_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = speechbatch_storage::testing::closed_addr();
+    let creds = Credentials::Hmac(HmacCredentials {
+        end_point: format!("http://{closed}"),
+        access_key: ACCESS.into(),
+        secret_key: SECRET.into(),
+    });
+    let creds_path = dir.path().join("credentials.json");
+    std::fs::write(&creds_path, creds.to_json()).unwrap();
+    let shard = Shard {
+        bounds: vec!["day1/clip01.flac".into()],
+        creds: creds_path,
+        dir,
+        vocabulary: None,
+    };
+    let (code, report) = tokio::task::block_in_place(|| {
+        shard.run_with(
+            0,
+            "batch-u",
+            &[
+                ("SPEECHBATCH_STORAGE_RETRY_WINDOW_S", "2"),
+                ("SPEECHBATCH_STORAGE_RETRY_DELAY_MS", "100"),
+            ],
+        )
+    });
+    assert_eq!(code, i32::from(ShardExit::Transient.code()), "{report}");
+    let error = report["error"].as_str().unwrap();
+    assert!(error.contains(&closed.to_string()), "{error}");
+    // The window, or a little more: the attempt that ends it may itself take a moment (the
+    // S3 client's own attempts).
+    let retried_s: u64 = error
+        .strip_suffix(" s)")
+        .and_then(|e| e.rsplit_once("(still failing after retrying for "))
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no retry time in: {error}"));
+    assert!((2..60).contains(&retried_s), "{error}");
 }

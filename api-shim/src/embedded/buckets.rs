@@ -1,9 +1,8 @@
 //! A job's buckets, reached with the credentials stored for it.
 
 use crds::{BatchId, BucketSide};
-use speechbatch_storage::{Bucket, StorageConfig, StorageError};
+use speechbatch_storage::{Bucket, Retryable, StorageConfig, StorageError};
 
-use super::retry::Retryable;
 use super::store::{JobRecord, JobStore, StoreError};
 
 /// The input bucket and where outputs go (the input bucket again when the request named no

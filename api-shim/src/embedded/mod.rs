@@ -26,7 +26,6 @@
 mod buckets;
 mod custom_store;
 mod lifecycle;
-mod retry;
 mod runner;
 mod scan;
 mod scheduler;
@@ -52,7 +51,7 @@ use crate::backend::{Backend, BatchDetails, CreateBatch};
 use crate::customization::LanguageModels;
 use crate::error::ApiError;
 use custom_store::CustomStore;
-pub use retry::RetryPolicy;
+pub use speechbatch_storage::RetryPolicy;
 use store::{JobRecord, JobStore, StoreError};
 use table::{Table, TableError, UpdateError};
 

@@ -11,13 +11,12 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crds::{BatchId, FinishedFile, ShardRange, Timestamp};
-use speechbatch_storage::StorageError;
+use speechbatch_storage::{Retryable, StorageError};
 use speechbatch_worker::{run_shard, BatchFiles, ShardEnd};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::retry::Retryable;
 use super::table::{TableError, UpdateError};
 use super::{buckets, lifecycle, Inner};
 

@@ -127,7 +127,7 @@ impl KubeStack {
             .args(["--resync-seconds", "5"])
             // Unreachable endpoints are retried this long before the batch fails (300 s by
             // default, for network blips in a cluster); the tests want the failure sooner.
-            .args(["--scan-retry-seconds", "10"])
+            .args(["--storage-retry-window-s", "10"])
             .args(stack_model_store_args(&model_store_credentials))
             .args(["--model-store-secret", MODEL_STORE_SECRET])
             .env_clear()

@@ -65,3 +65,22 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "speechbatch.image" -}}
 {{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag) }}
 {{- end }}
+
+{{/* The end point policy of storage.* as container env entries (only what is set), for the
+operator and the REST shim; the operator passes the same variables on to shard pods. Entries
+are joined with commas, so none may hold one. */}}
+{{- define "speechbatch.endpointPolicyEnv" -}}
+{{- with .Values.storage.endpointAllow }}
+{{- range . }}
+{{- if contains "," (toString .) }}
+{{- fail (printf "storage.endpointAllow: %q holds a comma; give one entry per list item" .) }}
+{{- end }}
+{{- end }}
+- name: SPEECHBATCH_ENDPOINT_ALLOW
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- if .Values.storage.endpointDenyPrivate }}
+- name: SPEECHBATCH_ENDPOINT_DENY_PRIVATE
+  value: "true"
+{{- end }}
+{{- end }}
