@@ -163,3 +163,75 @@ async fn a_full_data_directory_pauses_a_job_that_then_completes_and_leaves_nothi
     assert_eq!(target.outputs("full").await.len(), 6);
     svc.kill();
 }
+
+/// Remounts the tmpfs at `dir` read-only or read-write; false where the machine refuses.
+fn remount(dir: &std::path::Path, mode: &str) -> bool {
+    std::process::Command::new("mount")
+        .args(["-o", &format!("remount,{mode}")])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Issue #15, defect 3: a job that failed while the data directory was read-only used to come
+/// back `running` after a restart and complete, though the API had said `failed`. Here the disk
+/// turns read-only under a running job for longer than the retry window, so the job fails, and
+/// that failure cannot be saved either: it is reported only once it is on disk, and then it
+/// stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_on_a_read_only_data_directory_is_reported_once_saved_and_survives_a_restart() {
+    let buckets = tempfile::tempdir().unwrap();
+    let mut svc = Service::start(Opts {
+        max_shards: 2,
+        storage_retry_window_s: 3,
+        args: vec!["--s3-root".into(), buckets.path().display().to_string()],
+        ..Opts::default()
+    })
+    .await;
+    svc.kill();
+    let Some(_tmpfs) = Tmpfs::mount(svc.data.path(), "64m") else {
+        eprintln!("skipped: this machine does not let the test mount a tmpfs");
+        return;
+    };
+    svc.spawn().await;
+    let target = svc.embedded_s3();
+    target.fill("readonly", six_clips()).await;
+    let id = svc
+        .create_id(
+            "function=recognize",
+            common::form(&target.creds_file(), "readonly", None),
+        )
+        .await;
+    svc.wait_for(&id, Duration::from_secs(300), |job| {
+        job["successful_count"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    assert!(remount(svc.data.path(), "ro"), "cannot remount read-only");
+    speechbatch_testkit::wait_until(
+        "the job's failure to meet the read-only disk",
+        Duration::from_secs(300),
+        async || svc.log().contains("cannot save the failure of a job"),
+    )
+    .await;
+    assert_eq!(
+        svc.get(&id).await["status"],
+        "running",
+        "a failure was reported before it was saved"
+    );
+    assert!(remount(svc.data.path(), "rw"), "cannot remount read-write");
+    let (job, _) = svc.wait_final(&id, Duration::from_secs(120)).await;
+    assert_eq!(job["status"], "failed", "{job}\n{}", svc.log());
+    let message = job["error_message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains("cannot save the job's progress") && message.contains("retrying for"),
+        "{message}"
+    );
+    // What was reported is what the disk holds: a restart changes nothing.
+    svc.kill();
+    svc.spawn().await;
+    let again = svc.get(&id).await;
+    assert_eq!(again["status"], "failed", "{again}");
+    assert_eq!(again["error_message"], job["error_message"], "{again}");
+    assert_eq!(again["successful_count"], job["successful_count"]);
+    svc.kill();
+}

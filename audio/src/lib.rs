@@ -148,6 +148,18 @@ impl std::fmt::Debug for AudioStream {
     }
 }
 
+/// A decoded sample made safe for the resampler: a float WAV (or a corrupt stream) can hold NaN,
+/// infinities or values far past full scale, and one of them turns the resampler's FFT output to
+/// NaN or makes it panic (found by fuzzing, `fuzz/crashes/audio`). Not-a-number and infinities
+/// become silence; everything else is clipped to full scale, as the output is anyway.
+fn finite_full_scale(s: f32) -> f32 {
+    if s.is_finite() {
+        s.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
 fn check_size(len: usize) -> Result<(), AudioError> {
     if len < MIN_BYTES {
         return Err(AudioError::TooSmall { size: len });
@@ -276,8 +288,14 @@ impl AudioStream {
                 {
                     self.plane.clear();
                     if c < channels {
-                        self.plane
-                            .extend(self.block.iter().skip(c).step_by(channels).take(frames));
+                        self.plane.extend(
+                            self.block
+                                .iter()
+                                .skip(c)
+                                .step_by(channels)
+                                .take(frames)
+                                .map(|&s| finite_full_scale(s)),
+                        );
                     } else {
                         self.plane.resize(frames, 0.0);
                     }

@@ -239,6 +239,27 @@ fn float64_mulaw_and_alaw_wavs_decode_to_the_right_level() {
     );
 }
 
+/// Found by fuzzing (`fuzz/crashes/audio`): NaN, infinities and huge values in a float WAV made
+/// the resampler panic or hand out NaN. They decode as silence or full scale.
+#[test]
+fn float_wavs_holding_nan_infinities_or_huge_values_decode_to_finite_samples() {
+    for rate in [8_000, 16_000, 44_100] {
+        let mut signal: Vec<f64> = sine(rate, rate as usize / 2, 0.5).collect();
+        for (i, bad) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e30, -3e38]
+            .into_iter()
+            .enumerate()
+        {
+            signal[100 + 500 * i] = bad;
+        }
+        let bytes = hound_wav(32, true, rate, 1, &signal, |_| true);
+        let (_, samples) = decode_all(&bytes, &opts()).unwrap();
+        assert_eq!(samples.len(), expected_len(signal.len(), rate), "{rate} Hz");
+        let bad = samples.iter().find(|s| !s.is_finite() || s.abs() > 1.0);
+        assert!(bad.is_none(), "{rate} Hz: sample {bad:?}");
+        assert!(middle_peak(&samples) > 0.4, "{rate} Hz: the sine is lost");
+    }
+}
+
 #[test]
 fn ten_channels_are_rejected() {
     let signal: Vec<f64> = sine(16_000, 1_000, 0.5).collect();

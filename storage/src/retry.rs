@@ -57,6 +57,16 @@ pub trait Retryable: Display {
     fn may_pass_otherwise(&self) -> bool {
         false
     }
+
+    /// The error of a step that [`Retryable::may_pass_otherwise`] let be retried until the
+    /// window was spent, saying so (as [`RetryPolicy::gave_up`] does for storage errors). The
+    /// default leaves it as it is.
+    fn gave_up_otherwise(self, _failing_for: Duration) -> Self
+    where
+        Self: Sized,
+    {
+        self
+    }
 }
 
 impl Retryable for StorageError {
@@ -138,6 +148,8 @@ impl RetryPolicy {
             let Some(delay) = self.delay(attempt, failing_for) else {
                 if let Some(storage) = error.storage_error() {
                     *storage = self.gave_up(storage.clone(), failing_for);
+                } else if !self.window.is_zero() {
+                    error = error.gave_up_otherwise(failing_for);
                 }
                 return Err(error);
             };

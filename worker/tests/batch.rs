@@ -11,7 +11,7 @@ use crds::{
 };
 use speechbatch_storage::testing::{EmbeddedTestS3, ACCESS_KEY, SECRET_KEY};
 use speechbatch_storage::{
-    output_key, Bucket, Credentials, EndpointPolicy, HmacCredentials, OutputKind, StorageConfig,
+    output_key, Bucket, Credentials, HmacCredentials, OutputKind, StorageConfig,
 };
 use speechbatch_worker::{run_shard, BatchFiles, Recognized, Recognizer, ShardEnd};
 use tokio::sync::Semaphore;
@@ -56,14 +56,6 @@ impl Recognizer for FakeRecognizer {
     }
 }
 
-/// The default settings, with the tests' loopback servers allowed as end points.
-fn loopback_config() -> StorageConfig {
-    StorageConfig {
-        endpoint_policy: EndpointPolicy::default().allow("127.0.0.0/8".parse().unwrap()),
-        ..StorageConfig::default()
-    }
-}
-
 struct Fixture {
     s3: EmbeddedTestS3,
     bucket: Bucket,
@@ -89,7 +81,7 @@ async fn fixture_on(s3: EmbeddedTestS3, objects: &[&str]) -> Fixture {
         access_key: ACCESS_KEY.into(),
         secret_key: SECRET_KEY.into(),
     });
-    let bucket = Bucket::connect(&creds, "calls", "us-geo", &loopback_config())
+    let bucket = Bucket::connect(&creds, "calls", "us-geo", &StorageConfig::default())
         .await
         .unwrap();
     let fake = Arc::new(FakeRecognizer::default());
@@ -397,7 +389,7 @@ async fn keys_with_control_characters_fail_with_a_notice_on_seaweedfs() {
         access_key: ACCESS_KEY.into(),
         secret_key: SECRET_KEY.into(),
     });
-    let bucket = Bucket::connect(&creds, "calls", LOCATION, &loopback_config())
+    let bucket = Bucket::connect(&creds, "calls", LOCATION, &StorageConfig::default())
         .await
         .unwrap();
     let fake = Arc::new(FakeRecognizer::default());

@@ -29,6 +29,14 @@ enum ShardError {
     /// The job's progress could not be saved.
     #[error("cannot save the job's progress: {0}")]
     Save(#[from] TableError),
+    /// The job's progress could still not be saved when the retry window was spent.
+    #[error("{}", speechbatch_storage::retry::gave_up_message(&format!("cannot save the job's progress: {error}"), *failing_for))]
+    SaveGaveUp {
+        /// The last attempt's error.
+        error: TableError,
+        /// How long saving had been failing.
+        failing_for: std::time::Duration,
+    },
 }
 
 impl Retryable for ShardError {
@@ -43,6 +51,13 @@ impl Retryable for ShardError {
     /// shard stops and runs again, recounting from its outputs, within the retry window.
     fn may_pass_otherwise(&self) -> bool {
         matches!(self, Self::Save(TableError::Store(_)))
+    }
+
+    fn gave_up_otherwise(self, failing_for: std::time::Duration) -> Self {
+        match self {
+            Self::Save(error) => Self::SaveGaveUp { error, failing_for },
+            other => other,
+        }
     }
 }
 
