@@ -95,6 +95,58 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A job over six clips on a service whose data directory is a tmpfs, once its first file is
+/// done: what the full and read-only disk tests start from. The bucket lives outside the tmpfs.
+/// A test binds every field, so that the tmpfs and the bucket last until its end (it kills the
+/// service before then).
+struct TmpfsJob {
+    svc: Service,
+    id: String,
+    target: common::S3Target,
+    _tmpfs: Tmpfs,
+    _buckets: tempfile::TempDir,
+}
+
+impl TmpfsJob {
+    /// `None` (the test is skipped, saying so) where the machine does not let the test mount a
+    /// tmpfs of `size`.
+    async fn start(size: &str, bucket: &str, retry_window_s: u64) -> Option<TmpfsJob> {
+        let buckets = tempfile::tempdir().unwrap();
+        let mut svc = Service::start(Opts {
+            max_shards: 2,
+            storage_retry_window_s: retry_window_s,
+            args: vec!["--s3-root".into(), buckets.path().display().to_string()],
+            ..Opts::default()
+        })
+        .await;
+        svc.kill();
+        let Some(tmpfs) = Tmpfs::mount(svc.data.path(), size) else {
+            eprintln!("skipped: this machine does not let the test mount a tmpfs");
+            return None;
+        };
+        svc.spawn().await;
+        let target = svc.embedded_s3();
+        target.fill(bucket, six_clips()).await;
+        let id = svc
+            .create_id(
+                "function=recognize",
+                common::form(&target.creds_file(), bucket, None),
+            )
+            .await;
+        svc.wait_for(&id, Duration::from_secs(300), |job| {
+            job["successful_count"].as_u64().unwrap_or(0) >= 1
+        })
+        .await;
+        Some(TmpfsJob {
+            svc,
+            id,
+            target,
+            _tmpfs: tmpfs,
+            _buckets: buckets,
+        })
+    }
+}
+
 /// Fills the file system of `dir` with one file; returns it.
 fn fill(dir: &std::path::Path) -> std::path::PathBuf {
     use std::io::Write;
@@ -108,32 +160,16 @@ fn fill(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_data_directory_pauses_a_job_that_then_completes_and_leaves_nothing_behind() {
-    let buckets = tempfile::tempdir().unwrap();
-    let mut svc = Service::start(Opts {
-        max_shards: 2,
-        storage_retry_window_s: 120,
-        args: vec!["--s3-root".into(), buckets.path().display().to_string()],
-        ..Opts::default()
-    })
-    .await;
-    svc.kill();
-    let Some(_tmpfs) = Tmpfs::mount(svc.data.path(), "8m") else {
-        eprintln!("skipped: this machine does not let the test mount a tmpfs");
+    let Some(TmpfsJob {
+        mut svc,
+        id,
+        target,
+        _tmpfs,
+        _buckets,
+    }) = TmpfsJob::start("8m", "full", 120).await
+    else {
         return;
     };
-    svc.spawn().await;
-    let target = svc.embedded_s3();
-    target.fill("full", six_clips()).await;
-    let id = svc
-        .create_id(
-            "function=recognize",
-            common::form(&target.creds_file(), "full", None),
-        )
-        .await;
-    svc.wait_for(&id, Duration::from_secs(300), |job| {
-        job["successful_count"].as_u64().unwrap_or(0) >= 1
-    })
-    .await;
     let filler = fill(svc.data.path());
     speechbatch_testkit::wait_until(
         "the job to meet the full disk",
@@ -180,32 +216,16 @@ fn remount(dir: &std::path::Path, mode: &str) -> bool {
 /// stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_on_a_read_only_data_directory_is_reported_once_saved_and_survives_a_restart() {
-    let buckets = tempfile::tempdir().unwrap();
-    let mut svc = Service::start(Opts {
-        max_shards: 2,
-        storage_retry_window_s: 3,
-        args: vec!["--s3-root".into(), buckets.path().display().to_string()],
-        ..Opts::default()
-    })
-    .await;
-    svc.kill();
-    let Some(_tmpfs) = Tmpfs::mount(svc.data.path(), "64m") else {
-        eprintln!("skipped: this machine does not let the test mount a tmpfs");
+    let Some(TmpfsJob {
+        mut svc,
+        id,
+        target: _,
+        _tmpfs,
+        _buckets,
+    }) = TmpfsJob::start("64m", "readonly", 3).await
+    else {
         return;
     };
-    svc.spawn().await;
-    let target = svc.embedded_s3();
-    target.fill("readonly", six_clips()).await;
-    let id = svc
-        .create_id(
-            "function=recognize",
-            common::form(&target.creds_file(), "readonly", None),
-        )
-        .await;
-    svc.wait_for(&id, Duration::from_secs(300), |job| {
-        job["successful_count"].as_u64().unwrap_or(0) >= 1
-    })
-    .await;
     assert!(remount(svc.data.path(), "ro"), "cannot remount read-only");
     speechbatch_testkit::wait_until(
         "the job's failure to meet the read-only disk",

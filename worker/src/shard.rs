@@ -240,7 +240,30 @@ struct Retry<'a> {
     stop: &'a CancellationToken,
 }
 
-impl Retry<'_> {
+impl<'a> Retry<'a> {
+    /// The pod's window (its flags) for the batch of `env`, ending waits at `stop`.
+    fn new(args: &ShardArgs, env: &'a ShardEnv, stop: &'a CancellationToken) -> Self {
+        Retry {
+            policy: args.storage.retry_policy(),
+            batch_id: &env.batch_id,
+            stop,
+        }
+    }
+
+    /// The input and output buckets, connecting again within the window.
+    async fn connect_buckets(
+        &self,
+        env: &ShardEnv,
+        storage: &StorageConfig,
+    ) -> Result<(Bucket, Bucket), ShardError> {
+        self.run(
+            "connecting to the buckets",
+            || 0,
+            || connect_buckets(env, storage),
+        )
+        .await
+    }
+
     /// Runs `step` as [`RetryPolicy::run`] does; a stop while waiting to retry is
     /// [`ShardError::Stopped`].
     async fn run<T, Fut: std::future::Future<Output = Result<T, ShardError>>>(
@@ -308,18 +331,8 @@ async fn analytics(args: &ShardArgs, env: &ShardEnv) -> Result<Finished, ShardEr
     // No SIGTERM handler here: the stage checks no stop signal, so SIGTERM keeps its default
     // action and ends the pod at once, retry waits included (the Job runs the stage again).
     let never = CancellationToken::new();
-    let retry = Retry {
-        policy: args.storage.retry_policy(),
-        batch_id: &env.batch_id,
-        stop: &never,
-    };
-    let (input, output) = retry
-        .run(
-            "connecting to the buckets",
-            || 0,
-            || connect_buckets(env, &storage),
-        )
-        .await?;
+    let retry = Retry::new(args, env, &never);
+    let (input, output) = retry.connect_buckets(env, &storage).await?;
     let threads = args.engine.threads.max(1);
     let analyzer =
         tokio::task::spawn_blocking(move || speechbatch_analytics::Analyzer::load_default(threads))
@@ -357,18 +370,8 @@ async fn shard(args: &ShardArgs, env: &ShardEnv) -> Result<Finished, ShardError>
     let range = env.range(args.index)?;
     let storage = storage_config(args, env);
     let stop = stop_at_sigterm();
-    let retry = Retry {
-        policy: args.storage.retry_policy(),
-        batch_id: &env.batch_id,
-        stop: &stop,
-    };
-    let (input, output) = retry
-        .run(
-            "connecting to the buckets",
-            || 0,
-            || connect_buckets(env, &storage),
-        )
-        .await?;
+    let retry = Retry::new(args, env, &stop);
+    let (input, output) = retry.connect_buckets(env, &storage).await?;
     let vocabulary = match &env.vocabulary {
         Some(v) => Some(Arc::new(load_vocabulary(v, &storage, &retry).await?)),
         None => None,
