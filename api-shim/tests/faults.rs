@@ -243,8 +243,20 @@ async fn a_failure_on_a_read_only_data_directory_is_reported_once_saved_and_surv
     assert_eq!(job["status"], "failed", "{job}\n{}", svc.log());
     let message = job["error_message"].as_str().unwrap_or_default().to_owned();
     assert!(
-        message.contains("cannot save the job's progress") && message.contains("retrying for"),
+        message.contains("cannot save the job's progress")
+            && message.contains("Read-only file system")
+            && message.contains("retrying for"),
         "{message}"
+    );
+    // The server's paths are the operator's business: in the log, never in the job.
+    let data_dir = svc.data.path().to_string_lossy().into_owned();
+    assert!(
+        !message.contains(&data_dir) && !message.contains("jobs/"),
+        "the job names a server path: {message}"
+    );
+    assert!(
+        svc.log().contains(&format!("{data_dir}/jobs/{id}")),
+        "the log should name the record's path"
     );
     // What was reported is what the disk holds: a restart changes nothing.
     svc.kill();

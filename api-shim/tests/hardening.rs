@@ -384,3 +384,192 @@ async fn the_api_is_served_over_https_with_the_given_certificate() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("\"jobs\""));
     assert!(s.log().contains("REST API on https://"), "{}", s.log());
 }
+
+/// A blocking connection to the service from the loopback address `from`, with a receive
+/// buffer of `rcvbuf` bytes where given. Any address of 127/8 is this host on Linux, so each
+/// stands for a different client. Not 127.0.0.1: the test's own HTTP client keeps a connection
+/// from there, which the limits count too.
+async fn connect_from(s: &Service, from: [u8; 4], rcvbuf: Option<u32>) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(size) = rcvbuf {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    socket
+        .bind((std::net::Ipv4Addr::from(from), 0).into())
+        .unwrap();
+    let stream = socket
+        .connect(([127, 0, 0, 1], s.api_port).into())
+        .await
+        .unwrap()
+        .into_std()
+        .unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
+/// `GET /healthz` on `c`, closing; the answer, or "" when the server closed the connection
+/// unanswered.
+fn healthz(c: &mut TcpStream) -> String {
+    // A write to a connection the server already closed may fail: read what it said instead.
+    let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    read_all(c)
+}
+
+/// The status line of the answer to a kept-alive `GET /healthz` on `c`, sent first unless
+/// `sent` already; `None` when no whole answer came within `wait` (the connection may stay
+/// open either way).
+fn kept_alive_healthz(c: &mut TcpStream, sent: bool, wait: Duration) -> Option<String> {
+    if !sent {
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .ok()?;
+    }
+    c.set_read_timeout(Some(wait)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return head.lines().next().map(String::from);
+            }
+        }
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn connections_past_the_per_client_cap_are_closed_and_past_the_total_they_wait() {
+    // A long header timeout: an idle connection is held for the whole test, and a close seen
+    // within seconds is the cap's, not the timeout's.
+    let s = Service::start(Opts {
+        args: [
+            "--http-header-timeout-s",
+            "60",
+            "--max-connections",
+            "6",
+            "--max-connections-per-client",
+            "4",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Opts::default()
+    })
+    .await;
+    let a = [127, 0, 0, 11];
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut c = connect_from(&s, a, None).await;
+        let answer = kept_alive_healthz(&mut c, false, Duration::from_secs(20));
+        assert_eq!(answer.as_deref(), Some("HTTP/1.1 200 OK"));
+        held.push(c);
+    }
+    // The fifth from the same address is closed at once, unanswered.
+    let started = std::time::Instant::now();
+    let mut fifth = connect_from(&s, a, None).await;
+    assert_eq!(healthz(&mut fifth), "", "served past the per-client cap");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Another client is served meanwhile...
+    let mut other = connect_from(&s, [127, 0, 0, 12], None).await;
+    assert!(healthz(&mut other).starts_with("HTTP/1.1 200"));
+    // ...and once a connection of the first closes, the first may open one again.
+    drop(held.pop());
+    speechbatch_testkit::wait_until(
+        "a new connection from the first client to be served",
+        Duration::from_secs(20),
+        async || healthz(&mut connect_from(&s, a, None).await).starts_with("HTTP/1.1 200"),
+    )
+    .await;
+    // Past the total, a client waits in the listen backlog instead of being refused: clients
+    // of their own keep connections open until one gets no answer.
+    let mut open = Vec::new();
+    let mut waiting = loop {
+        let from = [127, 0, 0, 20 + open.len() as u8];
+        let mut c = connect_from(&s, from, None).await;
+        if kept_alive_healthz(&mut c, false, Duration::from_secs(3)).is_none() {
+            break c;
+        }
+        open.push(c);
+        assert!(
+            open.len() <= 6,
+            "more than --max-connections served at once"
+        );
+    };
+    // The 3 held connections and these fill the 6 places (with the test's own HTTP client's,
+    // while it keeps one).
+    assert!((2..=3).contains(&open.len()), "{} served", open.len());
+    drop(open.pop());
+    let answer = kept_alive_healthz(&mut waiting, true, Duration::from_secs(20));
+    assert_eq!(
+        answer.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "the waiting client was never served"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_responses_is_dropped_after_the_body_timeout() {
+    // One connection per client, so that the held place shows when the server lets go; the
+    // header timeout is long, so that only the write timeout can end the connection in time.
+    let s = Service::start(Opts {
+        args: [
+            "--http-header-timeout-s",
+            "120",
+            "--http-body-timeout-s",
+            "1",
+            "--max-connections-per-client",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Opts::default()
+    })
+    .await;
+    let a = [127, 0, 0, 11];
+    // A small receive window, and requests pipelined without ever reading an answer: the
+    // answers fill the window and the server's send buffer, and its writes stall.
+    let mut reader_never = connect_from(&s, a, Some(4096)).await;
+    let answer = kept_alive_healthz(&mut reader_never, false, Duration::from_secs(20));
+    assert_eq!(answer.as_deref(), Some("HTTP/1.1 200 OK"));
+    let mut second = connect_from(&s, a, None).await;
+    assert_eq!(
+        healthz(&mut second),
+        "",
+        "the first connection does not hold its place"
+    );
+    let mut writer = reader_never.try_clone().unwrap();
+    let pipelining = std::thread::spawn(move || {
+        writer
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let batch = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+        // 16 MB of requests at most: far more answers than any socket buffer holds.
+        for _ in 0..480 {
+            if writer.write_all(batch.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    // Well before the header timeout (120 s), so it is the write timeout that let go.
+    speechbatch_testkit::wait_until(
+        "the server to drop the connection that does not read",
+        Duration::from_secs(60),
+        async || healthz(&mut connect_from(&s, a, None).await).starts_with("HTTP/1.1 200"),
+    )
+    .await;
+    pipelining.join().unwrap();
+    drop(reader_never);
+}

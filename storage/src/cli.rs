@@ -18,10 +18,10 @@ pub struct StorageArgs {
     pub iam_token_url: String,
     /// Storage end points that credentials files may name although the end point policy
     /// refuses them (link-local and metadata addresses, and with --endpoint-deny-private
-    /// loopback, private and this host's addresses): address ranges (10.0.0.0/8, ::1), addresses with
-    /// a port (127.0.0.1:9000, [::1]:9000; 0.0.0.0:9000 is every address of this host at 9000)
-    /// or host names with a port (minio.internal:9000). Repeat the flag or separate entries
-    /// with commas. The service's own REST address stays refused.
+    /// loopback, private and this host's addresses): address ranges (`10.0.0.0/8`, `::1`),
+    /// addresses with a port (`127.0.0.1:9000`, `[::1]:9000`; `0.0.0.0:9000` is every address
+    /// of this host at 9000) or host names with a port (`minio.internal:9000`). Repeat the flag
+    /// or separate entries with commas. The service's own REST address stays refused.
     #[arg(
         long = "endpoint-allow",
         env = "SPEECHBATCH_ENDPOINT_ALLOW",

@@ -39,6 +39,30 @@ enum ShardError {
     },
 }
 
+impl ShardError {
+    /// The job's `error_message` for this error: the log line keeps the full error, with the
+    /// data directory's paths; the message does not.
+    fn job_message(&self) -> String {
+        match self {
+            Self::Storage(e) => e.to_string(),
+            Self::Save(e) => format!("cannot save the job's progress: {}", e.job_message()),
+            Self::SaveGaveUp { error, failing_for } => speechbatch_storage::retry::gave_up_message(
+                &format!("cannot save the job's progress: {}", error.job_message()),
+                *failing_for,
+            ),
+        }
+    }
+
+    /// Logs the full error and returns the job's message.
+    fn report(&self, id: &BatchId) -> String {
+        let message = self.job_message();
+        if !matches!(self, Self::Storage(_)) {
+            tracing::error!(batch_id = %id, error = %self, "a shard stopped");
+        }
+        message
+    }
+}
+
 impl Retryable for ShardError {
     fn storage_error(&mut self) -> Option<&mut StorageError> {
         match self {
@@ -112,7 +136,7 @@ pub(super) async fn run_job(inner: Arc<Inner>, id: BatchId) {
     while let Some(joined) = shards.join_next().await {
         let message = match joined {
             Ok(Ok(())) => continue,
-            Ok(Err(error)) => error.to_string(),
+            Ok(Err(error)) => error.report(&id),
             Err(e) if e.is_panic() => "a worker failed unexpectedly (internal error)".to_string(),
             Err(_) => continue,
         };
@@ -145,7 +169,7 @@ pub(super) async fn run_job(inner: Arc<Inner>, id: BatchId) {
         let summary = match ran {
             Ok(Some(report)) => report.summary,
             Ok(None) => return,
-            Err(error) => return inner.fail(&id, error.to_string()).await,
+            Err(error) => return inner.fail(&id, error.report(&id)).await,
         };
         // The summary for the admin console, kept also by a job canceled meanwhile. Not saving
         // it fails nothing: the outputs are written, and completion saves the record next.

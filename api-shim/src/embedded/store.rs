@@ -149,6 +149,23 @@ pub enum StoreError {
     Encode(#[from] serde_json::Error),
 }
 
+impl StoreError {
+    /// This error as a job's `error_message` tells it: what failed and the system's reason,
+    /// without the server's file paths. Those are for the operator, whose log has them; a
+    /// user reading the job learns nothing about the server's layout.
+    pub fn job_message(&self) -> String {
+        match self {
+            Self::CreateDir { source, .. }
+            | Self::List { source, .. }
+            | Self::Write { source, .. }
+            | Self::Remove { source, .. } => {
+                format!("the service's data directory refused the change: {source}")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 /// The data directory: `jobs/<id>.json` and `credentials/<id>.<side>.json`.
 #[derive(Debug, Clone)]
 pub struct JobStore {

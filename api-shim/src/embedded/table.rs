@@ -56,6 +56,16 @@ pub enum TableError {
     Exists(BatchId),
 }
 
+impl TableError {
+    /// This error as a job's `error_message` tells it (see [`StoreError::job_message`]).
+    pub fn job_message(&self) -> String {
+        match self {
+            Self::Store(e) => e.job_message(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Why [`Table::update`] changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
