@@ -267,3 +267,188 @@ async fn a_failure_on_a_read_only_data_directory_is_reported_once_saved_and_surv
     assert_eq!(again["successful_count"], job["successful_count"]);
     svc.kill();
 }
+
+/// A key of about `len` bytes in folders of 100 bytes (no file or folder name passes the
+/// 255 bytes a disk allows), ending in `.flac`.
+fn long_key(len: usize) -> String {
+    let mut key = String::new();
+    while len - key.len() > 105 {
+        key.push_str(&"f".repeat(99));
+        key.push('/');
+    }
+    key.push_str(&"k".repeat(len - key.len() - 5));
+    key.push_str(".flac");
+    key
+}
+
+/// Every path under `dir`, relative, sorted (links not followed).
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            out.push(
+                path.strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Issue #15, defect 5, through the whole service on its own S3 end point: one unusual object
+/// used to fail the whole batch, on every new job. Here a bucket holds a key of 700 bytes, a
+/// bad file, and what a user may leave in the served folder (a name with a control character,
+/// a link to a folder outside); keys with dot segments are refused at upload. The job completes
+/// with exact counts over what can be served, nothing is written through the link, and the
+/// odd files are left as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusual_objects_on_the_embedded_s3_cost_the_batch_nothing_but_themselves() {
+    let svc = Service::start(Opts::default()).await;
+    let target = svc.embedded_s3();
+    let clip = short_clips()[0].1.clone();
+    let long = long_key(700);
+    target
+        .fill(
+            "unusual",
+            vec![
+                ("good.flac".to_string(), clip.clone()),
+                (long.clone(), clip.clone()),
+                ("bad.wav".to_string(), b"RIFF not really a wave".to_vec()),
+            ],
+        )
+        .await;
+    // Dot segments are refused at upload, and the server goes on serving.
+    for key in ["../escape.wav", "a/../../escape.wav", "a/./b.wav", ".."] {
+        let put = target
+            .client()
+            .put_object()
+            .bucket("unusual")
+            .key(key)
+            .body(clip.clone().into())
+            .send()
+            .await;
+        assert!(put.is_err(), "{key} was stored");
+    }
+    let folder = svc.data.path().join("buckets").join("unusual");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("outside.flac"), &clip).unwrap();
+    std::fs::write(folder.join("ctl\u{1}.flac"), &clip).unwrap();
+    std::os::unix::fs::symlink(outside.path(), folder.join("linked")).unwrap();
+    let inputs = target.input_hashes("unusual").await;
+    assert_eq!(inputs.len(), 3, "{:?}", inputs.keys());
+
+    let id = svc
+        .create_id(
+            "function=recognize",
+            common::form(&target.creds_file(), "unusual", None),
+        )
+        .await;
+    let (job, _) = svc.wait_final(&id, Duration::from_secs(300)).await;
+    assert_eq!(job["status"], "completed", "{job}\n{}", svc.log());
+    assert_eq!(
+        (
+            job["total_count"].as_u64(),
+            job["successful_count"].as_u64(),
+            job["failed_count"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1)),
+        "{job}"
+    );
+    let outputs = target.outputs("unusual").await;
+    let mut want = vec![
+        "bad.wav.notice".to_string(),
+        "good.flac.json".to_string(),
+        format!("{long}.json"),
+    ];
+    want.sort();
+    assert_eq!(outputs.keys().cloned().collect::<Vec<_>>(), want);
+    assert!(outputs.values().all(|b| b.as_deref() == Some(id.as_str())));
+    let transcript: serde_json::Value =
+        serde_json::from_slice(&target.read("unusual", &format!("{long}.json")).await).unwrap();
+    assert!(
+        transcript.to_string().contains("transcript"),
+        "{transcript}"
+    );
+    // Inputs unchanged; nothing written through the link or beside the odd name.
+    assert_eq!(target.input_hashes("unusual").await, inputs);
+    assert_eq!(tree(outside.path()), ["outside.flac"]);
+    assert_eq!(std::fs::read(folder.join("ctl\u{1}.flac")).unwrap(), clip);
+    assert!(!tree(&folder)
+        .iter()
+        .any(|p| p.starts_with("ctl\u{1}.flac.")));
+}
+
+/// The same rules on another S3 server, which stores keys with control characters: such an
+/// input fails with a `.notice` at its key with the character escaped, the rest of the batch
+/// is recognised, and the counts are exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_with_control_characters_on_seaweedfs_fail_alone_with_a_notice_at_a_safe_key() {
+    let weed = Seaweed::start().await;
+    let target = weed.target.clone();
+    let svc = Service::start(Opts::default()).await;
+    let clip = short_clips()[0].1.clone();
+    let long = long_key(900);
+    let keys = [
+        "good.flac",
+        "x/ctl\u{1}.flac",
+        "y/cr\r.flac",
+        "z/del\u{7f}.flac",
+    ];
+    let mut objects: Vec<(String, Vec<u8>)> =
+        keys.iter().map(|k| (k.to_string(), clip.clone())).collect();
+    objects.push((long.clone(), clip.clone()));
+    target.fill("ctl", objects).await;
+    let inputs = target.keys("ctl").await;
+    assert_eq!(inputs.len(), 5, "{inputs:?}");
+    let id = svc
+        .create_id(
+            "function=recognize",
+            common::form(&target.creds_file(), "ctl", None),
+        )
+        .await;
+    let (job, _) = svc.wait_final(&id, Duration::from_secs(300)).await;
+    assert_eq!(job["status"], "completed", "{job}\n{}", svc.log());
+    assert_eq!(
+        (
+            job["total_count"].as_u64(),
+            job["successful_count"].as_u64(),
+            job["failed_count"].as_u64()
+        ),
+        (Some(5), Some(2), Some(3)),
+        "{job}"
+    );
+    let outputs = target.outputs("ctl").await;
+    let mut want = vec![
+        "good.flac.json".to_string(),
+        format!("{long}.json"),
+        "x/ctl%01.flac.notice".to_string(),
+        "y/cr%0D.flac.notice".to_string(),
+        "z/del%7F.flac.notice".to_string(),
+    ];
+    want.sort();
+    assert_eq!(outputs.keys().cloned().collect::<Vec<_>>(), want);
+    for notice in want.iter().filter(|k| k.ends_with(".notice")) {
+        let body: serde_json::Value =
+            serde_json::from_slice(&target.read("ctl", notice).await).unwrap();
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("control character")),
+            "{notice}: {body}"
+        );
+    }
+    // The inputs are still there, and nothing but one output per input was added.
+    let mut all = inputs.clone();
+    all.extend(want);
+    all.sort();
+    assert_eq!(target.keys("ctl").await, all);
+    assert_eq!(target.read("ctl", "good.flac").await, clip);
+}

@@ -7,6 +7,9 @@
 //! words, the corpora's hashes, the training options): [`derive_status`] says `available` when
 //! the last successful training's fingerprint is the current one, `ready` once anything
 //! changed (the trained vocabulary stays usable by jobs, as on the embedded backend).
+//!
+//! [`fingerprint`]: crate::resource::fingerprint
+//! [`derive_status`]: crate::resource::derive_status
 
 use std::collections::BTreeMap;
 

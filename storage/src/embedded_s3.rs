@@ -3,7 +3,7 @@
 //! newcomer can transcribe a folder without running an object store; tests use it as a real
 //! SigV4-checking server.
 //!
-//! s3s-fs is served behind a guard of ours ([`guard`]): whatever the key, the server never
+//! s3s-fs is served behind a guard of ours (`guard`): whatever the key, the server never
 //! panics and never reads or writes outside a bucket's folder; keys it cannot store are refused
 //! with S3 errors; symbolic links are never followed; a listing leaves out (and logs) entries it
 //! cannot serve instead of failing. Every key up to S3's 1024 bytes works, as long as each

@@ -11,7 +11,7 @@
 //! - [`wait_until`], [`wait_for`] and [`assert_stays`] poll an observable condition instead of
 //!   sleeping for a fixed time and hoping it has happened (or has not).
 //!
-//! - [`kube_mock`] (feature `kube`): a mock Kubernetes API server for request-sequence tests.
+//! - `kube_mock` (feature `kube`): a mock Kubernetes API server for request-sequence tests.
 //!
 //! Nothing here is used by the service itself; it is a `[dev-dependencies]` entry only.
 

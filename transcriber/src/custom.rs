@@ -183,7 +183,7 @@ impl Bias {
         (self.has_prefix(&key), self.exact(&key).is_some())
     }
 
-    /// Replaces each run of up to [`MAX_SPELLING_WORDS`] words that spells a custom word (or
+    /// Replaces each run of up to `MAX_SPELLING_WORDS` words that spells a custom word (or
     /// its plural or possessive) by the word's `display_as` form: one word spanning the run's
     /// time, with the run's lowest probability and the punctuation around it kept.
     pub fn rewrite(&self, words: Vec<WordTiming>) -> Vec<WordTiming> {

@@ -2,7 +2,7 @@
 //! service itself over whichever backend it runs (so it shows exactly what `GET /v1/batches`
 //! shows), with the Documentation tab generated from the API's own description.
 //!
-//! Routes (filters here, work in [`handlers`]):
+//! Routes (filters here, work in `handlers`):
 //! - `GET /console/` and `GET /console/assets/{file}`: the page; public, it holds no data.
 //! - `GET /console/api/docs`: what the Documentation tab renders; public, as `/v1/openapi.yaml`.
 //! - `POST /console/api/login` with `{"api_key": ...}`: starts a session (cookie).

@@ -397,7 +397,8 @@ impl CustomStore {
     }
 }
 
-/// The models of the embedded backend, as the REST API sees them ([`Embedded::language_models`]).
+/// The models of the embedded backend, as the REST API sees them
+/// ([`Embedded::language_models`](super::Embedded::language_models)).
 #[async_trait]
 impl LanguageModels for Arc<CustomStore> {
     async fn create_model(&self, request: CreateLanguageModel) -> Result<String, ApiError> {

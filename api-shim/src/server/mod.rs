@@ -9,14 +9,14 @@
 //!   `--http-body-timeout-s` between chunks (408); a response that the client does not read
 //!   for that long is abandoned;
 //! - at most `--max-connections` connections at once, at most `--max-connections-per-client`
-//!   from one address ([`limits`]);
-//! - a client that fails authentication too often is answered 429 for a while ([`limits`]);
+//!   from one address (`limits`);
+//! - a client that fails authentication too often is answered 429 for a while (`limits`);
 //! - over-long request lines and header sections get the interface's error body (414, 431),
-//!   as do the malformed heads hyper itself refuses ([`error_body`]);
+//!   as do the malformed heads hyper itself refuses (`error_body`);
 //! - one log line per request with client, method, path, status and time, at DEBUG, and at
 //!   WARN only for server errors and for clients being throttled, so that hostile traffic
 //!   cannot flood the log;
-//! - TLS with rustls when `--tls-cert` and `--tls-key` are given ([`tls`]).
+//! - TLS with rustls when `--tls-cert` and `--tls-key` are given (`tls`).
 
 mod body;
 mod error_body;

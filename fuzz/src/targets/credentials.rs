@@ -10,7 +10,7 @@ const CANARY: &str = "fuzz-canary-secret-7f3a91";
 /// The fields whose values are secrets.
 const SECRET_FIELDS: &[&str] = &["access_key", "secret_key", "apikey"];
 
-/// Parses the file as uploaded, then again with every secret replaced by [`CANARY`]: neither
+/// Parses the file as uploaded, then again with every secret replaced by `CANARY`: neither
 /// the error nor the parsed value's `Debug` may show it, and what parses survives the round
 /// trip through the stored form (`to_json`, written 0600 or into a Secret).
 pub fn file(data: &[u8]) {

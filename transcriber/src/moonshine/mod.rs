@@ -108,7 +108,7 @@ impl Moonshine {
     ///
     /// - It sometimes ends its text early, mid-chunk (a phone number read out digit by digit
     ///   was the last it wrote, the rest of a 10 s chunk left out). The text is then short for
-    ///   the chunk (under [`MIN_TOKENS_PER_SECOND`]), and its last position attends to where
+    ///   the chunk (under `MIN_TOKENS_PER_SECOND`), and its last position attends to where
     ///   the text ended ([`Decoded::text_end_frame`], by [`align::ALIGNMENT_HEADS`]), well
     ///   before the chunk's end: the text is kept for the audio up to there, and the rest of
     ///   the chunk is decoded on its own. (The position alone is not enough: a final full stop
@@ -117,7 +117,7 @@ impl Moonshine {
     ///   (confidently: seen at a mean log-probability of -0.02): the chunk is then cut in two
     ///   between its segments, each part decoded on its own.
     ///
-    /// At most [`MAX_REDECODES`] extra decodes per chunk; each is of a shorter part.
+    /// At most `MAX_REDECODES` extra decodes per chunk; each is of a shorter part.
     pub fn decode_window(
         &self,
         start: usize,
