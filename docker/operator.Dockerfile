@@ -35,6 +35,7 @@ COPY analytics analytics
 COPY fuzz fuzz
 COPY kube-sim kube-sim
 COPY testkit testkit
+COPY vendor vendor
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release -p operator --locked \
