@@ -226,7 +226,7 @@ fn g729_is_refused_by_the_broadband_model() {
 fn every_bad_file_is_rejected_with_a_message_that_says_why() {
     let dir = testdata("bad");
     let rows = read_manifest(&dir.join("manifest.tsv"));
-    assert_eq!(rows.len(), 9, "every malformed file is tried");
+    assert_eq!(rows.len(), 10, "every malformed file is tried");
     for row in rows {
         let err = recognize(&dir.join(&row["file"]), ModelName::Broadband, false)
             .expect_err(&format!("{} must be rejected", row["file"]));
