@@ -46,30 +46,7 @@ impl ApiError {
 
 impl Reject for ApiError {}
 
-/// How much of a client-chosen string (an id, a header) an error message echoes.
-const SHOWN_CHARS: usize = 64;
-
-/// `text` as an error message echoes it: at most 64 characters, control characters escaped,
-/// so that a huge or binary value does not come back whole.
-pub fn shown(text: &str) -> String {
-    cut(text, SHOWN_CHARS)
-}
-
-/// `text` cut to `max` characters (marked with `…`), control characters escaped.
-pub fn cut(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in text.chars().take(max) {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    if text.chars().nth(max).is_some() {
-        out.push('…');
-    }
-    out
-}
+pub use crds::error_body::{cut, shown};
 
 /// A request without valid `apikey` credentials.
 #[derive(Debug)]
@@ -146,12 +123,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn echoed_text_is_short_and_escaped() {
-        assert_eq!(shown("abc"), "abc");
-        assert_eq!(shown("a\nb"), "a\\nb");
+    fn an_unknown_id_is_quoted_short() {
         let long = "x".repeat(60_000);
-        let s = shown(&long);
-        assert!(s.len() < 100 && s.ends_with('…'));
         assert!(ApiError::unknown_batch(&long).message.len() < 150);
     }
 }

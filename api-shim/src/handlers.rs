@@ -62,7 +62,8 @@ pub async fn put(id: String, query: Vec<(String, String)>, backend: Arc<dyn Back
         }
         [one] => {
             return Err(reject(ApiError::bad_request(format!(
-                "Unsupported action '{one}': the only action is cancel"
+                "Unsupported action '{}': the only action is cancel",
+                crate::error::shown(one)
             ))))
         }
         _ => {

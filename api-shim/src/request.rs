@@ -141,7 +141,8 @@ fn check_function(query: &[(String, String)]) -> Result<(), ApiError> {
         )),
         ["recognize"] => Ok(()),
         [one] => Err(ApiError::bad_request(format!(
-            "Unsupported function '{one}': the only function is recognize"
+            "Unsupported function '{}': the only function is recognize",
+            crate::error::shown(one)
         ))),
         _ => Err(ApiError::bad_request(
             "Query parameter 'function' is given more than once",

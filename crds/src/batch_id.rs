@@ -25,7 +25,7 @@ pub struct BatchId(String);
 
 /// A string that cannot be a batch id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a batch id (lowercase letters, digits, '-' and '.', at most 253 characters, starting and ending with a letter or digit)")]
+#[error("'{}' is not a batch id (lowercase letters, digits, '-' and '.', at most 253 characters, starting and ending with a letter or digit)", crate::shown(.0))]
 pub struct InvalidBatchId(pub String);
 
 /// Which of a batch's buckets.

@@ -30,6 +30,32 @@ impl ErrorBody {
     }
 }
 
+/// How much of a value the client sent (an id, a query parameter, a header) an error message
+/// quotes.
+pub const SHOWN_CHARS: usize = 64;
+
+/// `text` as an error message quotes it: at most [`SHOWN_CHARS`] characters, control characters
+/// escaped, so that a huge or binary value does not come back whole (nor fill a log line).
+pub fn shown(text: &str) -> String {
+    cut(text, SHOWN_CHARS)
+}
+
+/// `text` cut to `max` characters (marked with `…`), control characters escaped.
+pub fn cut(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(max) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// The standard reason phrase of `code` (RFC 9110), `Error` for a code without one.
 pub fn reason_phrase(code: u16) -> &'static str {
     http::StatusCode::from_u16(code)
@@ -53,5 +79,13 @@ mod tests {
         assert_eq!(reason_phrase(501), "Not Implemented");
         assert_eq!(reason_phrase(409), "Conflict");
         assert_eq!(reason_phrase(599), "Error");
+    }
+
+    #[test]
+    fn quoted_values_are_short_and_escaped() {
+        assert_eq!(shown("abc"), "abc");
+        assert_eq!(shown("a\nb"), "a\\nb");
+        let s = shown(&"x".repeat(60_000));
+        assert!(s.chars().count() == SHOWN_CHARS + 1 && s.ends_with('…'), "{s}");
     }
 }

@@ -13,7 +13,7 @@ pub mod params;
 pub mod shard;
 
 pub use batch_id::{BatchId, BucketSide, InvalidBatchId, BATCH_LABEL};
-pub use error_body::ErrorBody;
+pub use error_body::{shown, ErrorBody};
 pub use job::{progress, BatchJob, BatchStatus, JobList, Timestamp};
 pub use model::{ModelInfo, ModelList, ModelName, SupportedFeatures, UnknownModel};
 pub use params::{ParamError, RecognitionParams, SplitChannels};

@@ -120,7 +120,7 @@ impl fmt::Display for ModelName {
 
 /// The error for a name the service does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Model {0} not found. Available models: en-US_BroadbandModel, en-US_NarrowbandModel, en-US_ShortForm_NarrowbandModel")]
+#[error("Model {} not found. Available models: en-US_BroadbandModel, en-US_NarrowbandModel, en-US_ShortForm_NarrowbandModel", crate::shown(.0))]
 pub struct UnknownModel(pub String);
 
 impl FromStr for ModelName {

@@ -155,19 +155,22 @@ impl RecognitionParams {
                         "true" => SplitChannels::True,
                         "false" => SplitChannels::False,
                         _ => return Err(ParamError(format!(
-                            "The value '{value}' of query parameter 'split_channels' is not valid: use auto, true or false"
+                            "The value '{}' of query parameter 'split_channels' is not valid: use auto, true or false",
+                            crate::shown(value)
                         ))),
                     }
                 }
                 "customization_weight" => {
                     let w: f64 = value.trim().parse().map_err(|_| {
                         ParamError(format!(
-                            "The value '{value}' of query parameter 'customization_weight' is not a number: use a value from 0.0 to 1.0"
+                            "The value '{}' of query parameter 'customization_weight' is not a number: use a value from 0.0 to 1.0",
+                            crate::shown(value)
                         ))
                     })?;
                     if !(0.0..=1.0).contains(&w) {
                         return Err(ParamError(format!(
-                            "customization_weight must be between 0.0 and 1.0, got {value}"
+                            "customization_weight must be between 0.0 and 1.0, got {}",
+                            crate::shown(value)
                         )));
                     }
                     p.customization_weight = Some(w);
@@ -180,7 +183,8 @@ impl RecognitionParams {
                 // an error rather than a silently different transcript.
                 "acoustic_customization_id" => {
                     return Err(ParamError(format!(
-                        "Custom acoustic model '{value}' (acoustic_customization_id) is not available: this service does not support custom acoustic models; remove the parameter"
+                        "Custom acoustic model '{}' (acoustic_customization_id) is not available: this service does not support custom acoustic models; remove the parameter",
+                        crate::shown(value)
                     )))
                 }
                 _ => unreachable!("filtered by RECOGNITION_PARAMS"),
@@ -242,7 +246,8 @@ fn parse_bool(name: &str, value: &str) -> Result<bool, ParamError> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(ParamError(format!(
-            "The value '{value}' of query parameter '{name}' is not a boolean: use true or false"
+            "The value '{}' of query parameter '{name}' is not a boolean: use true or false",
+            crate::shown(value)
         ))),
     }
 }

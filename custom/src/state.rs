@@ -125,7 +125,8 @@ impl FromStr for WordTypeToAdd {
             "all" => Ok(Self::All),
             "user" => Ok(Self::User),
             _ => Err(CustomError::Invalid(format!(
-                "Invalid value '{s}' for word_type_to_add: use all or user"
+                "Invalid value '{}' for word_type_to_add: use all or user",
+                crds::shown(s)
             ))),
         }
     }
@@ -172,7 +173,8 @@ impl TrainOptions {
             Some("true") => true,
             Some(other) => {
                 return Err(CustomError::Invalid(format!(
-                    "Invalid value '{other}' for strict: use true or false"
+                    "Invalid value '{}' for strict: use true or false",
+                    crds::shown(other)
                 )))
             }
         };
@@ -193,7 +195,8 @@ impl TrainOptions {
 
 fn weight_error(w: impl fmt::Display) -> CustomError {
     CustomError::Invalid(format!(
-        "Invalid value '{w}' for customization_weight: use a number from 0.0 to 1.0"
+        "Invalid value '{}' for customization_weight: use a number from 0.0 to 1.0",
+        crds::shown(&w.to_string())
     ))
 }
 
@@ -228,7 +231,8 @@ impl FromStr for WordType {
             "corpora" => Ok(Self::Corpora),
             "grammars" => Ok(Self::Grammars),
             _ => Err(CustomError::Invalid(format!(
-                "Invalid value '{s}' for word_type: use all, user, corpora or grammars"
+                "Invalid value '{}' for word_type: use all, user, corpora or grammars",
+                crds::shown(s)
             ))),
         }
     }
@@ -260,7 +264,8 @@ impl FromStr for WordSort {
             "+count" | " count" => Ok(Self::CountAscending),
             "count" | "-count" => Ok(Self::CountDescending),
             _ => Err(CustomError::Invalid(format!(
-                "Invalid value '{s}' for sort: use alphabetical or count, optionally with + or -"
+                "Invalid value '{}' for sort: use alphabetical or count, optionally with + or -",
+                crds::shown(s)
             ))),
         }
     }
@@ -344,7 +349,8 @@ impl ModelState {
             Some(d) if d.eq_ignore_ascii_case(ModelName::LANGUAGE) => {}
             Some(d) => {
                 return Err(CustomError::Invalid(format!(
-                    "Dialect '{d}' is not supported by base model {base}: use {}",
+                    "Dialect '{}' is not supported by base model {base}: use {}",
+                    crds::shown(d),
                     ModelName::LANGUAGE
                 )))
             }
@@ -444,7 +450,8 @@ impl ModelState {
 
     fn no_corpus(&self, name: &str) -> CustomError {
         CustomError::NotFound(format!(
-            "Corpus '{name}' not found in customization {}",
+            "Corpus '{}' not found in customization {}",
+            crds::shown(name),
             self.id()
         ))
     }
@@ -466,13 +473,15 @@ impl ModelState {
         if let Some(existing) = self.corpora.get(name) {
             if !allow_overwrite {
                 return Err(CustomError::Conflict(format!(
-                    "Corpus '{name}' already exists in customization {}: use allow_overwrite=true to replace it",
+                    "Corpus '{}' already exists in customization {}: use allow_overwrite=true to replace it",
+                    crds::shown(name),
                     self.id()
                 )));
             }
             if existing.corpus.status == CorpusStatus::BeingProcessed {
                 return Err(CustomError::Conflict(format!(
-                    "Corpus '{name}' is still being analyzed: wait until its status is analyzed and try again"
+                    "Corpus '{}' is still being analyzed: wait until its status is analyzed and try again",
+                    crds::shown(name)
                 )));
             }
         }
@@ -606,7 +615,8 @@ impl ModelState {
         let c = self.corpora.get(name).ok_or_else(|| self.no_corpus(name))?;
         if c.corpus.status == CorpusStatus::BeingProcessed {
             return Err(CustomError::Conflict(format!(
-                "Corpus '{name}' is still being analyzed: wait until its status is analyzed and try again"
+                "Corpus '{}' is still being analyzed: wait until its status is analyzed and try again",
+                crds::shown(name)
             )));
         }
         self.corpora.remove(name);
@@ -688,7 +698,8 @@ impl ModelState {
 
     fn no_word(&self, word: &str) -> CustomError {
         CustomError::NotFound(format!(
-            "Word '{word}' not found in customization {}",
+            "Word '{}' not found in customization {}",
+            crds::shown(word),
             self.id()
         ))
     }

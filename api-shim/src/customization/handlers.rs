@@ -91,7 +91,7 @@ fn boolean(query: &Query, name: &str, default: bool) -> Result<bool, warp::Rejec
         Some("false") => Ok(false),
         Some(_) => Err(reject(ApiError::bad_request(format!(
             "The value '{}' of query parameter '{name}' is not a boolean: use true or false",
-            single(query, name)?.unwrap_or_default()
+            crate::error::shown(single(query, name)?.unwrap_or_default())
         )))),
     }
 }
