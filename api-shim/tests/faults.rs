@@ -303,6 +303,30 @@ fn tree(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
+/// Runs a recognition job over `bucket` (results beside the inputs) and waits until it has
+/// completed: its id and (total, successful, failed) counts.
+async fn completed_job(
+    svc: &Service,
+    target: &common::S3Target,
+    bucket: &str,
+) -> (String, (u64, u64, u64)) {
+    let id = svc
+        .create_id(
+            "function=recognize",
+            common::form(&target.creds_file(), bucket, None),
+        )
+        .await;
+    let (job, _) = svc.wait_final(&id, Duration::from_secs(300)).await;
+    assert_eq!(job["status"], "completed", "{job}\n{}", svc.log());
+    let count = |k: &str| job[k].as_u64().unwrap_or_else(|| panic!("no {k} in {job}"));
+    let counts = (
+        count("total_count"),
+        count("successful_count"),
+        count("failed_count"),
+    );
+    (id, counts)
+}
+
 /// Issue #15, defect 5, through the whole service on its own S3 end point: one unusual object
 /// used to fail the whole batch, on every new job. Here a bucket holds a key of 700 bytes, a
 /// bad file, and what a user may leave in the served folder (a name with a control character,
@@ -345,23 +369,8 @@ async fn unusual_objects_on_the_embedded_s3_cost_the_batch_nothing_but_themselve
     let inputs = target.input_hashes("unusual").await;
     assert_eq!(inputs.len(), 3, "{:?}", inputs.keys());
 
-    let id = svc
-        .create_id(
-            "function=recognize",
-            common::form(&target.creds_file(), "unusual", None),
-        )
-        .await;
-    let (job, _) = svc.wait_final(&id, Duration::from_secs(300)).await;
-    assert_eq!(job["status"], "completed", "{job}\n{}", svc.log());
-    assert_eq!(
-        (
-            job["total_count"].as_u64(),
-            job["successful_count"].as_u64(),
-            job["failed_count"].as_u64()
-        ),
-        (Some(3), Some(2), Some(1)),
-        "{job}"
-    );
+    let (id, counts) = completed_job(&svc, &target, "unusual").await;
+    assert_eq!(counts, (3, 2, 1));
     let outputs = target.outputs("unusual").await;
     let mut want = vec![
         "bad.wav.notice".to_string(),
@@ -408,23 +417,8 @@ async fn keys_with_control_characters_on_seaweedfs_fail_alone_with_a_notice_at_a
     target.fill("ctl", objects).await;
     let inputs = target.keys("ctl").await;
     assert_eq!(inputs.len(), 5, "{inputs:?}");
-    let id = svc
-        .create_id(
-            "function=recognize",
-            common::form(&target.creds_file(), "ctl", None),
-        )
-        .await;
-    let (job, _) = svc.wait_final(&id, Duration::from_secs(300)).await;
-    assert_eq!(job["status"], "completed", "{job}\n{}", svc.log());
-    assert_eq!(
-        (
-            job["total_count"].as_u64(),
-            job["successful_count"].as_u64(),
-            job["failed_count"].as_u64()
-        ),
-        (Some(5), Some(2), Some(3)),
-        "{job}"
-    );
+    let (id, counts) = completed_job(&svc, &target, "ctl").await;
+    assert_eq!(counts, (5, 2, 3));
     let outputs = target.outputs("ctl").await;
     let mut want = vec![
         "good.flac.json".to_string(),
@@ -435,6 +429,7 @@ async fn keys_with_control_characters_on_seaweedfs_fail_alone_with_a_notice_at_a
     ];
     want.sort();
     assert_eq!(outputs.keys().cloned().collect::<Vec<_>>(), want);
+    assert!(outputs.values().all(|b| b.as_deref() == Some(id.as_str())));
     for notice in want.iter().filter(|k| k.ends_with(".notice")) {
         let body: serde_json::Value =
             serde_json::from_slice(&target.read("ctl", notice).await).unwrap();

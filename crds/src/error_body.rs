@@ -86,6 +86,9 @@ mod tests {
         assert_eq!(shown("abc"), "abc");
         assert_eq!(shown("a\nb"), "a\\nb");
         let s = shown(&"x".repeat(60_000));
-        assert!(s.chars().count() == SHOWN_CHARS + 1 && s.ends_with('…'), "{s}");
+        assert!(
+            s.chars().count() == SHOWN_CHARS + 1 && s.ends_with('…'),
+            "{s}"
+        );
     }
 }
