@@ -1,12 +1,14 @@
 //! Unusual keys and folder contents on the embedded S3 server (s3s-fs behind its guard), and
 //! keys with control characters on SeaweedFS: long keys round-trip with their metadata, what
 //! the server cannot serve is refused with an S3 error or left out of listings, nothing is read
-//! or written outside a bucket's folder, and nothing panics the server.
+//! or written outside a bucket's folder, multipart parts are listed only for a real upload, and
+//! nothing panics the server.
 
 mod support;
 
 use std::path::Path;
 
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use futures::TryStreamExt;
 use speechbatch_storage::testing::EmbeddedTestS3;
 use speechbatch_storage::{Bucket, Credentials, HmacCredentials, StorageErrorKind};
@@ -328,6 +330,70 @@ async fn keys_with_dot_segments_and_odd_characters_are_refused_without_a_panic()
         .await;
     assert!(copy.is_err());
     assert_eq!(inputs(&calls).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_are_listed_only_for_an_upload_the_server_started() {
+    let s3 = EmbeddedTestS3::start().await;
+    let admin = admin_client(&s3.endpoint());
+    admin.create_bucket().bucket("calls").send().await.unwrap();
+    let upload = admin
+        .create_multipart_upload()
+        .bucket("calls")
+        .key("long.wav")
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    admin
+        .upload_part()
+        .bucket("calls")
+        .key("long.wav")
+        .upload_id(id)
+        .part_number(1)
+        .body(vec![7u8; 1024].into())
+        .send()
+        .await
+        .unwrap();
+    let parts = |upload_id: String| {
+        let admin = admin.clone();
+        async move {
+            admin
+                .list_parts()
+                .bucket("calls")
+                .key("long.wav")
+                .upload_id(upload_id)
+                .send()
+                .await
+        }
+    };
+    let listed = parts(id.to_owned()).await.unwrap();
+    let sizes: Vec<_> = listed.parts().iter().map(|p| p.size()).collect();
+    assert_eq!(sizes, [Some(1024)]);
+    // An id the server never handed out, well formed or not, is no upload at all.
+    for made_up in [
+        "00000000-0000-0000-0000-000000000000",
+        "not-an-upload",
+        &id[..8],
+    ] {
+        let e = parts(made_up.to_owned()).await.unwrap_err();
+        assert_eq!(
+            e.raw_response().map(|r| r.status().as_u16()),
+            Some(404),
+            "{made_up}: {}",
+            aws_sdk_s3::error::DisplayErrorContext(&e)
+        );
+        assert_eq!(e.code(), Some("NoSuchUpload"), "{made_up}");
+    }
+    admin
+        .abort_multipart_upload()
+        .bucket("calls")
+        .key("long.wav")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert!(parts(id.to_owned()).await.is_err(), "aborted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

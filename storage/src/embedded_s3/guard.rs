@@ -21,7 +21,9 @@
 //! - lists buckets itself ([`super::listing`]), leaving out what it cannot serve;
 //! - stores keys longer than s3s-fs's attribute files allow itself ([`super::long_keys`]), so
 //!   every key up to S3's 1024 bytes whose segments fit in file names works. Copying such a key
-//!   and multipart uploads of keys over about 130 bytes are refused instead.
+//!   and multipart uploads of keys over about 130 bytes are refused instead;
+//! - answers `NoSuchUpload` when parts are listed for an upload id s3s-fs never handed out
+//!   (s3s-fs lists them unchecked).
 //!
 //! The checks and the operation are not atomic: a folder replaced by a link between the two
 //! (by someone with write access to the served folder) is not caught. The guard is against
@@ -99,6 +101,25 @@ impl Guard {
         match blocking(move || paths::bucket_folder(&root, &name)).await? {
             Ok(folder) => Ok(folder),
             Err(_) => Err(s3_error!(NoSuchBucket)),
+        }
+    }
+
+    /// Refuses an upload id s3s-fs did not hand out. Its other multipart operations check the id
+    /// themselves; `list_parts` does not: it lists whatever part files share the id as a name
+    /// prefix and unwraps their part numbers, so a made-up id got an empty list instead of
+    /// `NoSuchUpload`. s3s-fs names an upload's record `.upload-<uuid>.json` in the served folder.
+    async fn upload_exists(&self, upload_id: &str) -> S3Result<()> {
+        let Ok(id) = uuid::Uuid::parse_str(upload_id) else {
+            return Err(s3_error!(NoSuchUpload));
+        };
+        let record = self.root.join(format!(".upload-{id}.json"));
+        let exists =
+            blocking(move || Ok(std::fs::symlink_metadata(record).is_ok_and(|m| m.is_file())))
+                .await?;
+        if exists {
+            Ok(())
+        } else {
+            Err(s3_error!(NoSuchUpload))
         }
     }
 
@@ -442,6 +463,7 @@ impl S3 for Guard {
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
         paths::check_key(&self.root, &req.input.bucket, &req.input.key)?;
+        self.upload_exists(&req.input.upload_id).await?;
         self.fs.list_parts(req).await
     }
 
