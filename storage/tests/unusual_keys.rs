@@ -1,8 +1,8 @@
 //! Unusual keys and folder contents on the embedded S3 server (s3s-fs behind its guard), and
 //! keys with control characters on SeaweedFS: long keys round-trip with their metadata, what
 //! the server cannot serve is refused with an S3 error or left out of listings, nothing is read
-//! or written outside a bucket's folder, multipart parts are listed only for a real upload, and
-//! nothing panics the server.
+//! or written outside a bucket's folder, a bucket is deleted only when empty, multipart parts
+//! are listed only for a real upload, and nothing panics the server.
 
 mod support;
 
@@ -330,6 +330,56 @@ async fn keys_with_dot_segments_and_odd_characters_are_refused_without_a_panic()
         .await;
     assert!(copy.is_err());
     assert_eq!(inputs(&calls).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_is_deleted_only_once_it_is_empty() {
+    let s3 = EmbeddedTestS3::start().await;
+    let admin = admin_client(&s3.endpoint());
+    admin.create_bucket().bucket("calls").send().await.unwrap();
+    let calls = bucket(&s3.endpoint(), "calls").await;
+    calls
+        .put_output("2026/kept.json", b"{}".to_vec(), "batch-1")
+        .await
+        .unwrap();
+    let e = admin
+        .delete_bucket()
+        .bucket("calls")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.raw_response().map(|r| r.status().as_u16()),
+        Some(409),
+        "{}",
+        aws_sdk_s3::error::DisplayErrorContext(&e)
+    );
+    assert_eq!(e.code(), Some("BucketNotEmpty"));
+    assert_eq!(
+        calls
+            .output_batch_id("2026/kept.json")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("batch-1"),
+        "the object is still served"
+    );
+    // A link dropped into the bucket's folder is never listed, but it is not nothing either.
+    calls.delete("2026/kept.json").await.unwrap();
+    let link = s3.root.path().join("calls/2026/link.wav");
+    std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();
+    let e = admin
+        .delete_bucket()
+        .bucket("calls")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("BucketNotEmpty"));
+    std::fs::remove_file(&link).unwrap();
+    // The empty folder the key left behind lists as nothing, and does not keep the bucket.
+    assert!(s3.root.path().join("calls/2026").is_dir());
+    admin.delete_bucket().bucket("calls").send().await.unwrap();
+    assert!(admin.head_bucket().bucket("calls").send().await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

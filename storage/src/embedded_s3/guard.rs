@@ -7,7 +7,8 @@
 //! (its target, anywhere on the machine, is read and written through it); one file whose name
 //! has a control character fails every listing of its bucket (XML cannot carry it); past about
 //! 160 bytes of key, a PUT writes the object and then fails with an internal error, because the
-//! attributes' file name is over the file system's 255 bytes.
+//! attributes' file name is over the file system's 255 bytes; DeleteBucket removes a bucket's
+//! folder with all its objects.
 //!
 //! The guard therefore:
 //! - refuses keys with a [`crate::keys::key_problem`] (empty, a leading `/`, a `.` or `..`
@@ -22,6 +23,9 @@
 //! - stores keys longer than s3s-fs's attribute files allow itself ([`super::long_keys`]), so
 //!   every key up to S3's 1024 bytes whose segments fit in file names works. Copying such a key
 //!   and multipart uploads of keys over about 130 bytes are refused instead;
+//! - deletes only a bucket with no objects in it, nor links or special files (`BucketNotEmpty`,
+//!   409, otherwise, as S3 does: s3s-fs removed the folder with every object in it); empty
+//!   folders left by deleted keys do not count;
 //! - answers `NoSuchUpload` when parts are listed for an upload id s3s-fs never handed out
 //!   (s3s-fs lists them unchecked).
 //!
@@ -229,7 +233,12 @@ impl S3 for Guard {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.bucket_folder(&req.input.bucket).await?;
+        let folder = self.bucket_folder(&req.input.bucket).await?;
+        // s3s-fs removes the bucket's folder with everything in it; S3 deletes only an empty
+        // bucket, and a client that sends DeleteBucket to the wrong bucket must lose nothing.
+        if blocking(move || paths::holds_more_than_folders(&folder)).await? {
+            return Err(s3_error!(BucketNotEmpty));
+        }
         self.fs.delete_bucket(req).await
     }
 

@@ -53,6 +53,26 @@ pub(super) fn bucket_folder(root: &Path, bucket: &str) -> io::Result<Result<Path
     }
 }
 
+/// Whether anything but folders is under `folder`: an object, or a link or special file that
+/// the listings skip but that is still there. Empty folders, which deleted keys leave behind
+/// and which list as nothing, do not count. Links are not followed.
+pub(super) fn holds_more_than_folders(folder: &Path) -> io::Result<bool> {
+    // Hand-written (no walkdir in the build): a loop over folders, not recursion, so a deep
+    // tree cannot exhaust the stack.
+    let mut folders = vec![folder.to_path_buf()];
+    while let Some(dir) = folders.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                folders.push(entry.path());
+            } else {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// What is at `key`'s path in `bucket`, each component checked with `lstat`. A key ending in
 /// `/` (a folder marker) names its folder; empty segments are folded, as s3s-fs's paths fold
 /// them.
