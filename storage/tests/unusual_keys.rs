@@ -333,6 +333,38 @@ async fn keys_with_dot_segments_and_odd_characters_are_refused_without_a_panic()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_replaced_on_disk_is_served_as_it_is_now() {
+    let s3 = EmbeddedTestS3::start().await;
+    let admin = admin_client(&s3.endpoint());
+    admin.create_bucket().bucket("calls").send().await.unwrap();
+    let calls = bucket(&s3.endpoint(), "calls").await;
+    for key in ["replaced.wav", "deleted.wav"] {
+        admin
+            .put_object()
+            .bucket("calls")
+            .key(key)
+            .body(b"uploaded through S3".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(calls.get(key, 100).await.unwrap(), b"uploaded through S3");
+    }
+    // The README's way to fill a bucket: copy files into its folder.
+    let folder = s3.root.path().join("calls");
+    std::fs::write(folder.join("replaced.wav"), b"copied over it by hand").unwrap();
+    calls.delete("deleted.wav").await.unwrap();
+    std::fs::write(folder.join("deleted.wav"), b"copied in after the delete").unwrap();
+    assert_eq!(
+        calls.get("replaced.wav", 100).await.unwrap(),
+        b"copied over it by hand"
+    );
+    assert_eq!(
+        calls.get("deleted.wav", 100).await.unwrap(),
+        b"copied in after the delete"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_is_deleted_only_once_it_is_empty() {
     let s3 = EmbeddedTestS3::start().await;
     let admin = admin_client(&s3.endpoint());
