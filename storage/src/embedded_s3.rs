@@ -13,6 +13,7 @@ mod guard;
 mod listing;
 mod long_keys;
 mod paths;
+mod stale;
 
 #[cfg(feature = "testing")]
 pub(crate) use listing::url_encode;

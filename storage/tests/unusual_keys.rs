@@ -362,6 +362,47 @@ async fn a_file_replaced_on_disk_is_served_as_it_is_now() {
         calls.get("deleted.wav", 100).await.unwrap(),
         b"copied in after the delete"
     );
+    // An SDK with its default checksum validation (the aws CLI's too) reads them as well.
+    for (key, now) in [
+        ("replaced.wav", &b"copied over it by hand"[..]),
+        ("deleted.wav", b"copied in after the delete"),
+    ] {
+        let got = admin.get_object().bucket("calls").key(key).send().await;
+        let got = got.unwrap().body.collect().await;
+        let got = got.map(|b| b.into_bytes());
+        assert_eq!(got.as_deref().ok(), Some(now), "{key}: {got:?}");
+    }
+    // Its ETag is the one an upload of the same bytes gets, and no checksum is claimed.
+    admin
+        .put_object()
+        .bucket("calls")
+        .key("same.wav")
+        .body(b"copied over it by hand".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let head = |key: &'static str| {
+        admin
+            .head_object()
+            .bucket("calls")
+            .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+    };
+    let (replaced, same) = (
+        head("replaced.wav").await.unwrap(),
+        head("same.wav").await.unwrap(),
+    );
+    assert_eq!(replaced.e_tag(), same.e_tag());
+    assert!(same.checksum_crc32().is_some());
+    assert_eq!(replaced.checksum_crc32(), None);
+    // Written through S3 again, the object has attributes again.
+    calls
+        .put_output("replaced.wav", b"{}".to_vec(), "batch-2")
+        .await
+        .unwrap();
+    let batch = calls.output_batch_id("replaced.wav").await.unwrap();
+    assert_eq!(batch.as_deref(), Some("batch-2"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,6 +26,8 @@
 //! - deletes only a bucket with no objects in it, nor links or special files (`BucketNotEmpty`,
 //!   409, otherwise, as S3 does: s3s-fs removed the folder with every object in it); empty
 //!   folders left by deleted keys do not count;
+//! - serves an object whose file was replaced by hand after an S3 write without s3s-fs's stale
+//!   ETag, checksums and metadata ([`super::stale`]);
 //! - answers `NoSuchUpload` when parts are listed for an upload id s3s-fs never handed out
 //!   (s3s-fs lists them unchecked).
 //!
@@ -43,6 +45,7 @@ use s3s_fs::FileSystem;
 use super::listing::{self, Skipped};
 use super::long_keys::LongKeys;
 use super::paths::{self, Blocked, OnDisk};
+use super::stale;
 
 /// s3s-fs over a folder, guarded.
 pub(super) struct Guard {
@@ -125,6 +128,18 @@ impl Guard {
         } else {
             Err(s3_error!(NoSuchUpload))
         }
+    }
+
+    /// The MD5 of an object whose s3s-fs attributes describe an earlier file
+    /// ([`super::stale`]), or `None` when they still hold.
+    async fn fresh_e_tag(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: PathBuf,
+    ) -> S3Result<Option<String>> {
+        let (root, bucket, key) = (self.root.clone(), bucket.to_owned(), key.to_owned());
+        blocking(move || stale::fresh_e_tag(&root, &bucket, &key, &path)).await
     }
 
     /// Checks a key that is read: it must be a regular file reached through real folders.
@@ -307,11 +322,13 @@ impl S3 for Guard {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         self.readable(&bucket, &key).await?;
         let mut resp = self.fs.get_object(req).await?;
+        let path = self.object_path(&bucket, &key);
         if paths::is_long(&bucket, &key) {
-            let path = self.object_path(&bucket, &key);
             self.long
                 .complete_get(&bucket, &key, &path, &mut resp.output)
                 .await;
+        } else if let Some(e_tag) = self.fresh_e_tag(&bucket, &key, path).await? {
+            LongKeys::bare_get(&mut resp.output, e_tag);
         }
         Ok(resp)
     }
@@ -323,11 +340,13 @@ impl S3 for Guard {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         self.readable(&bucket, &key).await?;
         let mut resp = self.fs.head_object(req).await?;
+        let path = self.object_path(&bucket, &key);
         if paths::is_long(&bucket, &key) {
-            let path = self.object_path(&bucket, &key);
             self.long
                 .complete_head(&bucket, &key, &path, &mut resp.output)
                 .await;
+        } else if let Some(e_tag) = self.fresh_e_tag(&bucket, &key, path).await? {
+            LongKeys::bare_head(&mut resp.output, e_tag);
         }
         Ok(resp)
     }

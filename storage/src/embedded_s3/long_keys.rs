@@ -361,6 +361,32 @@ impl LongKeys {
         fill!(out, a, whole);
     }
 
+    /// Serves what s3s-fs read as a file without attributes, with ETag `e_tag`: its stored ones
+    /// describe an earlier object ([`super::stale`]).
+    pub(super) fn bare_get(out: &mut GetObjectOutput, e_tag: String) {
+        let whole = out.content_range.is_none();
+        fill!(
+            out,
+            Attributes {
+                e_tag,
+                ..Attributes::default()
+            },
+            whole
+        );
+    }
+
+    /// [`Self::bare_get`] for a HEAD.
+    pub(super) fn bare_head(out: &mut HeadObjectOutput, e_tag: String) {
+        fill!(
+            out,
+            Attributes {
+                e_tag,
+                ..Attributes::default()
+            },
+            true
+        );
+    }
+
     /// Adds the attributes of a long key to what s3s-fs's HEAD found.
     pub(super) async fn complete_head(
         &self,
@@ -397,7 +423,8 @@ fn parse_timestamp(s: &str) -> Option<Timestamp> {
     Timestamp::parse(TimestampFormat::DateTime, s).ok()
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex, as ETags are written.
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

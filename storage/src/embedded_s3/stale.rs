@@ -1,0 +1,98 @@
+//! s3s-fs's attributes of an object that no longer describe its file.
+//!
+//! s3s-fs keeps an object's ETag and checksums in `.bucket-<b64>.object-<b64>.internal.json` in
+//! the served folder (its headers and user metadata beside it, in `….metadata.json`), written
+//! after the object's file on every S3 write. Nothing updates them when the file is replaced in
+//! the bucket's folder by hand (the README's way to fill a bucket), and a delete leaves them
+//! behind for a file copied in again later. s3s-fs then served the new bytes with the old
+//! checksum, and a client that checks checksums, as the AWS SDKs and CLI do by default, refused
+//! the download (`ChecksumMismatch`).
+//!
+//! The attributes are stale when the object's file changed after they were written: its ctime,
+//! which nobody can set, is later than their file's modification time. Such an object is served
+//! as a file without attributes: its ETag is its MD5, with no checksum, stored headers or
+//! metadata. (Long keys keep their attributes elsewhere, checked by size and time:
+//! [`super::long_keys`].)
+
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use s3s::crypto::{Checksum as _, Md5};
+
+use super::long_keys::hex;
+
+/// The file in which s3s-fs keeps the ETag and checksums of `key` in `bucket`.
+fn internal_info(root: &Path, bucket: &str, key: &str) -> PathBuf {
+    let b64 = |s: &str| base64_simd::URL_SAFE_NO_PAD.encode_to_string(s);
+    root.join(format!(
+        ".bucket-{}.object-{}.internal.json",
+        b64(bucket),
+        b64(key)
+    ))
+}
+
+/// Whether s3s-fs's attributes of the object at `object` predate its file. An object without
+/// attributes (a file dropped in by hand) has none to be stale.
+fn attributes_are_stale(root: &Path, bucket: &str, key: &str, object: &Path) -> io::Result<bool> {
+    let info = match std::fs::symlink_metadata(internal_info(root, bucket, key)) {
+        Ok(info) => info,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let file = std::fs::symlink_metadata(object)?;
+    // File times come from the kernel's coarse clock: a write and the attributes written just
+    // after it may share a time, which counts as fresh.
+    Ok((file.ctime(), file.ctime_nsec()) > (info.mtime(), info.mtime_nsec()))
+}
+
+/// The hex MD5 of the file at `path` (an S3 ETag of an object written in one part).
+fn md5_hex(path: &Path) -> io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut md5 = Md5::new();
+    let mut buf = vec![0; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex(&md5.finalize()));
+        }
+        md5.update(&buf[..n]);
+    }
+}
+
+/// The ETag to serve instead of s3s-fs's attributes, when they are stale.
+pub(super) fn fresh_e_tag(
+    root: &Path,
+    bucket: &str,
+    key: &str,
+    object: &Path,
+) -> io::Result<Option<String>> {
+    if attributes_are_stale(root, bucket, key, object)? {
+        md5_hex(object).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_attributes_file_is_named_as_s3s_fs_names_it() {
+        // Measured: s3s-fs 0.14.1 wrote these for bucket `calls`, key `replaced.wav`.
+        assert_eq!(
+            internal_info(Path::new("/srv"), "calls", "replaced.wav"),
+            Path::new("/srv/.bucket-Y2FsbHM.object-cmVwbGFjZWQud2F2.internal.json")
+        );
+    }
+
+    #[test]
+    fn md5_of_a_file_is_its_single_part_etag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a");
+        std::fs::write(&path, b"uploaded through S3").unwrap();
+        // `printf 'uploaded through S3' | md5sum`
+        assert_eq!(md5_hex(&path).unwrap(), "48a810f86afbdb151699d223c1daabf5");
+    }
+}
