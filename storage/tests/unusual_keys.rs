@@ -372,6 +372,27 @@ async fn a_file_replaced_on_disk_is_served_as_it_is_now() {
         let got = got.map(|b| b.into_bytes());
         assert_eq!(got.as_deref().ok(), Some(now), "{key}: {got:?}");
     }
+    // A copy of it is read as well.
+    admin
+        .copy_object()
+        .bucket("calls")
+        .key("copy.wav")
+        .copy_source("calls/replaced.wav")
+        .send()
+        .await
+        .unwrap();
+    let got = admin
+        .get_object()
+        .bucket("calls")
+        .key("copy.wav")
+        .send()
+        .await;
+    let got = got.unwrap().body.collect().await.map(|b| b.into_bytes());
+    assert_eq!(
+        got.as_deref().ok(),
+        Some(&b"copied over it by hand"[..]),
+        "{got:?}"
+    );
     // Its ETag is the one an upload of the same bytes gets, and no checksum is claimed.
     admin
         .put_object()
@@ -394,6 +415,7 @@ async fn a_file_replaced_on_disk_is_served_as_it_is_now() {
         head("same.wav").await.unwrap(),
     );
     assert_eq!(replaced.e_tag(), same.e_tag());
+    assert_eq!(head("copy.wav").await.unwrap().e_tag(), same.e_tag());
     assert!(same.checksum_crc32().is_some());
     assert_eq!(replaced.checksum_crc32(), None);
     // Written through S3 again, the object has attributes again.

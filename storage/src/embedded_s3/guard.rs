@@ -27,7 +27,7 @@
 //!   409, otherwise, as S3 does: s3s-fs removed the folder with every object in it); empty
 //!   folders left by deleted keys do not count;
 //! - serves an object whose file was replaced by hand after an S3 write without s3s-fs's stale
-//!   ETag, checksums and metadata ([`super::stale`]);
+//!   ETag, checksums and metadata ([`super::stale`]), and copies it without them;
 //! - answers `NoSuchUpload` when parts are listed for an upload id s3s-fs never handed out
 //!   (s3s-fs lists them unchecked).
 //!
@@ -443,7 +443,26 @@ impl S3 for Guard {
                 "The embedded S3 server does not copy objects whose keys are this long"
             ));
         }
-        self.fs.copy_object(req).await
+        let source = self.object_path(&src_bucket, &src_key);
+        let stale_source = self.fresh_e_tag(&src_bucket, &src_key, source).await?;
+        let keep_metadata = req
+            .input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let mut resp = self.fs.copy_object(req).await?;
+        if let Some(e_tag) = stale_source {
+            // s3s-fs gave the copy the source's stale ETag and checksums: it gets its bytes' own.
+            let (root, tag) = (self.root.clone(), e_tag.clone());
+            blocking(move || stale::record_bare_copy(&root, &bucket, &key, &tag, keep_metadata))
+                .await?;
+            resp.output.copy_object_result = Some(CopyObjectResult {
+                e_tag: Some(ETag::Strong(e_tag)),
+                last_modified: resp.output.copy_object_result.and_then(|r| r.last_modified),
+                ..CopyObjectResult::default()
+            });
+        }
+        Ok(resp)
     }
 
     async fn create_multipart_upload(

@@ -26,12 +26,40 @@ use super::long_keys::hex;
 
 /// The file in which s3s-fs keeps the ETag and checksums of `key` in `bucket`.
 fn internal_info(root: &Path, bucket: &str, key: &str) -> PathBuf {
+    attributes_file(root, bucket, key, "internal")
+}
+
+/// s3s-fs's attributes file of `kind` (`internal`: ETag and checksums; `metadata`: headers
+/// and user metadata) for `key` in `bucket`.
+fn attributes_file(root: &Path, bucket: &str, key: &str, kind: &str) -> PathBuf {
     let b64 = |s: &str| base64_simd::URL_SAFE_NO_PAD.encode_to_string(s);
     root.join(format!(
-        ".bucket-{}.object-{}.internal.json",
+        ".bucket-{}.object-{}.{kind}.json",
         b64(bucket),
         b64(key)
     ))
+}
+
+/// Records `e_tag` and no checksum for `key`, a copy s3s-fs made of an object whose attributes
+/// were stale (it copies the source's ETag and checksums). Without `keep_metadata` (a copy
+/// that did not replace them) the metadata it copied from the source goes too, as a stale
+/// source is served without any.
+pub(super) fn record_bare_copy(
+    root: &Path,
+    bucket: &str,
+    key: &str,
+    e_tag: &str,
+    keep_metadata: bool,
+) -> io::Result<()> {
+    let info = serde_json::json!({ "e_tag": e_tag });
+    std::fs::write(internal_info(root, bucket, key), info.to_string())?;
+    if !keep_metadata {
+        match std::fs::remove_file(attributes_file(root, bucket, key, "metadata")) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Whether s3s-fs's attributes of the object at `object` were written before its file last
