@@ -25,6 +25,15 @@ async fn bucket(endpoint: &str, name: &str) -> Bucket {
         .unwrap()
 }
 
+/// The embedded server, an admin client and its bucket `calls`.
+async fn embedded_calls() -> (EmbeddedTestS3, aws_sdk_s3::Client, Bucket) {
+    let s3 = EmbeddedTestS3::start().await;
+    let admin = admin_client(&s3.endpoint());
+    admin.create_bucket().bucket("calls").send().await.unwrap();
+    let calls = bucket(&s3.endpoint(), "calls").await;
+    (s3, admin, calls)
+}
+
 async fn inputs(bucket: &Bucket) -> Vec<String> {
     bucket
         .list_inputs(None, None)
@@ -73,10 +82,7 @@ fn nested_key(len: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_up_to_1024_bytes_round_trip_with_their_metadata() {
-    let s3 = EmbeddedTestS3::start().await;
-    let admin = admin_client(&s3.endpoint());
-    admin.create_bucket().bucket("calls").send().await.unwrap();
-    let calls = bucket(&s3.endpoint(), "calls").await;
+    let (s3, admin, calls) = embedded_calls().await;
 
     // 163 bytes is the longest key s3s-fs keeps attributes for in bucket "calls"; longer ones
     // are kept by the guard. Every one behaves the same.
@@ -334,10 +340,7 @@ async fn keys_with_dot_segments_and_odd_characters_are_refused_without_a_panic()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_replaced_on_disk_is_served_as_it_is_now() {
-    let s3 = EmbeddedTestS3::start().await;
-    let admin = admin_client(&s3.endpoint());
-    admin.create_bucket().bucket("calls").send().await.unwrap();
-    let calls = bucket(&s3.endpoint(), "calls").await;
+    let (s3, admin, calls) = embedded_calls().await;
     for key in ["replaced.wav", "deleted.wav"] {
         admin
             .put_object()
@@ -429,20 +432,13 @@ async fn a_file_replaced_on_disk_is_served_as_it_is_now() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_is_deleted_only_once_it_is_empty() {
-    let s3 = EmbeddedTestS3::start().await;
-    let admin = admin_client(&s3.endpoint());
-    admin.create_bucket().bucket("calls").send().await.unwrap();
-    let calls = bucket(&s3.endpoint(), "calls").await;
+    let (s3, admin, calls) = embedded_calls().await;
     calls
         .put_output("2026/kept.json", b"{}".to_vec(), "batch-1")
         .await
         .unwrap();
-    let e = admin
-        .delete_bucket()
-        .bucket("calls")
-        .send()
-        .await
-        .unwrap_err();
+    let delete = || admin.delete_bucket().bucket("calls").send();
+    let e = delete().await.unwrap_err();
     assert_eq!(
         e.raw_response().map(|r| r.status().as_u16()),
         Some(409),
@@ -463,17 +459,12 @@ async fn a_bucket_is_deleted_only_once_it_is_empty() {
     calls.delete("2026/kept.json").await.unwrap();
     let link = s3.root.path().join("calls/2026/link.wav");
     std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();
-    let e = admin
-        .delete_bucket()
-        .bucket("calls")
-        .send()
-        .await
-        .unwrap_err();
+    let e = delete().await.unwrap_err();
     assert_eq!(e.code(), Some("BucketNotEmpty"));
     std::fs::remove_file(&link).unwrap();
     // The empty folder the key left behind lists as nothing, and does not keep the bucket.
     assert!(s3.root.path().join("calls/2026").is_dir());
-    admin.delete_bucket().bucket("calls").send().await.unwrap();
+    delete().await.unwrap();
     assert!(admin.head_bucket().bucket("calls").send().await.is_err());
 }
 
