@@ -150,18 +150,19 @@ pub(super) fn check_key(root: &Path, bucket: &str, key: &str) -> Result<(), S3Er
     Ok(())
 }
 
-/// The length of the name of the file in which s3s-fs keeps an object's attributes:
-/// `.bucket-<base64 bucket>.object-<base64 key>.metadata.json` (`.internal.json` is as long),
-/// with `.upload-<uuid>` more during a multipart upload.
+/// The name of the file in which s3s-fs keeps an object's attributes of `kind` (`internal`:
+/// ETag and checksums; `metadata`: headers and user metadata), directly in the served folder:
+/// `.bucket-<base64 bucket>.object-<base64 key>.<kind>.json`.
+pub(super) fn s3s_fs_attributes_name(bucket: &str, key: &str, kind: &str) -> String {
+    let b64 = |s: &str| base64_simd::URL_SAFE_NO_PAD.encode_to_string(s);
+    format!(".bucket-{}.object-{}.{kind}.json", b64(bucket), b64(key))
+}
+
+/// The length of the name of an object's attributes file ([`s3s_fs_attributes_name`];
+/// `metadata` and `internal` are as long), with `.upload-<uuid>` more during a multipart upload.
 fn s3s_fs_sidecar_name_len(bucket: &str, key: &str, upload: bool) -> usize {
-    let base64 = |n: usize| (4 * n).div_ceil(3);
     let upload = if upload { ".upload-".len() + 36 } else { 0 };
-    ".bucket-".len()
-        + base64(bucket.len())
-        + ".object-".len()
-        + base64(key.len())
-        + upload
-        + ".metadata.json".len()
+    s3s_fs_attributes_name(bucket, key, "metadata").len() + upload
 }
 
 /// Whether s3s-fs cannot keep the attributes of `key` in `bucket` (their file's name would be

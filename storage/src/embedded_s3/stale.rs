@@ -23,21 +23,16 @@ use std::path::{Path, PathBuf};
 use s3s::crypto::{Checksum as _, Md5};
 
 use super::long_keys::hex;
+use super::paths;
 
 /// The file in which s3s-fs keeps the ETag and checksums of `key` in `bucket`.
 fn internal_info(root: &Path, bucket: &str, key: &str) -> PathBuf {
     attributes_file(root, bucket, key, "internal")
 }
 
-/// s3s-fs's attributes file of `kind` (`internal`: ETag and checksums; `metadata`: headers
-/// and user metadata) for `key` in `bucket`.
+/// s3s-fs's attributes file of `kind` for `key` in `bucket`.
 fn attributes_file(root: &Path, bucket: &str, key: &str, kind: &str) -> PathBuf {
-    let b64 = |s: &str| base64_simd::URL_SAFE_NO_PAD.encode_to_string(s);
-    root.join(format!(
-        ".bucket-{}.object-{}.{kind}.json",
-        b64(bucket),
-        b64(key)
-    ))
+    root.join(paths::s3s_fs_attributes_name(bucket, key, kind))
 }
 
 /// Records `e_tag` and no checksum for `key`, a copy s3s-fs made of an object whose attributes
