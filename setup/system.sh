@@ -4,6 +4,10 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 list="${1:-$here/debian-packages.txt}"
+# Two set-ups at once (a fuzzing campaign beside the test suite) take turns: the second then finds
+# the packages installed. apt's own locks would fail it instead (`apt-get update` does not wait).
+exec 9>"${TMPDIR:-/tmp}/speechbatch-setup-system.lock"
+flock 9
 mapfile -t wanted < <(grep -v '^\s*#' "$list" | grep -v '^\s*$')
 missing=()
 for pkg in "${wanted[@]}"; do
@@ -12,5 +16,7 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "setup: installing Debian packages: ${missing[*]}" >&2
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+# Another program may hold dpkg's lock (unattended upgrades): wait for it rather than fail.
+wait_lock=(-o DPkg::Lock::Timeout=600)
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get "${wait_lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
