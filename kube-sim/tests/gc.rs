@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ApiResource, DeleteParams, PostParams};
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use kube_sim::{gc, Cluster, ClusterOptions, KubeletConfig};
 
 fn options() -> ClusterOptions {
@@ -58,13 +58,9 @@ async fn a_dependent_is_deleted_only_once_its_owner_is_really_gone() {
         )
         .await
         .unwrap();
-    let reference = OwnerReference {
-        api_version: "coordination.k8s.io/v1".into(),
-        kind: "Lease".into(),
-        name: owner.name_any(),
-        uid: owner.uid().expect("the server gives a uid"),
-        ..Default::default()
-    };
+    let reference = owner
+        .controller_owner_ref(&())
+        .expect("the server gives a uid");
     secrets
         .create(
             &PostParams::default(),
